@@ -1,0 +1,72 @@
+"""CIPSskip (SPEC §5): every pixel generated independently by a stack of modulated 1×1 convs
+("ModFC") over Fourier features + a learned coordinate embedding, with summed skip RGBs."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import Generator, check_resolution, scale_width
+from .layers import LFF, ConstantInput, StyledConv, ToRGB, coord_grid
+from .registry import register
+
+
+@register("cips")
+class CIPSGenerator(Generator):
+    """One w drives every layer (no per-layer latents, so no style mixing).
+
+    Differences from the official forward, on purpose: truncation interpolates w towards the
+    mean w (the official code interpolates z before the mapping network); coordinates are built
+    inside. In training mode the embedding is used directly on the full grid; in eval mode it
+    is bilinearly sampled at the coordinates, exactly as the official code does.
+    """
+
+    supports_mixing = False
+
+    def __init__(
+        self, resolution=256, z_dim=512, n_mlp=8, hidden_size=512, channel_multiplier=2,
+        width=1.0, lr_mlp=0.01, modconv_mode="auto",
+    ):  # fmt: skip
+        check_resolution("cips", resolution)
+        super().__init__(resolution, z_dim, n_mlp, lr_mlp)
+        hidden = scale_width(hidden_size, width)
+        cm = channel_multiplier
+        widths = [512, 512, 512, 512, 256 * cm, 128 * cm, 64 * cm, 32 * cm, 16 * cm]
+        widths = [scale_width(c, width) for c in widths]
+        self.lff = LFF(hidden)
+        self.emb = ConstantInput(hidden, size=resolution)
+        self.conv1 = StyledConv(2 * hidden, widths[0], 1, z_dim, mode=modconv_mode)
+        self.linears, self.to_rgbs = nn.ModuleList(), nn.ModuleList()
+        in_ch = widths[0]
+        for i in range(int(math.log2(resolution)) - 1):
+            out_ch = widths[i]
+            self.linears.append(StyledConv(in_ch, out_ch, 1, z_dim, mode=modconv_mode))
+            self.linears.append(StyledConv(out_ch, out_ch, 1, z_dim, mode=modconv_mode))
+            self.to_rgbs.append(ToRGB(out_ch, z_dim, upsample=False, mode=modconv_mode))
+            in_ch = out_ch
+        self.num_ws = 1
+
+    def embedding(self, coords: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = coords.shape
+        if self.training and h == w == self.resolution:
+            return self.emb(b)
+        grid = coords.permute(0, 2, 3, 1).contiguous()
+        emb = self.emb.input.expand(b, -1, -1, -1)
+        return F.grid_sample(emb, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    def synthesis(self, ws, noise_mode="random", return_stages=False):
+        w = ws[:, 0]
+        r = self.resolution
+        coords = coord_grid(ws.shape[0], r, r, device=ws.device, dtype=ws.dtype)
+        x = torch.cat([self.lff(coords), self.embedding(coords)], dim=1)
+        x = self.conv1(x, w, noise=self.layer_noise(0, r, x, noise_mode))
+        rgb, stages = None, []
+        for i, to_rgb in enumerate(self.to_rgbs):
+            for j in (2 * i, 2 * i + 1):
+                x = self.linears[j](x, w, noise=self.layer_noise(1 + j, r, x, noise_mode))
+            rgb = to_rgb(x, w, rgb)
+            stages.append(rgb)
+        return (rgb, stages) if return_stages else rgb

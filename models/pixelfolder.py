@@ -1,0 +1,106 @@
+"""PixelFolder (SPEC §3): progressive pixel synthesis. Each stage folds its Fourier position
+features (space-to-depth ×2, twice) down to 1/4 resolution, merges them with the previous
+stage's output, and regrows the resolution with (ModConv → Unfold → ModConv) ×2."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .base import Generator, check_resolution, stylegan_channels
+from .layers import (
+    LFF,
+    ConstantInput,
+    ConvLayer,
+    StyledConv,
+    ToRGB,
+    Unfold,
+    coord_grid,
+    fold,
+    unfold,
+)
+from .registry import register
+
+
+def stage_resolutions(resolution: int) -> list[int]:
+    """Unfolded (end) resolution of each stage: 256 → [16, 64, 256], 1024 → [16, 64, 256, 1024]."""
+    log_size = int(math.log2(resolution))
+    n = log_size // 2 - 1
+    return [2 ** (log_size - 2 * (n - 1 - i)) for i in range(n)]
+
+
+class PosFold(nn.Module):
+    """Position features at R → (1×1 conv to C_f/16 channels) → fold twice → C_f at R/4.
+
+    Stage 0 first mixes the features with the constant input (`conv0`); later stages merge the
+    folded features with the previous stage's output (`conv_merge`). Stage 0 still owns a
+    `conv_merge` that it never uses: the official model has it, its checkpoints carry it and the
+    paper's parameter count includes it (SPEC §11).
+    """
+
+    def __init__(self, folded_ch: int, unfolded_ch: int, first: bool, const_ch: int = 0):
+        super().__init__()
+        self.first = first
+        if first:
+            self.conv0 = ConvLayer(unfolded_ch + const_ch, unfolded_ch, 1)
+        self.conv1 = ConvLayer(unfolded_ch, folded_ch // 16, 1)
+        self.conv_merge = ConvLayer(2 * folded_ch, folded_ch, 1)
+
+    def forward(self, feats, out):
+        if self.first:
+            return fold(fold(self.conv1(self.conv0(torch.cat([feats, out], dim=1)))))
+        folded = fold(fold(self.conv1(feats)))
+        return self.conv_merge(torch.cat([folded, out], dim=1))
+
+
+@register("pixelfolder")
+class PixelFolderGenerator(Generator):
+    def __init__(
+        self, resolution=256, z_dim=512, n_mlp=8, channel_multiplier=2, width=1.0, lr_mlp=0.01,
+        blur_kernel=(1, 3, 3, 1), modconv_mode="auto",
+    ):  # fmt: skip
+        check_resolution("pixelfolder", resolution)
+        super().__init__(resolution, z_dim, n_mlp, lr_mlp)
+        ch = stylegan_channels(channel_multiplier, width)
+        self.stage_res = stage_resolutions(resolution)
+        r0 = self.stage_res[0]
+        kw = dict(blur_kernel=blur_kernel, mode=modconv_mode)
+        self.input = ConstantInput(ch[r0], size=r0)
+        self.lffs = nn.ModuleList(LFF(ch[r]) for r in self.stage_res)
+        self.posfolders, self.convs, self.to_rgbs = (
+            nn.ModuleList(),
+            nn.ModuleList(),
+            nn.ModuleList(),
+        )
+        in_ch = ch[r0]  # channels entering a stage's first conv (at R/4)
+        for i, r in enumerate(self.stage_res):
+            self.posfolders.append(PosFold(in_ch, ch[r], first=i == 0, const_ch=ch[r0]))
+            for f in range(2):
+                out_ch = ch[r // 4 * 2 ** (f + 1)]
+                self.convs.append(StyledConv(in_ch, out_ch, 3, z_dim, mode=modconv_mode))
+                self.convs.append(StyledConv(out_ch // 4, out_ch, 3, z_dim, mode=modconv_mode))
+                self.to_rgbs.append(ToRGB(out_ch, z_dim, **kw))
+                in_ch = out_ch
+        self.unfolder = Unfold()
+        self.num_ws = 4 * len(self.stage_res) + 1
+
+    def synthesis(self, ws, noise_mode="random", return_stages=False):
+        b = ws.shape[0]
+        out = self.input(b)
+        skip, stages = None, []
+        for i, r in enumerate(self.stage_res):
+            coords = coord_grid(b, r, r, device=ws.device, dtype=ws.dtype)
+            out = self.posfolders[i](self.lffs[i](coords), out)
+            size = r // 4
+            for f in range(2):
+                j = 4 * i + 2 * f
+                out = self.convs[j](out, ws[:, j], noise=self.layer_noise(j, size, out, noise_mode))
+                out, size = unfold(out), size * 2
+                out = self.convs[j + 1](
+                    out, ws[:, j + 1], noise=self.layer_noise(j + 1, size, out, noise_mode)
+                )
+                skip = self.to_rgbs[2 * i + f](out, ws[:, j + 2], skip)
+            stages.append(skip)
+        return (skip, stages) if return_stages else skip

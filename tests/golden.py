@@ -1,0 +1,64 @@
+"""GOLDEN.md's deterministic fill rule and the official reference values (../shared/golden)."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+GOLDEN_DIR = SHARED / "golden"
+
+
+def hash_stream(n: int, seed: int, scale: float) -> np.ndarray:
+    """The integer hash stream of GOLDEN.md (exact in uint64 arithmetic), as float32."""
+    mask = np.uint64(0xFFFFFFFF)
+    i = np.arange(n, dtype=np.uint64)
+    x = (i * np.uint64(0x9E3779B1) + np.uint64(seed)) & mask
+    x = (((x >> np.uint64(16)) ^ x) * np.uint64(0x45D9F3B)) & mask
+    x = (((x >> np.uint64(16)) ^ x) * np.uint64(0x45D9F3B)) & mask
+    x = (x >> np.uint64(16)) ^ x
+    return ((x.astype(np.float64) / 2.0**32 - 0.5) * scale).astype(np.float32)
+
+
+def fill_golden(module: torch.nn.Module) -> None:
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.endswith("noise.weight"):
+                p.zero_()
+            else:
+                seed = zlib.crc32(name.encode("utf-8"))
+                p.copy_(torch.from_numpy(hash_stream(p.numel(), seed, 12**0.5)).view(p.shape))
+
+
+def golden_input(shape, seed: int) -> torch.Tensor:
+    n = int(np.prod(shape))
+    return torch.from_numpy(hash_stream(n, seed, 2.0)).view(*shape)
+
+
+def load_golden() -> dict | None:
+    path = GOLDEN_DIR / "official_outputs.json"
+    return json.loads(path.read_text())["models"] if path.exists() else None
+
+
+def load_layout() -> dict | None:
+    path = GOLDEN_DIR / "state_dict_layout_256.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def output_stats(y: torch.Tensor) -> dict:
+    y64 = y.double()
+    r = y.shape[-1]
+    stats = {
+        "shape": list(y.shape),
+        "mean": y64.mean().item(),
+        "std": y64.std().item(),
+        "abs_sum": y64.abs().sum().item(),
+    }
+    if y.ndim == 4:
+        stats["y[0,:,0,0]"] = y[0, :, 0, 0].tolist()
+        stats["y[1,:,R//2,R//3]"] = y[1, :, r // 2, r // 3].tolist()
+    return stats

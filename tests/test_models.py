@@ -1,0 +1,228 @@
+"""The model zoo: exact sizes, forward parity with the official code, the common interface."""
+
+import argparse
+
+import pytest
+import torch
+
+import models
+from models.official import OfficialCheckpointError
+from models.pixelfolder import stage_resolutions
+from tests.golden import fill_golden, golden_input, load_golden, load_layout, output_stats
+
+GOLDEN = load_golden()
+LAYOUT = load_layout()
+needs_golden = pytest.mark.skipif(
+    GOLDEN is None, reason="../shared/golden is not beside this checkout"
+)
+TINY = dict(width=0.0625, z_dim=32, n_mlp=2)  # narrow enough to run any model in milliseconds
+
+
+def n_params(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+# ----------------------------------------------------------------------------- exact sizes
+@pytest.mark.parametrize(
+    "name,count", [("pixelfolder", 20_843_614), ("cips", 44_317_092), ("stylegan2", 30_034_338)]
+)
+def test_param_counts_256(name, count):
+    assert n_params(models.build(name, resolution=256)) == count
+
+
+def test_discriminator_param_count_256():
+    assert n_params(models.build_discriminator(256)) == 28_864_129
+
+
+@pytest.mark.parametrize(
+    "name,res,count",
+    [
+        ("pixelfolder", 512, 17_478_430),
+        ("cips", 512, 145_124_329),
+        ("stylegan2", 512, 30_276_583),
+        ("pixelfolder", 1024, 21_141_096),
+        ("cips", 1024, 547_846_414),
+        ("stylegan2", 1024, 30_370_060),
+    ],
+)
+def test_param_counts_high_res_on_meta(name, res, count):
+    with torch.device("meta"):
+        assert n_params(models.build(name, resolution=res)) == count
+
+
+def test_pixelfolder_stage_layout():
+    assert stage_resolutions(256) == [16, 64, 256]
+    assert stage_resolutions(512) == [32, 128, 512]
+    assert stage_resolutions(1024) == [16, 64, 256, 1024]
+    assert models.build("pixelfolder", 256).num_ws == 13
+
+
+# ----------------------------------------------------------------------------- official parity
+def _network(name, res):
+    return (
+        models.build_discriminator(res)
+        if name == "discriminator"
+        else models.build(name, resolution=res)
+    )
+
+
+@pytest.mark.skipif(LAYOUT is None, reason="../shared/golden is not beside this checkout")
+@pytest.mark.parametrize("name", ["pixelfolder", "cips", "stylegan2", "discriminator"])
+def test_state_dict_names_and_shapes_match_official(name):
+    with torch.device("meta"):
+        net = _network(name, 256)
+    ref = {k: v for k, v in LAYOUT[name]["parameters"]} | {k: v for k, v in LAYOUT[name]["buffers"]}
+    ours = {k: list(v.shape) for k, v in net.state_dict().items()}
+    assert ours == ref
+
+
+def _assert_close_to_golden(stats, ref):
+    assert stats["shape"] == ref["shape"]
+    for key in ("mean", "std", "abs_sum"):
+        assert stats[key] == pytest.approx(ref[key], rel=1e-4), key
+    for key in ("y[0,:,0,0]", "y[1,:,R//2,R//3]"):
+        assert stats[key] == pytest.approx(ref[key], abs=1e-3), key
+
+
+@needs_golden
+@pytest.mark.parametrize("res", [64, 256])
+@pytest.mark.parametrize("name", ["pixelfolder", "cips", "stylegan2"])
+def test_generator_forward_matches_official(name, res):
+    G = models.build(name, resolution=res)
+    fill_golden(G)
+    z = golden_input((2, 512), 12345)
+    for mode in ("eval", "train"):
+        G.train(mode == "train")
+        with torch.no_grad():
+            y = G(z, noise_mode="random")  # noise weights are zero in the golden fill
+        _assert_close_to_golden(output_stats(y), GOLDEN[name][str(res)][mode])
+
+
+@needs_golden
+@pytest.mark.parametrize("res", [64, 256])
+def test_discriminator_forward_matches_official(res):
+    D = models.build_discriminator(res).eval()
+    fill_golden(D)
+    with torch.no_grad():
+        logits = D(golden_input((2, 3, res, res), 777))
+    ref = GOLDEN["discriminator"][str(res)]["eval"]
+    assert list(logits.shape) == ref["shape"]
+    assert logits.flatten().tolist() == pytest.approx(ref["values"], abs=1e-3)
+
+
+# ----------------------------------------------------------------------------- interface
+@pytest.mark.parametrize("name", models.available())
+@pytest.mark.parametrize("res", [32, 64])
+def test_every_generator_runs_small(name, res):
+    G = models.build(name, resolution=res, **TINY)
+    assert G.z_dim == 32 and G.resolution == res
+    y = G(torch.randn(2, 32))
+    assert y.shape == (2, 3, res, res) and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", models.available())
+@pytest.mark.parametrize("res", [128, 256, 512, 1024])
+def test_every_generator_shapes_on_meta(name, res):
+    with torch.device("meta"):
+        G = models.build(name, resolution=res, **TINY)
+        img, stages = G(torch.randn(1, 32), noise_mode="none", return_stages=True)
+    assert img.shape == (1, 3, res, res)
+    assert stages[-1].shape == img.shape
+
+
+def test_stage_outputs():
+    pf = models.build("pixelfolder", resolution=256, **TINY)
+    _, stages = pf(torch.randn(1, 32), return_stages=True)
+    assert [s.shape[-1] for s in stages] == [16, 64, 256]
+    sg = models.build("stylegan2", resolution=64, **TINY)
+    _, stages = sg(torch.randn(1, 32), return_stages=True)
+    assert [s.shape[-1] for s in stages] == [4, 8, 16, 32, 64]
+    cips = models.build("cips", resolution=32, **TINY)
+    _, stages = cips(torch.randn(1, 32), return_stages=True)
+    assert len(stages) == 4 and all(s.shape[-1] == 32 for s in stages)
+
+
+@pytest.mark.parametrize("name", models.available())
+def test_noise_modes_and_truncation(name):
+    G = models.build(name, resolution=32, **TINY).eval()
+    with torch.no_grad():
+        for p in G.parameters():
+            if p.dim() == 1 and p.numel() == 1:
+                p.fill_(0.5)  # noise strengths: make noise visible
+        z = torch.randn(3, 32)
+        assert torch.equal(G(z, noise_mode="const"), G(z, noise_mode="const"))
+        assert not torch.equal(G(z, noise_mode="random"), G(z, noise_mode="random"))
+        assert torch.equal(G(z, noise_mode="none"), G(z, noise_mode="none"))
+        y = G(z, truncation_psi=0.0, noise_mode="none")  # psi 0: every sample is the mean image
+        assert torch.allclose(y[0], y[1], atol=1e-5) and torch.allclose(y[0], y[2], atol=1e-5)
+    with pytest.raises(ValueError, match="noise_mode"):
+        G(z, noise_mode="loud")
+
+
+@pytest.mark.parametrize("name", models.available())
+def test_style_mixing_where_supported(name):
+    G = models.build(name, resolution=32, **TINY)
+    z1, z2 = torch.randn(2, 32), torch.randn(2, 32)
+    if not G.supports_mixing:
+        with pytest.raises(ValueError, match="mixing"):
+            G(z1, z_mix=z2)
+        return
+    a = G(z1, noise_mode="none")
+    mixed = G(z1, z_mix=z2, mix_index=1, noise_mode="none")
+    same = G(z1, z_mix=z1, mix_index=1, noise_mode="none")
+    assert torch.allclose(a, same, atol=1e-6) and not torch.allclose(a, mixed)
+
+
+def test_width_override_scales_every_layer():
+    full = n_params(models.build("stylegan2", resolution=64))
+    half = n_params(models.build("stylegan2", resolution=64, width=0.5))
+    assert half < 0.5 * full
+    D = models.build_discriminator(32, width=0.125)
+    assert D(torch.randn(3, 3, 32, 32)).shape == (3, 1)  # odd batch: stddev group falls back
+
+
+def test_registry_errors_are_one_line():
+    with pytest.raises(
+        ValueError, match="unknown model 'pixlefolder'; available: cips, pixelfolder, stylegan2"
+    ):
+        models.build("pixlefolder")
+    with pytest.raises(ValueError, match="resolution 100 is not supported") as e:
+        models.build("cips", resolution=100)
+    assert "\n" not in str(e.value)
+    assert set(models.available()) >= {"pixelfolder", "cips", "stylegan2"}
+
+
+def test_compiled_synthesis_matches_eager():
+    G = models.build("pixelfolder", resolution=32, **TINY).eval()
+    C = models.build("pixelfolder", resolution=32, compile=True, **TINY).eval()
+    C.load_state_dict(G.state_dict())
+    z = torch.randn(2, 32)
+    with torch.no_grad():
+        assert torch.allclose(G(z, noise_mode="const"), C(z, noise_mode="const"), atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- official checkpoints
+def test_load_official_round_trip(tmp_path):
+    src = models.build("pixelfolder", resolution=64)
+    path = tmp_path / "official.pt"
+    torch.save({"g_ema": src.state_dict(), "args": argparse.Namespace(size=64)}, path)
+    G = models.load_official(path, "pixelfolder", resolution=64)
+    assert not G.training
+    for k, v in src.state_dict().items():
+        assert torch.equal(G.state_dict()[k], v)
+
+
+def test_load_official_errors(tmp_path):
+    with pytest.raises(OfficialCheckpointError, match="no such checkpoint file"):
+        models.load_official(tmp_path / "missing.pt", "cips")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(OfficialCheckpointError, match="not a readable PyTorch checkpoint"):
+        models.load_official(bad, "cips")
+    other = tmp_path / "sg2.pt"
+    torch.save({"g_ema": models.build("stylegan2", resolution=32, **TINY).state_dict()}, other)
+    with pytest.raises(OfficialCheckpointError, match="does not fit pixelfolder"):
+        models.load_official(other, "pixelfolder", resolution=32, **TINY)
+    torch.save({"g": {}}, other)
+    with pytest.raises(OfficialCheckpointError, match="has no 'g_ema' entry"):
+        models.load_official(other, "pixelfolder")
