@@ -21,11 +21,18 @@ LRELU_SLOPE = 0.2
 
 # --------------------------------------------------------------------------- elementwise
 def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """leaky_relu(x + bias, 0.2) · √2: the √2 keeps activations at unit variance."""
-    if bias is not None:
+    """leaky_relu(x + bias, 0.2) · √2: the √2 keeps activations at unit variance.
+
+    Two memory passes instead of three: leaky-ReLU is positively homogeneous, so the gain is
+    applied together with the bias (√2·x + √2·b) and the activation runs in place on that
+    fresh tensor (autograd-safe: the add does not keep its output).
+    """
+    if bias is None:
+        y = x * SQRT2
+    else:
         shape = (1, -1) + (1,) * (x.ndim - 2)
-        x = x + bias.view(shape)
-    return F.leaky_relu(x, LRELU_SLOPE) * SQRT2
+        y = torch.add(bias.view(shape) * SQRT2, x, alpha=SQRT2)
+    return F.leaky_relu_(y, LRELU_SLOPE)
 
 
 class FusedLeakyReLU(nn.Module):
@@ -202,10 +209,17 @@ class ModulatedConv2d(nn.Module):
         return f"{self.in_ch}, {self.out_ch}, k={self.kernel_size}, upsample={self.upsample}, demodulate={self.demodulate}"
 
     def forward(self, x, style):
+        out, demod = self.forward_parts(x, style)
+        return out if demod is None else out * demod
+
+    def forward_parts(self, x, style):
+        """(output before demodulation, demodulation factors (B, out, 1, 1) or None).
+
+        Leaving the last multiply to the caller lets StyledConv fuse it with the noise add."""
         s = self.modulation(style)  # (B, in)
         if choose_modconv_path(x, self.mode) == "grouped":
-            return self.forward_grouped(x, s)
-        return self.forward_activations(x, s)
+            return self.forward_grouped(x, s), None
+        return self._shared_weight_conv(x, s)
 
     def demod_factors(self, s: torch.Tensor) -> torch.Tensor:
         """rsqrt(Σ (scale·w·s)² + 1e-8) per (sample, out channel), without per-sample weights."""
@@ -213,16 +227,19 @@ class ModulatedConv2d(nn.Module):
         return torch.rsqrt(s.pow(2) @ w2.t() + 1e-8)  # (B, out)
 
     def forward_activations(self, x, s):
+        out, demod = self._shared_weight_conv(x, s)
+        return out if demod is None else out * demod
+
+    def _shared_weight_conv(self, x, s):
         b = x.shape[0]
         x = x * s.view(b, -1, 1, 1)
         w = self.weight[0] * self.scale
-        if self.upsample:
-            out = F.conv_transpose2d(x, w.transpose(0, 1), stride=2, padding=0)
+        if self.upsample:  # the blur is per-channel linear, so it commutes with demodulation
+            out = self.blur(F.conv_transpose2d(x, w.transpose(0, 1), stride=2, padding=0))
         else:
             out = F.conv2d(x, w, padding=self.padding)
-        if self.demodulate:
-            out = out * self.demod_factors(s).view(b, -1, 1, 1)
-        return self.blur(out) if self.upsample else out
+        demod = self.demod_factors(s).view(b, -1, 1, 1) if self.demodulate else None
+        return out, demod
 
     def forward_grouped(self, x, s):
         b, _, h, w_ = x.shape
@@ -249,10 +266,14 @@ class NoiseInjection(nn.Module):
         self.weight = nn.Parameter(torch.zeros(1))
 
     def forward(self, x, noise=None):
+        return x + self.weight * self.sample(x, noise)
+
+    @staticmethod
+    def sample(x, noise=None):
         if noise is None:
             b, _, h, w = x.shape
             noise = x.new_empty(b, 1, h, w).normal_()
-        return x + self.weight * noise
+        return noise
 
 
 class StyledConv(nn.Module):
@@ -269,9 +290,13 @@ class StyledConv(nn.Module):
 
     def forward(self, x, style, noise=None):
         """`noise`: a tensor, or None for fresh noise, or the string "none" to skip it."""
-        out = self.conv(x, style)
-        if not (isinstance(noise, str) and noise == "none"):
-            out = self.noise(out, noise)
+        out, demod = self.conv.forward_parts(x, style)
+        if isinstance(noise, str) and noise == "none":
+            out = out if demod is None else out * demod
+        else:
+            noise = self.noise.weight * self.noise.sample(out, noise)
+            # one pass: out·demod + weight·noise (same result as demodulate, then add noise)
+            out = out + noise if demod is None else torch.addcmul(noise, out, demod)
         return self.activate(out)
 
 

@@ -1,0 +1,99 @@
+"""Small pieces shared by `prepare` and `dataset`: the error type, format constants, atomic writes.
+
+Kept free of torch so `python -m data.prepare` starts quickly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+FORMAT_NAME = "pixbench-prepared-dataset"
+FORMAT_VERSION = 1
+RECIPE_NAME = "dataset.json"
+IMAGES_PER_FOLDER = 1000
+MIN_RESOLUTION = 8
+MAX_RESOLUTION = 1024
+
+
+class DatasetError(ValueError):
+    """A user-facing problem with a dataset source or prepared file; the message is one line."""
+
+
+def image_name(index: int) -> str:
+    """Archive member name of image `index` (StyleGAN2-ADA style, 1000 images per folder)."""
+    return f"{index // IMAGES_PER_FOLDER:05d}/img{index:08d}.png"
+
+
+def check_resolution(resolution: int) -> int:
+    """Return `resolution` if it is a power of two in 8..1024, else raise DatasetError."""
+    ok = (
+        isinstance(resolution, int)
+        and MIN_RESOLUTION <= resolution <= MAX_RESOLUTION
+        and resolution & (resolution - 1) == 0
+    )
+    if not ok:
+        raise DatasetError(
+            f"resolution {resolution!r} is not supported: use a power of two from "
+            f"{MIN_RESOLUTION} to {MAX_RESOLUTION} (e.g. 32, 64, 256)"
+        )
+    return resolution
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path next to `path`; on success fsync + os.replace onto `path`, else delete it.
+
+    Same-directory temp files keep os.replace atomic (no cross-device move), so readers
+    either see the old file, the complete new file, or nothing - never a half-written zip.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; use normal perms
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def read_recipe(path: str | os.PathLike) -> dict:
+    """The `dataset.json` recipe of a prepared dataset zip; DatasetError if `path` is not one."""
+    import json
+    import zipfile
+
+    path = Path(path)
+    fix = "create it with: python -m data.prepare --source SRC --resolution R --out FILE.zip"
+    if not path.is_file():
+        raise DatasetError(f"prepared dataset {path} does not exist; {fix}")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            recipe = json.loads(zf.read(RECIPE_NAME))
+    except KeyError:
+        raise DatasetError(
+            f"{path} has no {RECIPE_NAME}, so it is not a prepared dataset; {fix}"
+        ) from None
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise DatasetError(f"{path} is not a readable prepared dataset ({exc}); {fix}") from None
+    if not isinstance(recipe, dict) or recipe.get("format") != FORMAT_NAME:
+        raise DatasetError(f"{path}: {RECIPE_NAME} is not a {FORMAT_NAME} recipe; {fix}")
+    if recipe.get("format_version") != FORMAT_VERSION:
+        raise DatasetError(
+            f"{path} uses format version {recipe.get('format_version')!r}, this code reads "
+            f"{FORMAT_VERSION}; re-create it with python -m data.prepare"
+        )
+    return recipe

@@ -1,0 +1,538 @@
+"""Turn a folder / zip / LSUN LMDB of images, or an embedded generator, into one prepared dataset.
+
+Why one recipe for everything: how reals are cropped and resized moves FID by a point or more
+(see shared/EVALUATION.md C.4), so every prepared file carries `dataset.json` stating exactly what
+was done, plus hashes of the source list and of the output pixels.
+
+Recipe: convert to RGB (alpha composited on black) -> centre square crop -> PIL Lanczos resize to
+R x R (skipped when already R) -> lossless PNG. Corrupt images and images whose shorter side is
+below R are skipped and counted (never upscaled); files with non-image extensions are ignored
+and counted. Output is written atomically; on any error nothing is left behind.
+
+Usage: python -m data.prepare --source PATH|embedded:NAME --resolution R --out FILE.zip
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import functools
+import hashlib
+import io
+import json
+import logging
+import os
+import sys
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import PIL
+from PIL import Image
+from tqdm import tqdm
+
+from data import embedded
+from data._common import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    IMAGES_PER_FOLDER,
+    RECIPE_NAME,
+    DatasetError,
+    atomic_output,
+    check_resolution,
+    image_name,
+)
+
+log = logging.getLogger("pixbench.data.prepare")
+
+PREPARE_VERSION = 1  # bump when the recipe changes in a way that alters output pixels
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+PNG_COMPRESS_LEVEL = 1  # lossless either way; 1 encodes ~2x faster than 6 for ~1.5x size
+_MAX_EXAMPLES = 20
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: same inputs -> same archive bytes
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-image work (pure; runs in worker processes).
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> RGB. Transparency is composited on black; 16-bit is scaled, not clipped."""
+    if img.mode.startswith("I;16"):
+        arr = np.asarray(img, dtype=np.uint16) >> 8
+        img = Image.fromarray(arr.astype(np.uint8), "L")
+    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(black, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def crop_resize(img: Image.Image, resolution: int) -> Image.Image:
+    """Centre square crop (shorter side), then PIL Lanczos to resolution; caller checks size."""
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    if (w, h) != (side, side):
+        img = img.crop((left, top, left + side, top + side))
+    if side != resolution:
+        img = img.resize((resolution, resolution), Image.Resampling.LANCZOS)
+    return img
+
+
+class _Result(NamedTuple):
+    status: str  # "ok" | "corrupt" | "too_small"
+    png: bytes | None
+    pixel_digest: bytes | None
+    source_line: str | None  # "name\tsize\tsha256" for the source-list hash
+    detail: str | None
+
+
+def _encode(img: Image.Image) -> tuple[bytes, bytes]:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buf.getvalue(), hashlib.sha256(img.tobytes()).digest()
+
+
+def _convert_bytes(item: tuple[str, bytes], resolution: int) -> _Result:
+    name, data = item
+    line = f"{name}\t{len(data)}\t{hashlib.sha256(data).hexdigest()}"
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            img = to_rgb(img)
+    except Exception as exc:  # Pillow raises many types for bad files; all mean "unreadable"
+        return _Result("corrupt", None, None, line, f"{type(exc).__name__}: {exc}")
+    if min(img.size) < resolution:
+        return _Result("too_small", None, None, line, f"{img.size[0]}x{img.size[1]}")
+    png, digest = _encode(crop_resize(img, resolution))
+    return _Result("ok", png, digest, line, None)
+
+
+def _convert_array(item: tuple[str, np.ndarray]) -> _Result:
+    png, digest = _encode(Image.fromarray(item[1], "RGB"))
+    return _Result("ok", png, digest, None, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources: validated up front (before any output exists), then streamed in sorted order.
+
+
+@dataclass
+class _Source:
+    kind: str  # folder | zip | lmdb | embedded
+    location: str
+    total: int | None  # candidate images, for progress
+    items: Callable[[], Iterator[tuple[str, object]]]
+    unsupported: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+
+def _is_image_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _no_images_error(path: Path, others: list[str]) -> DatasetError:
+    example = f", e.g. {others[0]!r}" if others else ""
+    return DatasetError(
+        f"no images found in {path} ({len(others)} files with other extensions{example}); "
+        f"supported extensions: {' '.join(IMAGE_EXTENSIONS)}"
+    )
+
+
+def _folder_source(path: Path) -> _Source:
+    files = sorted(
+        (Path(root) / f).relative_to(path).as_posix()
+        for root, _, names in os.walk(path)
+        for f in names
+    )
+    if not files:
+        raise DatasetError(
+            f"source folder {path} is empty; put images in it or pass another --source"
+        )
+    images = [f for f in files if _is_image_name(f)]
+    others = [f for f in files if not _is_image_name(f)]
+    if not images:
+        raise _no_images_error(path, others)
+
+    def items() -> Iterator[tuple[str, bytes]]:
+        for name in images:
+            yield name, (path / name).read_bytes()
+
+    return _Source("folder", str(path), len(images), items, others)
+
+
+def _zip_source(path: Path) -> _Source:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = sorted(i.filename for i in zf.infolist() if not i.is_dir())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DatasetError(
+            f"cannot read zip {path} ({exc}); re-create it or pass the unpacked folder"
+        ) from None
+    if not names:
+        raise DatasetError(f"source zip {path} is empty; add images to it or pass another --source")
+    images = [n for n in names if _is_image_name(n) and not n.startswith("__MACOSX/")]
+    keep = set(images)
+    others = [n for n in names if n not in keep]
+    if not images:
+        raise _no_images_error(path, others)
+
+    def items() -> Iterator[tuple[str, bytes]]:
+        with zipfile.ZipFile(path) as zf:
+            for name in images:
+                yield name, zf.read(name)
+
+    return _Source("zip", str(path), len(images), items, others)
+
+
+def _lmdb_source(path: Path) -> _Source:
+    """LSUN export: keys are arbitrary ids, values encoded images (webp/jpeg); key order is used."""
+    try:
+        import lmdb
+    except ImportError:
+        raise DatasetError(
+            f"reading the LSUN LMDB at {path} needs the optional 'lmdb' package: pip install lmdb"
+        ) from None
+    try:
+        env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=True)
+        total = env.stat()["entries"]
+    except lmdb.Error as exc:
+        raise DatasetError(
+            f"cannot open LMDB {path} ({exc}); pass the folder holding data.mdb"
+        ) from None
+    if total == 0:
+        env.close()
+        raise DatasetError(f"LMDB {path} has no entries; pass a non-empty LSUN export")
+
+    def items() -> Iterator[tuple[str, bytes]]:
+        try:
+            with env.begin(write=False) as txn:
+                for key, value in txn.cursor():
+                    yield key.decode("utf-8", "backslashreplace"), bytes(value)
+        finally:
+            env.close()
+
+    return _Source("lmdb", str(path), total, items)
+
+
+def _embedded_source(name: str, resolution: int, seed: int, count: int) -> _Source:
+    def items() -> Iterator[tuple[str, np.ndarray]]:
+        i = 0
+        for batch in embedded.iter_batches(name, count, resolution, seed):
+            for arr in batch:
+                yield f"{i:08d}", arr
+                i += 1
+
+    spec = {
+        "name": name,
+        "seed": seed,
+        "count": count,
+        "generator_version": embedded.GENERATOR_VERSION,
+    }
+    return _Source("embedded", embedded.PREFIX + name, count, items, extra={"embedded": spec})
+
+
+def open_source(
+    source: str | os.PathLike, resolution: int, seed: int | None = None, count: int | None = None
+) -> _Source:
+    """Classify and validate `source`; raises DatasetError with a fix for anything unusable."""
+    name = embedded.parse_source(str(source))
+    if name is not None:
+        count = embedded.DEFAULT_COUNT if count is None else count
+        if count < 1:
+            raise DatasetError(f"--count must be >= 1 for {source} (got {count})")
+        seed = embedded.DEFAULT_SEED if seed is None else seed
+        return _embedded_source(name, resolution, seed, count)
+    if seed is not None or count is not None:
+        raise DatasetError(f"--seed/--count only apply to embedded:NAME sources, not {source}")
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DatasetError(
+            f"source {path} does not exist; pass an existing folder, .zip, LMDB folder or embedded:NAME"
+        )
+    if path.is_dir():
+        if (path / "data.mdb").is_file():
+            return _lmdb_source(path)
+        return _folder_source(path)
+    if path.name == "data.mdb":
+        return _lmdb_source(path.parent)
+    if path.suffix.lower() == ".zip":
+        return _zip_source(path)
+    raise DatasetError(
+        f"unsupported source {path}: pass a folder of images, a .zip of images, "
+        f"an LSUN LMDB folder (with data.mdb) or embedded:NAME ({', '.join(embedded.list_embedded())})"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline.
+
+
+def _results(
+    items: Iterable[tuple[str, object]], fn: Callable[[tuple], _Result], workers: int
+) -> Iterator[tuple[str, _Result]]:
+    """Apply `fn` in order; with workers > 1 use a process pool on bounded chunks (bounded memory)."""
+    if workers <= 1:
+        for item in items:
+            yield item[0], fn(item)
+        return
+    import multiprocessing as mp
+
+    chunk = workers * 16
+    with mp.get_context().Pool(workers) as pool:
+        buf: list[tuple[str, object]] = []
+        for item in items:
+            buf.append(item)
+            if len(buf) == chunk:
+                yield from zip((b[0] for b in buf), pool.map(fn, buf, chunksize=4), strict=True)
+                buf = []
+        if buf:
+            yield from zip((b[0] for b in buf), pool.map(fn, buf, chunksize=4), strict=True)
+
+
+def _now_iso() -> str:
+    """UTC time; honours SOURCE_DATE_EPOCH so builds can be byte-for-byte reproducible."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch else dt.datetime.now(dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _tool_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        pkg = version("pixbench")
+    except Exception:
+        pkg = "0.1.0 (not installed)"
+    return f"pixbench {pkg}, data.prepare v{PREPARE_VERSION}"
+
+
+def _member(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+    info.compress_type = zipfile.ZIP_STORED  # PNG is already compressed; stored = fast reads
+    info.external_attr = 0o644 << 16
+    return info
+
+
+@dataclass
+class _Tally:
+    """What happened while writing: counts, examples, and the two running hashes."""
+
+    written: int = 0
+    examined: int = 0
+    skipped: dict = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+    source_hash: hashlib._Hash = field(default_factory=hashlib.sha256)
+    pixel_hash: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+
+def _write_images(
+    zf: zipfile.ZipFile,
+    src: _Source,
+    resolution: int,
+    max_images: int | None,
+    workers: int,
+    progress: bool,
+) -> _Tally:
+    """Convert source items in order and store the usable ones as numbered PNGs."""
+    if src.kind == "embedded":
+        fn: Callable = _convert_array
+    else:
+        fn = functools.partial(_convert_bytes, resolution=resolution)
+    target = src.total if max_images is None or src.total is None else min(src.total, max_images)
+    t = _Tally(skipped={"corrupt": 0, "too_small": 0, "unsupported": len(src.unsupported)})
+    # disable=None: tqdm shows the bar only on a terminal, keeping logs/CI output clean.
+    with tqdm(total=target, unit="img", desc="prepare", disable=None if progress else True) as bar:
+        for name, res in _results(src.items(), fn, workers):
+            t.examined += 1
+            if res.status != "ok":
+                t.skipped[res.status] += 1
+                if len(t.examples) < _MAX_EXAMPLES:  # log and record the first few only
+                    log.warning("skipping %s (%s: %s)", name, res.status, res.detail)
+                    t.examples.append(f"{name}: {res.status} ({res.detail})")
+                continue
+            zf.writestr(_member(image_name(t.written)), res.png)
+            if res.source_line is not None:
+                t.source_hash.update(res.source_line.encode() + b"\n")
+            t.pixel_hash.update(res.pixel_digest)
+            t.written += 1
+            bar.update(1)
+            if max_images is not None and t.written >= max_images:
+                break
+    if src.kind == "embedded":
+        t.source_hash.update(json.dumps(src.extra["embedded"], sort_keys=True).encode())
+    return t
+
+
+def prepare(
+    source: str | os.PathLike,
+    resolution: int,
+    out: str | os.PathLike,
+    max_images: int | None = None,
+    *,
+    seed: int | None = None,
+    count: int | None = None,
+    workers: int = 1,
+    progress: bool = True,
+) -> dict:
+    """Write a prepared dataset zip to `out` and return a summary (the recipe + out, sha256, time).
+
+    `seed`/`count` apply to embedded:NAME sources only. Raises DatasetError on bad input; then
+    no output (and no temp file) exists.
+    """
+    t0 = time.perf_counter()
+    check_resolution(resolution)
+    if max_images is not None and max_images < 1:
+        raise DatasetError(
+            f"--max-images must be >= 1 (got {max_images}); omit it to use all images"
+        )
+    out = Path(out).expanduser()
+    if out.suffix.lower() != ".zip":
+        raise DatasetError(f"--out {out} must end in .zip (the prepared dataset is a zip of PNGs)")
+    if out.is_dir():
+        raise DatasetError(f"--out {out} is a folder; give a file path ending in .zip")
+    src = open_source(source, resolution, seed, count)
+    if src.kind in ("zip", "folder") and Path(src.location).resolve() == out.resolve():
+        raise DatasetError(f"--out {out} is the same file as --source; choose another output path")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    log.info(
+        "preparing %s source %s -> %s at %dx%d%s",
+        src.kind, src.location, out, resolution, resolution,
+        f" (at most {max_images} images)" if max_images else "",
+    )  # fmt: skip
+    if src.unsupported:
+        log.info("ignoring %d non-image files (e.g. %s)", len(src.unsupported), src.unsupported[0])
+
+    with atomic_output(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+        tally = _write_images(zf, src, resolution, max_images, workers, progress)
+        if tally.written == 0:
+            raise DatasetError(
+                f"no usable images in {src.location}: {tally.skipped['corrupt']} unreadable, "
+                f"{tally.skipped['too_small']} smaller than {resolution}px; "
+                "fix the files or lower --resolution"
+            )
+        recipe = _recipe(src, resolution, out, max_images, tally)
+        zf.writestr(_member(RECIPE_NAME), json.dumps(recipe, indent=2, sort_keys=True) + "\n")
+
+    summary = dict(recipe, out=str(out), file_sha256=_file_sha256(out))
+    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    log.info(
+        "wrote %d images (%d skipped) to %s in %.1fs; sha256 %s",
+        tally.written, tally.skipped["corrupt"] + tally.skipped["too_small"], out,
+        summary["seconds"], summary["file_sha256"][:16],
+    )  # fmt: skip
+    return summary
+
+
+def _recipe(
+    src: _Source,
+    resolution: int,
+    out: Path,
+    max_images: int | None,
+    tally: _Tally,
+) -> dict:
+    generated = src.kind == "embedded"
+    recipe = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "name": out.stem,
+        "source": src.location,
+        "source_kind": src.kind,
+        "num_images": tally.written,
+        "resolution": resolution,
+        "channels": 3,
+        "layout": f"00000/img00000000.png, {IMAGES_PER_FOLDER} per folder, index order = sorted source order",
+        "crop": "none (drawn square at the target resolution)" if generated else "center square",
+        "resize_filter": "none (drawn at target resolution, analytic anti-aliasing)"
+        if generated
+        else "PIL Lanczos",
+        "resize_library": f"Pillow {PIL.__version__}",
+        "color": "RGB; alpha/transparency composited on black; L, P, CMYK via Pillow convert; "
+        "16-bit scaled by >>8; EXIF orientation ignored",
+        "too_small_policy": "skip and count (never upscale)",
+        "corrupt_policy": "skip and count",
+        "png_compress_level": PNG_COMPRESS_LEVEL,
+        "max_images": max_images,
+        "source_images_examined": tally.examined,
+        "skipped": tally.skipped,
+        "skipped_examples": tally.examples,
+        "unsupported_examples": src.unsupported[:_MAX_EXAMPLES],
+        "source_list_sha256_covers": (
+            "sha256 of the JSON generator spec in 'embedded'"
+            if generated
+            else "sorted list of used source images, one 'name<TAB>byte size<TAB>sha256 of file "
+            "content' line each (names + sizes + content)"
+        ),
+        "source_list_sha256": tally.source_hash.hexdigest(),
+        "images_sha256": tally.pixel_hash.hexdigest(),
+        "images_sha256_covers": "sha256 over the per-image sha256 of uint8 RGB pixels (H, W, 3 "
+        "row-major), in archive order; independent of PNG encoder settings",
+        "tool_version": _tool_version(),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "date": _now_iso(),
+    }
+    recipe.update(src.extra)
+    return recipe
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(functools.partial(f.read, 1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI.
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m data.prepare",
+        description="Prepare a dataset zip (centre crop, PIL Lanczos, RGB PNG) with a recipe.",
+    )
+    p.add_argument(
+        "--source", required=True, help="folder, .zip, LSUN LMDB folder, or embedded:NAME"
+    )
+    p.add_argument("--resolution", required=True, type=int, help="power of two, 8..1024")
+    p.add_argument("--out", required=True, help="output .zip path (written atomically)")
+    p.add_argument("--max-images", type=int, default=None, help="keep the first N usable images")
+    p.add_argument("--seed", type=int, default=None, help="embedded sources only (default 0)")
+    p.add_argument("--count", type=int, default=None, help="embedded sources only (default 2000)")
+    p.add_argument(
+        "--workers", type=int, default=min(4, os.cpu_count() or 1), help="processes for decoding"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s"
+    )
+    try:
+        prepare(
+            args.source, args.resolution, args.out, args.max_images,
+            seed=args.seed, count=args.count, workers=args.workers, progress=not args.quiet,
+        )  # fmt: skip
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; no output written", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
