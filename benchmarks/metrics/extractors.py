@@ -1,0 +1,175 @@
+"""Feature networks behind the metrics.
+
+* `inception`: NVIDIA's TorchScript Inception (`inception-2015-12-05.pt`, 2048-D pool features)
+  through clean-fid's own `InceptionV3W` wrapper, loaded from our weights directory instead of /tmp.
+* `vgg16`: NVIDIA's TorchScript VGG16 (`vgg16.pt`) exactly as `pr50k3_full` calls it.
+* `proxy`: a fixed random conv net that needs no download. It is NOT Inception; numbers from it
+  are only comparable with other proxy numbers from the same version and seed.
+
+Every net takes a float32 NCHW batch with values in [0, 255] and a `resize` tag: `clean` means
+the batch was already resized to 299x299 by clean-fid's PIL-bicubic resizer, `none` means raw
+(uint8-valued) pixels that the net resizes itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from cleanfid.inception_torchscript import InceptionV3W
+from torch import nn
+
+from . import weights as W
+
+INCEPTION_FILE = "inception-2015-12-05.pt"
+VGG16_FILE = "vgg16.pt"
+EXTRACTORS = ("inception", "proxy")
+# clean-fid mode -> where resizing happens (see module docstring)
+MODE_RESIZE = {"clean": "clean", "legacy_tensorflow": "none"}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One feature set: which net, and whether clean-fid's clean resize runs before it."""
+
+    net: str
+    resize: str
+
+    @property
+    def tag(self) -> str:
+        return f"{self.net}-{self.resize}"
+
+
+class InceptionNet:
+    """Inception via clean-fid's InceptionV3W: `clean` input goes straight into the layers,
+    `none` input is resized inside the TorchScript module (legacy_tensorflow = NVIDIA fid50k)."""
+
+    name = "inception"
+
+    def __init__(self, weights: W.WeightFile, device: torch.device):
+        try:
+            with W.quiet_jit_load():
+                model = InceptionV3W(str(weights.path.parent), download=False, resize_inside=False)
+        except Exception as exc:  # noqa: BLE001 - a corrupt file surfaces as zip/pickle errors
+            raise W.corrupt_error(weights, exc) from None
+        self.model = model.to(device).eval()
+        self.file = str(weights.path)
+        self.sha256 = weights.sha256
+        self.url = weights.url
+
+    def __call__(self, x: torch.Tensor, resize: str) -> torch.Tensor:
+        self.model.resize_inside = resize == "none"
+        return self.model(x)
+
+
+class VGG16Net:
+    """NVIDIA's vgg16.pt called as in pr50k3_full: uint8 NCHW in, `return_features=True`,
+    resizing inside the module."""
+
+    name = "vgg16"
+
+    def __init__(self, weights: W.WeightFile, device: torch.device):
+        self.model = W.load_torchscript(weights, device)
+        self.file = str(weights.path)
+        self.sha256 = weights.sha256
+        self.url = weights.url
+
+    def __call__(self, x: torch.Tensor, resize: str) -> torch.Tensor:
+        if resize != "none":
+            raise ValueError("vgg16 features are defined on raw pixels (resize='none')")
+        return self.model(x.round().clamp(0, 255).to(torch.uint8), return_features=True)
+
+
+class ProxyNet(nn.Module):
+    """Offline stand-in feature net (NOT Inception, NOT a trained network).
+
+    Four stride-2 4x4 convolutions with leaky ReLU, weights drawn from N(0, 2/fan_in) by a
+    dedicated `torch.Generator` seeded with `seed`, applied to images bilinearly resized
+    (antialiased) to 64x64 and scaled like clean-fid's Inception input ((x - 128) / 128).
+    Features: spatial means of the last two layers, 128 + 256 = 384-D. Deterministic on CPU.
+    """
+
+    version = "proxy-v1"
+    size = 64
+    widths = (3, 32, 64, 128, 256)
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        self.seed = seed
+        for i, (cin, cout) in enumerate(zip(self.widths[:-1], self.widths[1:], strict=True)):
+            w = torch.randn(cout, cin, 4, 4, generator=gen) * math.sqrt(2.0 / (cin * 16))
+            b = torch.randn(cout, generator=gen) * 0.1
+            self.register_buffer(f"w{i}", w)
+            self.register_buffer(f"b{i}", b)
+        self.dim = sum(self.widths[-2:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
+        x = (x - 128.0) / 128.0
+        pooled = []
+        for i in range(len(self.widths) - 1):
+            x = F.conv2d(x, getattr(self, f"w{i}"), getattr(self, f"b{i}"), stride=2, padding=1)
+            x = F.leaky_relu(x, 0.2)
+            if i >= len(self.widths) - 3:
+                pooled.append(x.mean(dim=(2, 3)))
+        return torch.cat(pooled, dim=1)
+
+    def sha256(self) -> str:
+        """Identity of the net: version string plus the exact bytes of every weight."""
+        h = hashlib.sha256(f"{self.version}:seed={self.seed}".encode())
+        for name, buf in sorted(self.named_buffers()):
+            h.update(name.encode())
+            h.update(buf.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+
+class ProxyFeatures:
+    """Adapter giving ProxyNet the common (x, resize) call; the net resizes internally anyway."""
+
+    name = "proxy"
+    file = None
+    url = None
+
+    def __init__(self, device: torch.device, seed: int = 0):
+        self.model = ProxyNet(seed).to(device).eval()
+        self.sha256 = self.model.sha256()
+
+    def __call__(self, x: torch.Tensor, resize: str) -> torch.Tensor:
+        return self.model(x)
+
+
+def specs_for(extractor: str, metrics: set[str], modes: tuple[str, ...]) -> dict[str, list]:
+    """Which feature sets each metric family needs: 'fd' (FID/KID per mode) and 'pr' (P/R/D/C)."""
+    fd_net, pr_net = ("inception", "vgg16") if extractor == "inception" else ("proxy", "proxy")
+    needs: dict[str, list] = {}
+    if metrics & {"fid", "kid"}:
+        needs["fd"] = [(mode, FeatureSpec(fd_net, MODE_RESIZE[mode])) for mode in modes]
+    if metrics & {"pr", "dc"}:
+        needs["pr"] = [(None, FeatureSpec(pr_net, "none"))]
+    return needs
+
+
+def load_nets(
+    names: set[str], weights_dir: str | Path, device: torch.device, download: bool = True
+) -> dict[str, object]:
+    """Locate, verify and load every net in `names`. All files are checked before any is loaded,
+    so a missing VGG16 is reported before minutes are spent loading Inception."""
+    files = {}
+    if "inception" in names:
+        files["inception"] = W.locate(INCEPTION_FILE, weights_dir, download)
+    if "vgg16" in names:
+        files["vgg16"] = W.locate(VGG16_FILE, weights_dir, download)
+    nets: dict[str, object] = {}
+    if "inception" in names:
+        nets["inception"] = InceptionNet(files["inception"], device)
+    if "vgg16" in names:
+        nets["vgg16"] = VGG16Net(files["vgg16"], device)
+    if "proxy" in names:
+        nets["proxy"] = ProxyFeatures(device)
+    return nets

@@ -1,0 +1,139 @@
+"""From uint8 image batches to feature arrays, with a content-addressed on-disk cache.
+
+One pass over an image stream feeds every requested feature set, so FID in `clean` and
+`legacy_tensorflow` mode and precision/recall are all computed from the very same pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from cleanfid.resize import build_resizer
+from tqdm.auto import tqdm
+
+from .distances import feature_stats
+from .extractors import FeatureSpec
+
+FEATURES_VERSION = 1  # bump when extraction changes in a way that invalidates cached features
+
+
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """Generator output in ~[-1, 1] to uint8 exactly as NVIDIA's metrics do before any detector."""
+    return (images * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
+class CleanResize:
+    """clean-fid's `clean` resize (PIL bicubic on each float32 channel to 299x299, clipped to
+    [0, 255], not re-quantized), taken from clean-fid itself and applied image by image."""
+
+    def __init__(self):
+        self.fn = build_resizer("clean")
+
+    def __call__(self, batch_u8: torch.Tensor) -> torch.Tensor:
+        arr = batch_u8.cpu().permute(0, 2, 3, 1).numpy()
+        out = np.stack([self.fn(img) for img in arr])
+        return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+
+
+def extract(
+    batches: Iterable[torch.Tensor],
+    specs: list[FeatureSpec],
+    nets: dict,
+    device: torch.device,
+    total: int | None = None,
+    desc: str = "features",
+    progress: bool = True,
+) -> dict[FeatureSpec, np.ndarray]:
+    """Run every spec's net on each uint8 NCHW batch; returns float32 (N, D) arrays per spec."""
+    resize = CleanResize() if any(s.resize == "clean" for s in specs) else None
+    out: dict[FeatureSpec, list[np.ndarray]] = {s: [] for s in specs}
+    with tqdm(total=total, desc=desc, unit="img", disable=not progress, leave=False) as bar:
+        for u8 in batches:
+            if u8.dtype != torch.uint8 or u8.ndim != 4 or u8.shape[1] not in (1, 3):
+                raise ValueError(
+                    f"expected uint8 NCHW RGB batches, got {u8.dtype} {tuple(u8.shape)}"
+                )
+            if u8.shape[1] == 1:  # grayscale -> RGB, as NVIDIA does
+                u8 = u8.repeat(1, 3, 1, 1)
+            inputs = {}
+            if resize is not None:
+                inputs["clean"] = resize(u8).to(device)
+            if any(s.resize == "none" for s in specs):
+                inputs["none"] = u8.to(device).float()
+            with torch.no_grad():
+                for spec in specs:
+                    feats = nets[spec.net](inputs[spec.resize], spec.resize)
+                    out[spec].append(feats.float().cpu().numpy().reshape(len(u8), -1))
+            bar.update(len(u8))
+    return {s: np.concatenate(v) if v else np.zeros((0, 0), np.float32) for s, v in out.items()}
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class FeatureCache:
+    """Features (and their float64 mean/covariance) stored under a hash of what produced them.
+
+    The key is a dict naming the *content*: dataset file sha256 or generator checkpoint sha256,
+    seed, N, extractor sha256, resize mode, ... Renaming a file cannot return stale features, and
+    the reference statistics of a dataset are computed once and shared by every model.
+    A `None` key or a `None` root disables caching for that call.
+    """
+
+    def __init__(self, root: str | os.PathLike | None):
+        self.root = Path(root) / "features" if root is not None else None
+        self.hits: list[str] = []
+        self.misses: list[str] = []
+
+    @staticmethod
+    def digest(key: dict) -> str:
+        blob = json.dumps({**key, "features_version": FEATURES_VERSION}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def _path(self, key: dict, suffix: str) -> Path:
+        return self.root / f"{key.get('kind', 'x')}-{self.digest(key)}{suffix}"
+
+    def load(self, key: dict | None) -> np.ndarray | None:
+        if self.root is None or key is None:
+            return None
+        path = self._path(key, ".npy")
+        if not path.is_file():
+            self.misses.append(path.name)
+            return None
+        self.hits.append(path.name)
+        return np.load(path)
+
+    def save(self, key: dict | None, feats: np.ndarray) -> None:
+        if self.root is None or key is None:
+            return
+        _atomic_write(self._path(key, ".npy"), lambda f: np.save(f, feats))
+        meta = json.dumps({**key, "shape": list(feats.shape)}, indent=1, sort_keys=True)
+        _atomic_write(self._path(key, ".json"), lambda f: f.write(meta.encode()))
+
+    def stats(self, key: dict | None, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float64 (mu, sigma) of `feats`, read from / written to `<key>.stats.npz`."""
+        if self.root is None or key is None:
+            return feature_stats(feats)
+        path = self._path(key, ".stats.npz")
+        if path.is_file():
+            with np.load(path) as z:
+                return z["mu"], z["sigma"]
+        mu, sigma = feature_stats(feats)
+        _atomic_write(path, lambda f: np.savez(f, mu=mu, sigma=sigma))
+        return mu, sigma

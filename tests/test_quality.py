@@ -1,0 +1,629 @@
+"""Golden and end-to-end tests of benchmarks.quality: FD vs scipy sqrtm, P/R/D/C vs brute force
+and prdc, clean-fid parity, weight-file errors, proxy naming, the CLI and its cache."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from cleanfid import fid as cleanfid_fid
+from PIL import Image
+from scipy import linalg
+from threadpoolctl import threadpool_limits
+
+from benchmarks import quality as Q
+from benchmarks.metrics import QualityError, extract, feature_stats, frechet_distance, quantize
+from benchmarks.metrics.distances import trace_sqrt_product
+from benchmarks.metrics.extractors import FeatureSpec, ProxyFeatures, ProxyNet, load_nets
+from benchmarks.metrics.manifold import manifold_metrics
+from benchmarks.metrics.samples import generated_batches
+from benchmarks.metrics.weights import WEIGHT_URLS
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch/BLAS thread: on a shared 2-core machine oversubscribed OpenMP/OpenBLAS pools
+    spin and make the small ops here ~10x slower. Results do not depend on the thread count."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(old)
+
+
+# ----------------------------------------------------------------------------- stand-ins
+
+
+class TinyGenerator(torch.nn.Module):
+    """Stand-in G with the suite's call convention: G(z, truncation_psi=, noise_mode=)."""
+
+    def __init__(self, z_dim: int = 16, resolution: int = 32, seed: int = 0):
+        super().__init__()
+        self.z_dim, self.resolution = z_dim, resolution
+        gen = torch.Generator().manual_seed(seed)
+        self.register_buffer("w", torch.randn(z_dim, 3 * 8 * 8, generator=gen) / z_dim**0.5)
+
+    def forward(self, z, truncation_psi=1.0, noise_mode="const"):
+        x = (z * truncation_psi) @ self.w
+        x = x.view(-1, 3, 8, 8)
+        if noise_mode == "random":
+            x = x + 0.1 * torch.randn_like(x)
+        x = torch.nn.functional.interpolate(x, size=self.resolution, mode="bilinear")
+        return torch.tanh(x)
+
+
+def structured_images(n: int, shift: int, res: int = 32, seed: int = 0) -> np.ndarray:
+    """uint8 (n, res, res, 3) gradients plus noise: varied enough for non-degenerate features."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:res, :res]
+    out = []
+    for i in range(n):
+        base = np.stack([(xx * 8 + 3 * i) % 256, (yy * 8 + shift) % 256, ((xx + yy) * 4) % 256], -1)
+        out.append(np.clip(base + rng.integers(-40, 40, (res, res, 3)), 0, 255))
+    return np.stack(out).astype(np.uint8)
+
+
+class ArrayDataset:
+    """In-memory dataset with the PreparedDataset attributes the metrics read."""
+
+    def __init__(self, images: np.ndarray, sha: str | None = "feedbeef"):
+        self.images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+        self.resolution = images.shape[1]
+        self.recipe = {"name": "synthetic"}
+        self.file_sha256 = sha
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i]
+
+
+def _batches(images: np.ndarray, batch: int = 8):
+    t = torch.from_numpy(images).permute(0, 3, 1, 2)
+    return (t[i : i + batch] for i in range(0, len(t), batch))
+
+
+# ----------------------------------------------------------------------------- Fréchet distance
+
+
+def sqrtm_fd(mu1, s1, mu2, s2) -> float:
+    """Reference: the scipy sqrtm formula clean-fid and NVIDIA use (real part)."""
+    covmean = linalg.sqrtm(s1 @ s2).real
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+@pytest.mark.parametrize(("dim", "n"), [(64, 500), (256, 100)], ids=["full-rank", "rank-deficient"])
+def test_fd_matches_scipy_sqrtm(dim, n):
+    rng = np.random.default_rng(dim)
+    a = rng.standard_normal((n, dim)) @ rng.standard_normal((dim, dim)) * 0.2
+    b = rng.standard_normal((n, dim)) * 1.3 + 0.2
+    (mu1, s1), (mu2, s2) = feature_stats(a), feature_stats(b)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(sqrtm_fd(mu1, s1, mu2, s2), rel=1e-7)
+    assert frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0.0, abs=1e-8 * np.trace(s1))
+
+
+def test_feature_stats_match_numpy():
+    x = np.random.default_rng(1).standard_normal((1000, 16)).astype(np.float32) + 5
+    mu, sigma = feature_stats(x, chunk=128)
+    np.testing.assert_allclose(mu, x.astype(np.float64).mean(0), rtol=1e-12)
+    np.testing.assert_allclose(sigma, np.cov(x.astype(np.float64), rowvar=False), atol=1e-12)
+
+
+def test_trace_sqrt_2048_rank_deficient_vs_nuclear_norm():
+    """With S = X^T X / (n - 1) from centred data, tr sqrt(S1 S2) is exactly the sum of the
+    singular values of X1 X2^T / (n - 1): an independent reference for a 2048-D, rank-299 case."""
+    rng = np.random.default_rng(2)
+    x1 = rng.standard_normal((300, 2048)) * np.linspace(0.1, 2, 2048)
+    x2 = rng.standard_normal((300, 2048)) + rng.standard_normal(2048)
+    x1 -= x1.mean(0)
+    x2 -= x2.mean(0)
+    s1, s2 = x1.T @ x1 / 299, x2.T @ x2 / 299
+    expected = linalg.svdvals(x1 @ x2.T / 299).sum()
+    assert trace_sqrt_product(s1, s2) == pytest.approx(expected, rel=1e-9)
+
+
+def _reflect(s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """H S H for the Householder reflection H = I - 2 v v^T (|v| = 1): dense, same spectrum."""
+    sv = s @ v
+    return s - 2 * np.outer(v, sv) - 2 * np.outer(sv, v) + 4 * (v @ sv) * np.outer(v, v)
+
+
+def test_fd_2048_vs_sqrtm():
+    """2048-D covariances that are dense (rotated) but whose sqrtm reference can be computed block
+    by block: blocks of 256, half of them rank-deficient; FD is invariant under the rotation."""
+    rng = np.random.default_rng(3)
+    blocks, size = 8, 256
+    s1, s2 = np.zeros((2048, 2048)), np.zeros((2048, 2048))
+    ref_trace = 0.0
+    for b in range(blocks):
+        n = 150 if b % 2 else 800  # 150 samples in 256-D -> rank 149
+        c1 = np.cov(rng.standard_normal((n, size)) * rng.uniform(0.2, 2, size), rowvar=False)
+        c2 = np.cov(
+            rng.standard_normal((800, size)) @ rng.standard_normal((size, size)) * 0.1, rowvar=False
+        )
+        sl = slice(b * size, (b + 1) * size)
+        s1[sl, sl], s2[sl, sl] = c1, c2
+        ref_trace += np.trace(linalg.sqrtm(c1 @ c2).real)
+    mu1, mu2 = rng.standard_normal(2048), rng.standard_normal(2048)
+    expected = float((mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * ref_trace)
+    for _ in range(3):
+        v = rng.standard_normal(2048)
+        v /= np.linalg.norm(v)
+        s1, s2 = _reflect(s1, v), _reflect(s2, v)
+    assert abs(s1[0, -1]) > 0  # really dense now
+    # its speed (<= 2 s on 2 CPU cores) is measured in benchmarks/test_quality_bench.py
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-7)
+
+
+# ----------------------------------------------------------------------------- P/R/D/C
+
+
+def brute_force(real, fake, k, k_dc=None):
+    """NumPy float64 reference: NVIDIA rule (<=) for P/R, Naeem et al. (<) for D/C."""
+    k_dc = k if k_dc is None else k_dc
+    d_rr = np.linalg.norm(real[:, None] - real[None], axis=-1)
+    d_ff = np.linalg.norm(fake[:, None] - fake[None], axis=-1)
+    d_fr = np.linalg.norm(fake[:, None] - real[None], axis=-1)
+    r_real, r_fake = np.sort(d_rr, axis=1)[:, k], np.sort(d_ff, axis=1)[:, k]
+    r_real_dc = np.sort(d_rr, axis=1)[:, k_dc]
+    return {
+        "precision": (d_fr <= r_real[None]).any(1).mean(),
+        "recall": (d_fr.T <= r_fake[None]).any(1).mean(),
+        "density": (d_fr < r_real_dc[None]).sum() / (k_dc * len(fake)),
+        "coverage": (d_fr.min(0) < r_real_dc).mean(),
+    }
+
+
+@pytest.mark.parametrize("block", [10_000, 7], ids=["one-block", "tiny-blocks"])
+def test_manifold_matches_brute_force(block):
+    rng = np.random.default_rng(4)
+    real = rng.standard_normal((70, 6)).astype(np.float32)
+    fake = (rng.standard_normal((55, 6)) * 1.2 + 0.3).astype(np.float32)
+    ours = manifold_metrics(real, fake, k=3, row_block=block, col_block=block)
+    ref = brute_force(real.astype(np.float64), fake.astype(np.float64), 3)
+    assert ours == pytest.approx(ref, abs=1e-12)
+    assert 0 < ours["precision"] < 1 and 0 < ours["recall"] < 1
+
+
+def test_precision_recall_ties_use_less_or_equal():
+    """Integer lattice features give exact distance ties; NVIDIA counts a probe on the radius."""
+    rng = np.random.default_rng(5)
+    real = rng.integers(0, 4, (60, 2)).astype(np.float32)
+    fake = rng.integers(0, 6, (50, 2)).astype(np.float32)
+    ours = manifold_metrics(real, fake, k=3, row_block=16, col_block=16)
+    ref = brute_force(real.astype(np.float64), fake.astype(np.float64), 3)
+    assert ours == pytest.approx(ref, abs=1e-12)
+    d_fr = np.linalg.norm(fake[:, None] - real[None], axis=-1)
+    r_real = np.sort(np.linalg.norm(real[:, None] - real[None], axis=-1), axis=1)[:, 3]
+    strict = (d_fr < r_real[None]).any(1).mean()
+    assert strict != ours["precision"]  # the data really exercises the <= rule
+
+
+@pytest.mark.parametrize("k_dc", [None, 5])
+def test_manifold_matches_prdc_package(k_dc, capsys):
+    prdc = pytest.importorskip("prdc")
+    rng = np.random.default_rng(6)
+    real = rng.standard_normal((80, 10)).astype(np.float32)
+    fake = (rng.standard_normal((64, 10)) * 0.9 + 0.2).astype(np.float32)
+    ours = manifold_metrics(real, fake, k=3, k_dc=k_dc, row_block=32, col_block=24)
+    pr = prdc.compute_prdc(real, fake, nearest_k=3)
+    dc = prdc.compute_prdc(real, fake, nearest_k=k_dc or 3)
+    capsys.readouterr()  # prdc prints the set sizes
+    assert ours["precision"] == pytest.approx(pr["precision"], abs=1e-12)
+    assert ours["recall"] == pytest.approx(pr["recall"], abs=1e-12)
+    assert ours["density"] == pytest.approx(dc["density"], rel=1e-6)
+    assert ours["coverage"] == pytest.approx(dc["coverage"], abs=1e-12)
+
+
+# ----------------------------------------------------------------------------- clean-fid parity
+
+
+@pytest.fixture(scope="module")
+def png_folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pngs")
+    sets = {"a": structured_images(24, 0, seed=1), "b": structured_images(24, 90, seed=2)}
+    for name, images in sets.items():
+        (root / name).mkdir()
+        for i, img in enumerate(images):
+            Image.fromarray(img).save(root / name / f"{i:03d}.png")
+    return root, sets
+
+
+@pytest.mark.filterwarnings("ignore:The `disp` argument is deprecated:DeprecationWarning")
+def test_real_features_match_cleanfid_folder_path(png_folders):
+    root, sets = png_folders
+    proxy = ProxyNet().eval()
+    nets = {"proxy": ProxyFeatures(CPU)}
+    clean, legacy = FeatureSpec("proxy", "clean"), FeatureSpec("proxy", "none")
+    ours = extract(_batches(sets["a"]), [clean, legacy], nets, CPU, progress=False)
+    with torch.no_grad():
+        ref = {
+            mode: cleanfid_fid.get_folder_features(
+                str(root / "a"),
+                proxy,
+                num_workers=0,
+                batch_size=8,
+                device=CPU,
+                mode=mode,
+                verbose=False,
+            )
+            for mode in ("clean", "legacy_tensorflow")
+        }
+    np.testing.assert_array_equal(ours[clean], ref["clean"])  # identical resize, bit for bit
+    # clean-fid's folder loader turns uint8 into float via /255*255 (1-ulp noise); we pass exact values
+    np.testing.assert_allclose(ours[legacy], ref["legacy_tensorflow"], atol=1e-5)
+
+    with torch.no_grad():
+        cf = cleanfid_fid.compute_fid(
+            str(root / "a"), str(root / "b"), mode="clean", custom_feat_extractor=proxy,
+            device=CPU, num_workers=0, batch_size=8, verbose=False,
+        )  # fmt: skip
+    other = extract(_batches(sets["b"]), [clean], nets, CPU, progress=False)[clean]
+    fd = frechet_distance(*feature_stats(ours[clean]), *feature_stats(other))
+    assert fd == pytest.approx(cf, rel=1e-6)
+
+
+def test_generated_features_match_cleanfid_model_path():
+    """Our sampler (seeded z, NVIDIA uint8 quantization) + clean resize vs clean-fid's gen= path
+    fed the same latents through a quantizing wrapper, as EVALUATION.md C.1 prescribes."""
+    G = TinyGenerator().eval()
+    num, batch = 24, 8  # clean-fid's generator path needs full batches
+    proxy = ProxyNet().eval()
+    spec = FeatureSpec("proxy", "clean")
+    ours = extract(
+        generated_batches(G, 7, num, batch, 1.0, "const", CPU),
+        [spec], {"proxy": ProxyFeatures(CPU)}, CPU, progress=False,
+    )[spec]  # fmt: skip
+    z_all = torch.randn(num, G.z_dim, generator=torch.Generator().manual_seed(7))
+    stream = iter(z_all.split(batch))
+
+    def wrapped(z):  # clean-fid draws its own z; substitute ours, quantize like NVIDIA
+        return quantize(G(next(stream), truncation_psi=1.0, noise_mode="const")).float()
+
+    with torch.no_grad():
+        ref = cleanfid_fid.get_model_features(
+            wrapped, proxy, mode="clean", z_dim=G.z_dim, num_gen=num, batch_size=batch,
+            device=CPU, verbose=False,
+        )  # fmt: skip
+    np.testing.assert_array_equal(ours, ref[:num])
+
+
+def test_quantize_is_nvidia_rule():
+    x = torch.tensor([-1.5, -1.0, -0.004, 0.0, 0.5, 0.99, 1.0, 2.0])
+    expected = torch.tensor([0, 0, 127, 128, 191, 254, 255, 255], dtype=torch.uint8)
+    assert torch.equal(quantize(x), expected)
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def test_missing_weights_error_names_path_and_url(tmp_path):
+    with pytest.raises(QualityError) as err:
+        load_nets({"inception"}, tmp_path, CPU, download=False)
+    msg = str(err.value)
+    assert str(tmp_path / "inception-2015-12-05.pt") in msg
+    assert WEIGHT_URLS["inception-2015-12-05.pt"] in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("name", ["inception", "vgg16"])
+def test_corrupt_weights_give_one_line_error(tmp_path, name):
+    fname = "inception-2015-12-05.pt" if name == "inception" else "vgg16.pt"
+    (tmp_path / fname).write_bytes(b"PK\x03\x04 definitely not a TorchScript archive" * 50)
+    with pytest.raises(QualityError) as err:
+        load_nets({name}, tmp_path, CPU, download=False)
+    msg = str(err.value)
+    assert "corrupt or truncated" in msg and fname in msg and "\n" not in msg
+
+
+def test_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.delenv("PIXBENCH_NO_DOWNLOAD", raising=False)
+    with pytest.raises(QualityError, match="missing metric weights"):
+        load_nets({"vgg16"}, tmp_path / "res" / "weights", CPU, download=True)
+    assert not (tmp_path / "res").exists()
+
+
+def test_pinned_sha256_mismatch(tmp_path):
+    (tmp_path / "vgg16.pt").write_bytes(b"x" * 100)
+    (tmp_path / "vgg16.pt.sha256").write_text("0" * 64 + "  vgg16.pt\n")
+    with pytest.raises(QualityError, match="sha256 of .* expects 0000"):
+        load_nets({"vgg16"}, tmp_path, CPU, download=False)
+
+
+class _FakeInceptionLayers(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer(
+            "proj", torch.randn(192, 2048, generator=torch.Generator().manual_seed(0))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x, 8).flatten(1)
+        return torch.relu(pooled @ self.proj).view(x.shape[0], 2048, 1, 1)
+
+
+class _FakeInception(torch.nn.Module):
+    """TorchScript with the interface clean-fid's InceptionV3W expects from NVIDIA's file."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = _FakeInceptionLayers()
+
+    def forward(self, img: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        x = torch.nn.functional.interpolate(img.to(torch.float32), size=(299, 299), mode="bilinear")
+        return self.layers((x - 128) / 128).view(img.shape[0], 2048)
+
+
+class _FakeVGG16(torch.nn.Module):
+    """TorchScript with NVIDIA vgg16.pt's call convention; insists on uint8 input like pr50k3."""
+
+    def forward(self, img: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        assert img.dtype == torch.uint8, "vgg16.pt gets uint8 images"
+        assert return_features
+        x = torch.nn.functional.adaptive_avg_pool2d(img.to(torch.float32), 4)
+        return x.flatten(1) / 255
+
+
+@pytest.fixture(scope="module")
+def fake_weights(tmp_path_factory):
+    root = tmp_path_factory.mktemp("weights")
+    with warnings.catch_warnings():  # torch deprecates TorchScript; NVIDIA's files are TorchScript
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(_FakeInception()), str(root / "inception-2015-12-05.pt"))
+        torch.jit.save(torch.jit.script(_FakeVGG16()), str(root / "vgg16.pt"))
+    return root
+
+
+def test_inception_path_wiring_with_torchscript_stand_ins(fake_weights):
+    """The real-weights path end to end, with TorchScript stand-ins of NVIDIA's two files:
+    clean-fid's InceptionV3W in both modes, uint8 into VGG16, real metric names, hashes."""
+    from benchmarks.metrics.weights import sha256_file
+
+    data = ArrayDataset(structured_images(30, 0))
+    res = Q.evaluate(
+        TinyGenerator(), data, extractor="inception", num_gen=24, batch=12, cache_dir=None,
+        kid_subsets=5, weights_dir=fake_weights, download=False, progress=False,
+    )  # fmt: skip
+    assert set(res["metrics"]) == {"fid", "kid", "precision", "recall", "density", "coverage"}
+    assert set(res["metrics"]["fid"]) == {"clean", "legacy_tensorflow"}
+    clean, legacy = (res["metrics"]["fid"][m]["mean"] for m in ("clean", "legacy_tensorflow"))
+    assert clean > 0 and legacy > 0 and clean != legacy  # two resize paths really differ
+    nets = res["card"]["nets"]
+    assert nets["inception"]["sha256"] == sha256_file(fake_weights / "inception-2015-12-05.pt")
+    assert nets["vgg16"]["sha256"] == sha256_file(fake_weights / "vgg16.pt")
+    assert "fid_clean" in res["summary"] and "precision" in res["summary"]
+
+
+# ----------------------------------------------------------------------------- evaluate()
+
+
+def _walk_keys(obj):
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield key
+            yield from _walk_keys(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _walk_keys(value)
+
+
+def test_proxy_results_never_named_like_real_metrics(tmp_path):
+    data = ArrayDataset(structured_images(30, 0))
+    res = Q.evaluate(
+        TinyGenerator(), data, extractor="proxy", num_gen=24, seeds=(0,), batch=12,
+        cache_dir=None, kid_subsets=5, progress=False,
+    )  # fmt: skip
+    keys = set(_walk_keys(res["metrics"])) | set(res["summary"])
+    forbidden = {"fid", "kid", "precision", "recall", "density", "coverage"}
+    assert not keys & forbidden
+    assert not any(k.startswith(("fid", "kid")) for k in keys)
+    assert {"fd_proxy", "kd_proxy", "precision_proxy", "recall_proxy"} <= keys
+    assert {"density_proxy", "coverage_proxy", "fd_proxy_clean"} <= keys
+    assert "NOT Inception" in res["card"]["label"]
+    assert set(res["card"]["nets"]) == {"proxy"}
+
+
+def test_evaluate_cache_and_determinism(tmp_path):
+    data = ArrayDataset(structured_images(30, 0))
+    kwargs = dict(
+        metrics=("fid", "pr"), extractor="proxy", num_gen=24, batch=12, modes=("legacy_tensorflow",),
+        cache_dir=tmp_path, generator_id="stand-in:v1", progress=False,
+    )  # fmt: skip
+    first = Q.evaluate(TinyGenerator(), data, seeds=(0,), **kwargs)
+    assert first["card"]["cache"]["hits"] == 0
+    again = Q.evaluate(TinyGenerator(), data, seeds=(0,), **kwargs)
+    assert again["card"]["cache"]["hits"] > 0 and again["card"]["cache"]["misses"] == 0
+    assert again["metrics"] == first["metrics"]
+    uncached = Q.evaluate(TinyGenerator(), data, seeds=(0,), **{**kwargs, "cache_dir": None})
+    assert uncached["metrics"] == first["metrics"]
+    other = Q.evaluate(TinyGenerator(), data, seeds=(1,), **kwargs)
+    assert other["card"]["cache"]["misses"] > 0  # new seed -> new generated features
+    assert other["metrics"]["fd_proxy"] != first["metrics"]["fd_proxy"]
+
+
+def test_random_noise_mode_is_repeatable_and_leaves_global_rng_alone():
+    data = ArrayDataset(structured_images(20, 0), sha=None)
+    kwargs = dict(
+        metrics=("fid",), extractor="proxy", num_gen=16, batch=8, modes=("legacy_tensorflow",),
+        noise_mode="random", cache_dir=None, progress=False,
+    )  # fmt: skip
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = Q.evaluate(TinyGenerator(), data, **kwargs)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert Q.evaluate(TinyGenerator(), data, **kwargs)["metrics"] == first["metrics"]
+    const = Q.evaluate(TinyGenerator(), data, **{**kwargs, "noise_mode": "const"})
+    assert const["metrics"] != first["metrics"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"metrics": ("fid", "lpips")}, "unknown metric"),
+        ({"num_gen": 1}, "num-gen must be >= 2"),
+        ({"seeds": (0, 0)}, "distinct"),
+        ({"modes": ("bicubic",)}, "unknown mode"),
+        ({"num_gen": 3, "metrics": ("pr",)}, "needs more than 3"),
+    ],
+)
+def test_evaluate_rejects_bad_input(kwargs, match):
+    data = ArrayDataset(structured_images(10, 0))
+    with pytest.raises(QualityError, match=match):
+        Q.evaluate(TinyGenerator(), data, **{"extractor": "proxy", "cache_dir": None, **kwargs})
+
+
+# ----------------------------------------------------------------------------- CLI end to end
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    """A prepared embedded dataset and a real (tiny, untrained) StyleGAN2 training checkpoint."""
+    prepare = pytest.importorskip("data.prepare")
+    ckpt_mod = pytest.importorskip("training.checkpoint")
+    models = pytest.importorskip("models")
+    root = tmp_path_factory.mktemp("e2e")
+    data = root / "embedded32.zip"
+    argv = ["--source", "embedded:default", "--resolution", "32", "--out", str(data)]
+    assert prepare.main([*argv, "--count", "48", "-q", "--workers", "1"]) == 0
+    overrides = {"width": 0.0625, "z_dim": 32, "n_mlp": 2}
+    G = models.build("stylegan2", resolution=32, **overrides)
+    state = G.state_dict()
+    meta = {
+        "model": "stylegan2",
+        "resolution": 32,
+        "overrides": overrides,
+        "build_kwargs": G.build_kwargs,
+        "kimg": 0,
+    }
+    ckpt = ckpt_mod.save_checkpoint(root / "ckpt.pt", {"meta": meta, "G": state, "G_ema": state})
+    return root, data, ckpt
+
+
+def _cli(args, capsys):
+    code = Q.main([str(a) for a in args])
+    return code, capsys.readouterr()
+
+
+def test_cli_end_to_end_with_training_checkpoint(real_run, capsys):
+    from data.dataset import PreparedDataset
+
+    root, data, ckpt = real_run
+    out = root / "metrics" / "result.json"
+    args = [
+        "--checkpoint", ckpt, "--data", data, "--metrics", "fid,kid,pr,dc", "--num-gen", 32,
+        "--num-real", 40, "--seeds", "0,1", "--extractor", "proxy", "--batch", 16,
+        "--kid-subsets", 5, "--cache-dir", root / "cache", "--no-download", "--quiet", "--out", out,
+    ]  # fmt: skip
+    code, io = _cli(args, capsys)
+    assert code == 0, io.err
+    res = json.loads(out.read_text())
+    card = res["card"]
+    assert res["schema"] == Q.SCHEMA
+    assert set(res["metrics"]) == {
+        "fd_proxy", "kd_proxy", "precision_proxy", "recall_proxy", "density_proxy", "coverage_proxy",
+    }  # fmt: skip
+    fd = res["metrics"]["fd_proxy"]["clean"]
+    assert len(fd["per_seed"]) == 2 and fd["std"] is not None and fd["mean"] > 0
+    assert set(res["metrics"]["fd_proxy"]) == {"clean", "legacy_tensorflow"}
+    assert card["num_real"] == 40 and card["num_gen"] == 32 and card["seeds"] == [0, 1]
+    assert card["k"] == 3 and card["weights"] == "G_ema" and card["noise_mode"] == "const"
+    assert card["dataset"]["sha256"] == PreparedDataset(data).file_sha256
+    assert card["dataset"]["recipe"]["resolution"] == 32
+    assert set(card["versions"]) >= {"torch", "clean-fid", "numpy", "scipy"}
+    assert card["device"]["type"] == "cpu" and card["wall_time_s"] > 0
+    assert res["generator"]["model"] == "stylegan2" and len(res["generator"]["sha256"]) == 64
+    assert not list(out.parent.glob(".*tmp"))  # atomic write left nothing behind
+
+    out2 = root / "metrics" / "again.json"
+    code, io = _cli([*args[:-1], out2], capsys)
+    assert code == 0, io.err
+    res2 = json.loads(out2.read_text())
+    assert res2["card"]["cache"]["misses"] == 0 and res2["metrics"] == res["metrics"]
+
+
+def test_cli_bad_inputs_exit_2_without_output(real_run, tmp_path, capsys):
+    _, data, ckpt = real_run
+    out = tmp_path / "never.json"
+    base = ["--data", data, "--extractor", "proxy", "--num-gen", 8, "--out", out, "--no-download"]
+    cases = [
+        (["--checkpoint", tmp_path / "nope.pt", *base], "checkpoint not found"),
+        (["--checkpoint", ckpt, *base, "--metrics", "fid,is"], "unknown metric"),
+        (["--checkpoint", ckpt, *base, "--num-gen", 1], "num-gen must be >= 2"),
+        (
+            ["--checkpoint", ckpt, *base, "--data", tmp_path / "missing.zip"],
+            "dataset file not found",
+        ),
+        (["--checkpoint", ckpt, *base, "--seeds", "a,b"], "comma-separated integers"),
+        (["--official", ckpt, *base], "--official needs --model"),
+    ]
+    for argv, needle in cases:
+        code, io = _cli(argv, capsys)
+        assert code == 2, argv
+        assert needle in io.err and io.err.count("\n") == 1, io.err
+        assert not out.exists()
+
+
+def test_cli_corrupt_inception_weights(real_run, tmp_path, capsys):
+    _, data, ckpt = real_run
+    (tmp_path / "inception-2015-12-05.pt").write_bytes(b"\x00garbage" * 1000)
+    out = tmp_path / "never.json"
+    argv = ["--checkpoint", ckpt, "--data", data, "--metrics", "fid", "--num-gen", 8,
+            "--weights-dir", tmp_path, "--no-download", "--out", out]  # fmt: skip
+    code, io = _cli(argv, capsys)
+    assert code == 2 and "corrupt or truncated" in io.err and io.err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_cli_official_checkpoint(real_run, tmp_path, capsys):
+    """--official: a release-style file ({'g_ema': state_dict}) at the dataset's resolution."""
+    models = pytest.importorskip("models")
+    _, data, _ = real_run
+    official = tmp_path / "official.pt"
+    torch.save({"g_ema": models.build("stylegan2", resolution=32).state_dict()}, official)
+    out = tmp_path / "official.json"
+    argv = ["--official", official, "--model", "stylegan2", "--data", data, "--metrics", "fid",
+            "--modes", "legacy_tensorflow", "--num-gen", 8, "--num-real", 16, "--batch", 8,
+            "--extractor", "proxy", "--no-cache", "--quiet", "--out", out]  # fmt: skip
+    code, io = _cli(argv, capsys)
+    assert code == 0, io.err
+    res = json.loads(out.read_text())
+    assert res["generator"]["source"] == "official" and res["generator"]["resolution"] == 32
+    assert res["card"]["weights"] == "official release"
+    assert res["metrics"]["fd_proxy"]["legacy_tensorflow"]["mean"] > 0
+
+
+def test_cli_missing_weights_subprocess(tmp_path):
+    """The real `python -m benchmarks.quality` entry point: one line, path + URL, exit 2."""
+    (tmp_path / "data.zip").write_bytes(b"")
+    (tmp_path / "ckpt.pt").write_bytes(b"")
+    out = tmp_path / "never.json"
+    cmd = [
+        sys.executable, "-m", "benchmarks.quality", "--checkpoint", tmp_path / "ckpt.pt",
+        "--data", tmp_path / "data.zip", "--metrics", "fid,pr", "--num-gen", "8",
+        "--extractor", "inception", "--weights-dir", tmp_path / "w", "--no-download", "--out", out,
+    ]  # fmt: skip
+    proc = subprocess.run(
+        [str(c) for c in cmd], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert "\n" not in err
+    assert str(tmp_path / "w" / "inception-2015-12-05.pt") in err
+    assert WEIGHT_URLS["inception-2015-12-05.pt"] in err
+    assert not out.exists()
