@@ -38,6 +38,7 @@ class Generator(nn.Module):
     """Mapping network + a model-specific `synthesis(ws, noise_mode, return_stages)`."""
 
     supports_mixing = True
+    stage_label = "skip RGB after each ToRGB"  # what `return_stages=True` returns, for reports
 
     def __init__(self, resolution: int, z_dim: int = 512, n_mlp: int = 8, lr_mlp: float = 0.01):
         super().__init__()

@@ -25,6 +25,7 @@ class CIPSGenerator(Generator):
     """
 
     supports_mixing = False
+    stage_label = "running sum of the full-resolution ToRGB outputs"
 
     def __init__(
         self, resolution=256, z_dim=512, n_mlp=8, hidden_size=512, channel_multiplier=2,

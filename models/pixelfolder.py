@@ -57,6 +57,8 @@ class PosFold(nn.Module):
 
 @register("pixelfolder")
 class PixelFolderGenerator(Generator):
+    stage_label = "RGB at the end of each stage"
+
     def __init__(
         self, resolution=256, z_dim=512, n_mlp=8, channel_multiplier=2, width=1.0, lr_mlp=0.01,
         blur_kernel=(1, 3, 3, 1), modconv_mode="auto",

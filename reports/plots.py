@@ -1,0 +1,179 @@
+"""Figures of a run, each saved as PNG (for the HTML) and SVG (for papers and slides)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from reports.collect import RunResults  # noqa: E402
+from reports.io import atomic_path  # noqa: E402
+
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def save(fig, out_dir: Path, name: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for ext in ("png", "svg"):
+        with atomic_path(out_dir / f"{name}.{ext}") as tmp:
+            fig.savefig(tmp, format=ext, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return out_dir / f"{name}.png"
+
+
+def headline_quality(res: RunResults) -> str | None:
+    """The FD-type metric the quality vs cost plots use: the real FID when Inception was used."""
+    for q in res.quality.values():
+        for key in (
+            "fid_clean",
+            "fd_proxy_clean",
+            "fid_legacy_tensorflow",
+            "fd_proxy_legacy_tensorflow",
+        ):
+            if key in q["summary"]:
+                return key
+    return None
+
+
+def pareto(res: RunResults, out_dir: Path) -> Path | None:
+    metric = headline_quality(res)
+    rows = [
+        {
+            "dataset": d,
+            "model": m,
+            "GMACs": res.variants[(d, m)]["macs"] / 1e9,
+            metric: q["summary"][metric],
+        }
+        for (d, m), q in res.quality.items()
+        if (d, m) in res.variants and metric in q["summary"]
+    ]
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    sns.scatterplot(data=df, x="GMACs", y=metric, hue="model", style="dataset", s=120, ax=ax)
+    for _, r in df.iterrows():
+        ax.annotate(
+            r.model, (r.GMACs, r[metric]), textcoords="offset points", xytext=(6, 4), fontsize=9
+        )
+    for _, grp in df.groupby("dataset"):  # Pareto front: nothing both cheaper and better
+        front = grp.sort_values("GMACs")
+        front = front[front[metric] <= front[metric].cummin()]
+        ax.plot(front.GMACs, front[metric], "k--", lw=1, alpha=0.6)
+    ax.set_xscale("log")
+    ax.set_xlabel("GMACs per image of the evaluated variant (batch 1)")
+    ax.set_ylabel(metric + ("  [PROXY features, not FID]" if "proxy" in metric else ""))
+    ax.set_title("Quality vs cost (lower-left is better; dashed = Pareto front)")
+    return save(fig, out_dir, "pareto_quality_vs_macs")
+
+
+def scaling(scale: pd.DataFrame, out_dir: Path) -> Path | None:
+    if scale.empty:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    long = scale.melt(id_vars=["model", "resolution"], value_vars=["GMACs", "GMACs_paper_convention"],
+                      var_name="convention", value_name="GMACs_value")  # fmt: skip
+    long["convention"] = long.convention.map(
+        {"GMACs": "true MACs", "GMACs_paper_convention": "paper convention"}
+    )
+    sns.lineplot(
+        data=long,
+        x="resolution",
+        y="GMACs_value",
+        hue="model",
+        style="convention",
+        marker="o",
+        ax=axes[0],
+    )
+    axes[0].set(ylabel="GMACs per image (batch 1)", title="MACs vs resolution")
+    sns.lineplot(data=scale, x="resolution", y="params", hue="model", marker="o", ax=axes[1])
+    axes[1].set(ylabel="parameters", title="Parameters vs resolution")
+    sns.lineplot(
+        data=scale, x="resolution", y="train_saved_MiB", hue="model", marker="o", ax=axes[2]
+    )
+    axes[2].set(ylabel="MiB saved for backward (batch 1)", title="Training activation memory")
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks(
+            sorted(scale.resolution.unique()),
+            labels=[str(r) for r in sorted(scale.resolution.unique())],
+        )
+    return save(fig, out_dir, "scaling")
+
+
+def throughput(lat: pd.DataFrame, out_dir: Path) -> Path | None:
+    if lat.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    lat = lat.assign(series=lat.model + " @" + lat.resolution.astype(str))
+    sns.lineplot(data=lat, x="batch", y="images_per_s", hue="series", marker="o", ax=ax)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set(xlabel="batch size", ylabel="images / s", title=f"Throughput on {lat.device.iloc[0]}")
+    return save(fig, out_dir, "throughput_vs_batch")
+
+
+def training_curves(res: RunResults, out_dir: Path) -> Path | None:
+    frames = [log.assign(dataset=d, model=m) for (d, m), log in res.logs.items() if not log.empty]
+    if not frames:
+        return None
+    logs = pd.concat(frames)
+    metric = headline_quality(res)
+    curves = [c.assign(dataset=d, model=m) for (d, m), c in res.curves.items() if not c.empty]
+    ncols = 3 if curves else 2
+    fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 4))
+    sns.lineplot(data=logs, x="kimg", y="loss_D", hue="model", style="dataset", ax=axes[0])
+    axes[0].set_title("Discriminator loss")
+    sns.lineplot(data=logs, x="kimg", y="loss_G", hue="model", style="dataset", ax=axes[1])
+    axes[1].set_title("Generator loss")
+    if curves:
+        cdf = pd.concat(curves)
+        cmetric = next(
+            (c for c in cdf.columns if c.startswith(("fid_clean", "fd_proxy_clean"))), metric
+        )
+        sns.lineplot(
+            data=cdf, x="kimg", y=cmetric, hue="model", style="dataset", marker="o", ax=axes[2]
+        )
+        axes[2].set_title(
+            f"{cmetric} at each snapshot" + (" (PROXY)" if "proxy" in cmetric else "")
+        )
+    return save(fig, out_dir, "training_curves")
+
+
+def mac_breakdown(res: RunResults, out_dir: Path, resolution: int = 256) -> Path | None:
+    rows = []
+    for p in res.profiles:
+        if p["resolution"] != resolution:
+            continue
+        for conv, key in (
+            ("true MACs", "macs_by_module"),
+            ("paper convention", "macs_by_module_paper_convention"),
+        ):
+            for module, macs in p[key].items():
+                rows.append(
+                    {"model": p["model"], "convention": conv, "module": module, "GMACs": macs / 1e9}
+                )
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4), sharey=True)
+    for ax, (conv, grp) in zip(axes, df.groupby("convention", sort=False), strict=False):
+        table = grp.pivot_table(
+            index="model", columns="module", values="GMACs", aggfunc="sum"
+        ).fillna(0)
+        table.plot.barh(stacked=True, ax=ax, colormap="tab20", width=0.7, legend=False)
+        ax.set(
+            xlabel="GMACs per image (batch 1)",
+            ylabel="",
+            title=f"{conv} at {resolution}×{resolution}",
+        )
+    axes[-1].legend(
+        fontsize=8, title="top-level module", bbox_to_anchor=(1.02, 1), loc="upper left"
+    )
+    return save(fig, out_dir, f"mac_breakdown_{resolution}")

@@ -1,0 +1,201 @@
+"""Render a run's report from its results files (never recomputing anything).
+
+    python -m reports.render --results results/default --out reports/default --config config/default.yaml
+
+Writes tables (CSV + Markdown), plots (PNG + SVG), copied sample grids and stage images, and one
+self-contained report.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from reports import html as H
+from reports import plots, tables
+from reports.collect import RunResults, load_results
+from reports.io import atomic_path, write_text
+
+log = logging.getLogger("pixbench.report")
+
+
+def provenance(res: RunResults) -> str:
+    """Device, versions and config of the run, as one line for every table."""
+    device = versions = "unknown"
+    for p in res.profiles:
+        if p.get("latency"):
+            i = p["latency"]["device_info"]
+            device = f"{i['device']} ({i['device_name']}, {i['threads']} threads)"
+            break
+    for p in res.profiles:
+        versions = ", ".join(f"{k} {v}" for k, v in p.get("versions", {}).items())
+        break
+    return f"run `{res.config.get('run')}` · timing device {device} · {versions} · config: see report.html"
+
+
+def proxy_banner(res: RunResults) -> str:
+    recipes = "; ".join(f"{name}: {r.get('source')} at {r.get('resolution')}px, {r.get('num_images')} images"
+                        for name, r in res.recipes.items())  # fmt: skip
+    variants = "; ".join(f"{m}: {r.get('variant', 'full width')}" for (_, m), r in res.runs.items())
+    parts = [f"<b>What this run used.</b> {html.escape(res.config.get('description', ''))}"]
+    if recipes:
+        parts.append(f"Data: {html.escape(recipes)}.")
+    if variants:
+        parts.append(f"Trained variants: {html.escape(variants)}.")
+    if res.proxy:
+        parts.append(
+            "Quality numbers use the <b>PROXY feature extractor</b> (a fixed random conv net, not "
+            "Inception/VGG16): they are named fd_proxy, kd_proxy, precision_proxy …, compare models "
+            "within this run only, and are <b>not</b> comparable to the paper's FID / precision / recall."
+        )
+    parts.append(
+        "Efficiency numbers (params, MACs, memory) are for the full-width official architectures."
+    )
+    return f"<div class='banner'>{' '.join(parts)}</div>"
+
+
+def _write_table(df, out: Path, name: str, prov: str, title: str, note: str = "") -> None:
+    with atomic_path(out / f"{name}.csv") as tmp:
+        df.to_csv(tmp, index=False)
+    write_text(out / f"{name}.md", f"# {title}\n\n{prov}\n\n{note}{tables.to_markdown(df)}")
+
+
+def _copy(src: Path | None, dst: Path) -> Path | None:
+    if src is None or not Path(src).exists():
+        return None
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return dst
+
+
+def render(results: str | Path, out: str | Path, config: dict) -> Path:
+    out = Path(out)
+    res = load_results(results, config)
+    prov = provenance(res)
+    fig_dir = out / "plots"
+    macs_note = "MACs = multiply-accumulates of conv/linear/matmul at batch 1 (FLOPs ≈ 2 × MACs); FIR filters listed separately.\n\n"
+
+    eff = tables.efficiency_table(res)
+    lat = tables.latency_table(res)
+    scale = tables.scaling_table(res)
+    qual = tables.quality_table(res)
+    t1 = tables.paper_table1(res)
+    t2 = tables.paper_table2(res)
+    _write_table(eff, out, "efficiency", prov, "Efficiency (full-width architectures)", macs_note)
+    _write_table(lat, out, "latency", prov, "Latency and throughput")
+    _write_table(scale, out, "scaling", prov, "Scaling with resolution", macs_note)
+    qnote = (
+        "PROXY features: not Inception FID; compare within this run only.\n\n" if res.proxy else ""
+    )
+    _write_table(qual, out, "quality", prov, "Quality", qnote)
+    _write_table(
+        t1, out, "table1_vs_paper", prov, "Paper Table 1 (256×256) beside this run", macs_note
+    )
+    _write_table(t2, out, "table2_vs_paper", prov, "Paper Table 2 beside this run", qnote)
+    if res.claims is not None:
+        claims_md = (
+            (res.root / "claims.md").read_text() if (res.root / "claims.md").exists() else ""
+        )
+        write_text(out / "claims.md", f"# Paper claims vs measured\n\n{prov}\n\n{claims_md}")
+
+    figs = {
+        "pareto": plots.pareto(res, fig_dir),
+        "scaling": plots.scaling(scale, fig_dir),
+        "throughput": plots.throughput(lat, fig_dir),
+        "training": plots.training_curves(res, fig_dir),
+        "breakdown": plots.mac_breakdown(res, fig_dir),
+    }
+    samples = {k: _copy(p, out / "samples" / f"{k[0]}_{k[1]}.png") for k, p in res.grids.items()}
+    stages = {
+        k: (_copy(s["png"], out / "stages" / f"{k[0]}_{k[1]}.png"), s)
+        for k, s in res.stages.items()
+    }
+
+    def gallery(items: dict, caption) -> str:
+        figs_html = "".join(
+            f"<figure>{H.img_tag(path, caption(key))}<figcaption>{html.escape(caption(key))}</figcaption></figure>"
+            for key, path in items.items()
+        )
+        return f"<div class='grid'>{figs_html}</div>"
+
+    def stage_caption(key):
+        info = stages[key][1]
+        return (
+            f"{key[1]} on {key[0]}: {info['kind']}; columns at {info['stage_sizes']} px (upsampled)"
+        )
+
+    qual_label = " (PROXY features)" if res.proxy else ""
+    sections = [
+        ("Paper claims vs measured", H.claims_html(res.claims)),
+        ("Paper Table 1 beside ours", f"<p>{macs_note}</p>" + H.table_html(t1)),
+        ("Efficiency", H.table_html(eff) + H.img_tag(figs["breakdown"], "MAC breakdown")),
+        ("Scaling with resolution", H.img_tag(figs["scaling"], "scaling") + H.table_html(scale)),
+        ("Latency and throughput", H.img_tag(figs["throughput"], "throughput") + H.table_html(lat)),
+        (f"Quality{qual_label}", f"<p>{html.escape(qnote)}</p>" + H.table_html(qual) + H.img_tag(figs["pareto"], "pareto")),
+        ("Paper Table 2 beside ours", f"<p>{html.escape(qnote)}</p>" + H.table_html(t2)),
+        ("Training", H.img_tag(figs["training"], "training curves")),
+        ("Samples (G_ema, fixed seeds, const noise)", gallery(samples, lambda k: f"{k[1]} on {k[0]}")),
+        ("Stage-by-stage RGB outputs (paper Fig. 6)", gallery({k: v[0] for k, v in stages.items()}, stage_caption)),
+        ("Provenance", f"<p>{html.escape(prov)}</p><pre>{html.escape(yaml.safe_dump(config, sort_keys=False))}</pre>"
+         + _metric_cards(res)),
+    ]  # fmt: skip
+    doc = H.page(
+        f"pixbench report: {config.get('run')}", sections, proxy_banner(res), html.escape(prov)
+    )
+    write_text(out / "report.html", doc)
+    log.info("wrote %s", out / "report.html")
+    return out / "report.html"
+
+
+def _metric_cards(res: RunResults) -> str:
+    cards = {f"{d}/{m}": q["card"] for (d, m), q in res.quality.items()}
+    return (
+        "<h3>Metric cards</h3><pre>"
+        + html.escape(json.dumps(cards, indent=1, default=str))
+        + "</pre>"
+    )
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m reports.render", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument("--results", required=True, help="results/<run> directory")
+    p.add_argument("--out", required=True, help="reports/<run> directory")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--config", help="the run's YAML config")
+    g.add_argument("--config-json", help="the run's config as JSON (what Snakemake passes)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if not Path(args.results).is_dir():
+        print(
+            f"error: {args.results}: no such results directory; run the workflow first",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        config = (
+            json.loads(args.config_json)
+            if args.config_json
+            else yaml.safe_load(Path(args.config).read_text())
+        )
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        print(
+            f"error: cannot read the run config ({str(exc).splitlines()[0]}); pass --config FILE.yaml",
+            file=sys.stderr,
+        )
+        return 2
+    render(args.results, args.out, config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+# Stage 2: cost of every model at full (official) width: params, MACs, memory, latency.
+
+
+def _latency_args(wc):
+    if int(wc.res) in LATENCY_RES:
+        sizes = ",".join(map(str, config["profile"].get("batch_sizes", [1])))
+        return f"--batch-sizes {sizes}"
+    return "--no-latency"
+
+
+rule profile:
+    output:
+        f"{RESULTS}/profile/{{model}}_{{res}}.json",
+    log:
+        f"{LOGS}/profile_{{model}}_{{res}}.log",
+    params:
+        latency=_latency_args,
+    threads: workflow.cores
+    resources:
+        gpu=lambda wc: GPU_JOB if int(wc.res) in LATENCY_RES else 0,
+    shell:
+        "{PY} -m benchmarks.efficiency --model {wildcards.model} --resolution {wildcards.res} "
+        "--device {DEVICE} {params.latency} --out {output:q} > {log:q} 2>&1"
+
+
+rule claims:
+    input:
+        expand(f"{RESULTS}/profile/{{model}}_{{res}}.json", model=MODELS, res=PROFILE_RES),
+    output:
+        csv=f"{RESULTS}/claims.csv",
+        md=f"{RESULTS}/claims.md",
+    log:
+        f"{LOGS}/claims.log",
+    params:
+        profiles=f"{RESULTS}/profile",
+    shell:
+        "{PY} -m benchmarks.claims --profiles {params.profiles:q} --out-csv {output.csv:q} "
+        "--out-md {output.md:q} > {log:q} 2>&1"
+
+
+rule profile_variant:
+    """Cost of the variant that was actually trained (narrow widths in the default run), so the
+    quality-vs-MACs plot pairs each metric with the MACs of the network that produced it."""
+    output:
+        f"{RESULTS}/profile_variant/{{dataset}}_{{model}}.json",
+    log:
+        f"{LOGS}/profile_variant_{{dataset}}_{{model}}.log",
+    params:
+        res=lambda wc: config["datasets"][wc.dataset]["resolution"],
+        overrides=lambda wc: overrides_args(config["models"][wc.model]),
+    shell:
+        "{PY} -m benchmarks.efficiency --model {wildcards.model} --resolution {params.res} "
+        "--no-latency {params.overrides} --out {output:q} > {log:q} 2>&1"
