@@ -1,6 +1,13 @@
 # Stage 2: cost of every model at full (official) width: params, MACs, memory, latency.
 
 
+def _counter_args(wc):
+    """fvcore traces a real CPU forward; above 256 px (CIPS-1024: 547 M params) stay on meta."""
+    if int(wc.res) <= config["profile"].get("fvcore_max_resolution", 256):
+        return ""
+    return "--counters flop_counter_mode,ptflops_aten"
+
+
 def _latency_args(wc):
     if int(wc.res) in LATENCY_RES:
         sizes = ",".join(map(str, config["profile"].get("batch_sizes", [1])))
@@ -15,12 +22,13 @@ rule profile:
         f"{LOGS}/profile_{{model}}_{{res}}.log",
     params:
         latency=_latency_args,
+        counters=_counter_args,
     threads: workflow.cores
     resources:
         gpu=lambda wc: GPU_JOB if int(wc.res) in LATENCY_RES else 0,
     shell:
         "{PY} -m benchmarks.efficiency --model {wildcards.model} --resolution {wildcards.res} "
-        "--device {DEVICE} {params.latency} --out {output:q} > {log:q} 2>&1"
+        "--device {DEVICE} {params.latency} {params.counters} --out {output:q} > {log:q} 2>&1"
 
 
 rule claims:

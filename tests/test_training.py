@@ -1,0 +1,321 @@
+"""Training loop, checkpoints, resume exactness, DDP and CLI errors (tiny models at 32×32).
+
+Runs use one torch thread: on a shared 2-core machine OpenMP spin-waiting with 2 threads can
+make a step 10-40× slower, and exact-resume equality needs a fixed thread count anyway.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import training.train as train_mod
+from models import available
+from training.checkpoint import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    load_generator,
+    save_checkpoint,
+)
+from training.ema import ema_decay
+from training.train import (
+    BatchStream,
+    load_hparams,
+    main,
+    make_optimizer,
+    split_overrides,
+    train,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"width": 0.125, "z_dim": 32, "n_mlp": 2}
+FAST_REG = {"d_reg_interval": 2, "g_reg_interval": 2}  # regularisers run within a few steps
+TINY_CLI = [f"--override={k}={v}" for k, v in {**TINY, **FAST_REG}.items()]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """64 embedded images at 32×32, prepared by the real data pipeline."""
+    out = tmp_path_factory.mktemp("data") / "emb32.zip"
+    cmd = [sys.executable, "-m", "data.prepare", "--source", "embedded:default", "--resolution", "32",
+           "--count", "64", "--out", str(out), "-q"]  # fmt: skip
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    return out
+
+
+def tiny_run(model, data, out, **kw):
+    args = dict(kimg=0.016, batch=4, snap_kimg=0.008, device="cpu", overrides=TINY,
+                hparams=FAST_REG, grid=4, progress=False, log_every=1)  # fmt: skip
+    args.update(kw)
+    return train(model, data, out, **args)
+
+
+def tensors_equal(a, b, where="") -> None:
+    """Assert two nested checkpoint structures are identical, tensors compared with torch.equal."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            tensors_equal(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            tensors_equal(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+# ------------------------------------------------------------------------------ the loop
+
+
+@pytest.mark.parametrize("model", available())
+def test_every_model_trains_and_writes_outputs(model, dataset, tmp_path):
+    final = tiny_run(model, dataset, tmp_path)
+    assert final == tmp_path / "checkpoints" / "final.pt" and final.exists()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("ckpt-*.pt")) == [
+        "ckpt-00000002.pt", "ckpt-00000004.pt",
+    ]  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "grid-00000002.png",
+        "grid-00000004.png",
+    ]
+    with open(tmp_path / "log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    for r in rows:
+        for key in ("loss_D", "loss_G", "r1", "sec_per_kimg", "img_per_s", "peak_mem_mb"):
+            assert float(r[key]) == float(r[key]), key  # present and not NaN
+        assert r["variant"].startswith("narrow variant")
+
+    state = load_checkpoint(final)
+    meta = state["meta"]
+    assert meta["model"] == model and meta["step"] == 4 and meta["kimg"] == 0.016
+    assert meta["narrow"] and meta["overrides"] == TINY
+    assert meta["dataset"]["sha256"] and meta["dataset"]["path"] == str(dataset.resolve())
+    assert set(state) >= {"G", "D", "G_ema", "opt_G", "opt_D", "rng", "loop"}
+    assert torch.isfinite(torch.tensor(state["loop"]["pl_mean"]))
+    if model == "stylegan2":  # configured with path-length regularisation + mixing
+        assert meta["hparams"]["pl_weight"] == 2.0 and state["loop"]["pl_mean"] > 0
+    # PixelFolder's dead merge layer is found generically and frozen (and still saved)
+    frozen = [n for n in meta["frozen_params"] if "posfolders.0.conv_merge" in n]
+    assert bool(frozen) == (model == "pixelfolder")
+    assert all(n.removeprefix("G.") in state["G"] for n in frozen)
+
+
+def test_load_generator_round_trip(dataset, tmp_path):
+    final = tiny_run("cips", dataset, tmp_path, kimg=0.008)
+    G, meta = load_generator(final)
+    state = load_checkpoint(final)
+    assert not G.training and meta["model"] == "cips" and meta["resolution"] == 32
+    assert {"overrides", "kimg", "step", "dataset"} <= meta.keys() and meta["dataset"]["sha256"]
+    tensors_equal(G.state_dict(), state["G_ema"])
+    G_raw, _ = load_generator(final, which="G")
+    tensors_equal(G_raw.state_dict(), state["G"])
+    z = torch.randn(2, G.z_dim)
+    img = G(z, noise_mode="const")
+    assert img.shape == (2, 3, 32, 32) and torch.equal(img, G(z, noise_mode="const"))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_generator(tmp_path / "nope.pt")
+    assert issubclass(CheckpointError, ValueError)
+
+
+def test_resume_is_bit_exact(dataset, tmp_path):
+    """Run to 6 steps in one go vs 3 steps + resume (with DataLoader workers) → identical state."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    tiny_run("pixelfolder", dataset, a, kimg=0.024)
+    tiny_run("pixelfolder", dataset, b, kimg=0.012)
+    assert load_checkpoint(latest_checkpoint(b))["meta"]["step"] == 3
+    tiny_run("pixelfolder", dataset, b, kimg=0.024, resume="auto", workers=1)
+    sa, sb = (
+        load_checkpoint(a / "checkpoints" / "final.pt"),
+        load_checkpoint(b / "checkpoints" / "final.pt"),
+    )
+    for key in ("G", "D", "G_ema", "opt_G", "opt_D", "loop"):
+        tensors_equal(sa[key], sb[key], key)
+    assert sa["meta"]["step"] == sb["meta"]["step"] == 6
+    with open(b / "log.csv", newline="") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_is_bit_exact_with_mixing_and_path_length(dataset, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    tiny_run("stylegan2", dataset, a, kimg=0.016)
+    tiny_run("stylegan2", dataset, b, kimg=0.008)
+    tiny_run("stylegan2", dataset, b, kimg=0.016, resume=latest_checkpoint(b))
+    sa, sb = (
+        load_checkpoint(a / "checkpoints" / "final.pt"),
+        load_checkpoint(b / "checkpoints" / "final.pt"),
+    )
+    for key in ("G", "D", "G_ema", "opt_G", "opt_D", "loop"):
+        tensors_equal(sa[key], sb[key], key)
+
+
+def test_batch_stream_is_a_function_of_position():
+    full = BatchStream(10, 4, seed=3, start=0)
+    it = iter(full)
+    seq = [i for _ in range(6) for i in next(it)]  # crosses two epoch boundaries
+    assert sorted(seq[:10]) == list(range(10)) and sorted(seq[10:20]) == list(range(10))
+    assert next(iter(BatchStream(10, 4, seed=3, start=8))) == seq[8:12]
+    ranks = [next(iter(BatchStream(10, 4, seed=3, start=8, rank=r, world=2))) for r in (0, 1)]
+    assert ranks[0] + ranks[1] == seq[8:12]
+
+
+# ------------------------------------------------------------------------------ checkpoints
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt-00000001.pt"
+    save_checkpoint(path, {"w": torch.arange(4.0)})
+    real_save = torch.save
+
+    def crash_midway(obj, f, *a, **kw):
+        f.write(b"PK\x03\x04 partial bytes")
+        raise KeyboardInterrupt("killed during save")
+
+    monkeypatch.setattr(torch, "save", crash_midway)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"w": torch.zeros(4)})
+    monkeypatch.setattr(torch, "save", real_save)
+    assert torch.equal(load_checkpoint(path)["w"], torch.arange(4.0))
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
+    save_checkpoint(tmp_path / "ckpt-00000010.pt", {})
+    save_checkpoint(tmp_path / "checkpoints" / "ckpt-00000002.pt", {})
+    assert latest_checkpoint(tmp_path).name == "ckpt-00000010.pt"
+    assert latest_checkpoint(tmp_path / "empty") is None
+
+
+def test_bad_checkpoints_raise_one_line_errors(tmp_path):
+    good = save_checkpoint(tmp_path / "good.pt", {"x": torch.ones(3)})
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:40])
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": torch.ones(1)}, foreign)
+    for path, msg in ((tmp_path / "missing.pt", "does not exist"), (truncated, "corrupt"),
+                      (foreign, "not a pixbench checkpoint")):  # fmt: skip
+        with pytest.raises(CheckpointError, match=msg) as info:
+            load_checkpoint(path)
+        assert "\n" not in str(info.value)
+
+
+# ------------------------------------------------------------------------------ failures + CLI
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(
+    dataset, tmp_path, monkeypatch, capsys
+):
+    calls = {"n": 0}
+    real = train_mod.d_logistic_loss
+
+    def blows_up_on_step_3(real_logits, fake_logits):
+        calls["n"] += 1
+        loss = real(real_logits, fake_logits)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(train_mod, "d_logistic_loss", blows_up_on_step_3)
+    argv = ["--model", "stylegan2", "--data", str(dataset), "--out", str(tmp_path), "--kimg", "0.016",
+            "--batch", "4", "--snap-kimg", "0.008", "--device", "cpu", "--grid", "2", *TINY_CLI]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "non-finite loss at step 3" in err and "ckpt-00000002.pt" in err
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["ckpt-00000002.pt"]
+    assert torch.isfinite(
+        load_checkpoint(tmp_path / "checkpoints" / "ckpt-00000002.pt")["G"]["style.1.weight"]
+    ).all()
+
+
+def test_bad_input_exits_2(dataset, tmp_path, capsys):
+    base = ["--data", str(dataset), "--out", str(tmp_path / "run"), "--kimg", "0.004", "--batch", "4",
+            "--device", "cpu", *TINY_CLI]  # fmt: skip
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"garbage")
+    cases = {
+        "unknown model": ["--model", "nosuchgan", *base],
+        "does not exist": ["--model", "cips", *base, "--data", str(tmp_path / "missing.zip")],
+        "dataset resolution is 32": ["--model", "cips", *base, "--resolution", "64"],
+        "not writable": ["--model", "cips", *base, "--out", str(blocker / "sub")],
+        "no such checkpoint": ["--model", "cips", *base, "--resume", str(tmp_path / "nope.pt")],
+        "corrupt": ["--model", "cips", *base, "--resume", str(corrupt)],
+        "unknown hyper-parameter": [
+            "--model",
+            "cips",
+            *base,
+            "--config",
+            str(write_config(tmp_path)),
+        ],
+    }
+    for expected, argv in cases.items():
+        assert main(argv) == 2, expected
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and expected in err and "\n" not in err, (expected, err)
+    # the real entry point turns that into the process exit status
+    proc = subprocess.run([sys.executable, "-m", "training.train", *cases["unknown model"]],
+                          cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 2 and "unknown model 'nosuchgan'" in proc.stderr
+
+
+def write_config(tmp_path) -> Path:
+    path = tmp_path / "bad.yaml"
+    path.write_text("defaults:\n  lr: 0.002\ncips:\n  lr_typo: 1\n")
+    return path
+
+
+def test_config_defaults_and_overrides(tmp_path):
+    sg, pf = load_hparams("stylegan2"), load_hparams("pixelfolder")
+    assert (
+        sg["mixing"] == 0.9
+        and sg["pl_weight"] == 2.0
+        and pf["mixing"] == 0
+        and pf["pl_weight"] == 0
+    )
+    assert load_hparams("a_model_not_in_the_file") == load_hparams("cips")  # defaults only
+    assert load_hparams("cips", overrides={"r1_gamma": 5})["r1_gamma"] == 5
+    g = make_optimizer([torch.zeros(1, requires_grad=True)], pf, pf["g_reg_interval"]).param_groups[
+        0
+    ]
+    d = make_optimizer([torch.zeros(1, requires_grad=True)], pf, pf["d_reg_interval"]).param_groups[
+        0
+    ]
+    assert g["lr"] == pytest.approx(0.0016) and g["betas"] == (0.0, pytest.approx(0.99**0.8))
+    assert d["lr"] == pytest.approx(0.002 * 16 / 17) and d["betas"][1] == pytest.approx(
+        0.99 ** (16 / 17)
+    )
+    assert ema_decay(pf["ema_half_life_steps"]) == 0.5 ** (32 / 10000)
+    build, hp = split_overrides(["width=0.125", "z_dim=64", "mixing=0.5"], sg.keys())
+    assert build == {"width": 0.125, "z_dim": 64} and hp == {"mixing": 0.5}
+
+
+# ------------------------------------------------------------------------------ multi-process
+
+
+def test_ddp_two_process_gloo_pixelfolder(dataset, tmp_path):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "training.train", "--model", "pixelfolder",
+           "--data", str(dataset), "--out", str(tmp_path), "--kimg", "0.016", "--batch", "4",
+           "--snap-kimg", "0.008", "--device", "cpu", "--grid", "2", *TINY_CLI]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = load_checkpoint(tmp_path / "checkpoints" / "final.pt")
+    assert state["meta"]["world_size"] == 2 and state["meta"]["step"] == 4
+    assert any("posfolders.0.conv_merge" in n for n in state["meta"]["frozen_params"])
+    G, _ = load_generator(tmp_path / "checkpoints" / "final.pt")
+    assert torch.isfinite(G(torch.randn(2, G.z_dim), noise_mode="const")).all()
