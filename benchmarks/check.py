@@ -1,0 +1,181 @@
+"""CI regression gate for model cost: recompute params and MACs, compare with the committed
+baseline, fail on any drift.
+
+    python -m benchmarks.check                 # exit 0 clean, 1 drift (table on stdout), 2 bad input
+    python -m benchmarks.check --update        # rewrite benchmarks/baseline.json after a reviewed change
+
+Drift = any parameter difference, or MACs (true, paper convention or FIR) off by more than
+0.1 %. The grid is every registered generator at the baseline's resolutions plus the
+discriminator(s). A newly registered model has no baseline entry: that is reported as
+"new, run --update" and fails the gate too, so that adding a model always comes with a reviewed
+cost entry in the same change (the fix is one command; a silent pass would let a model enter
+without any budget). Entries for models that are no longer registered fail the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+import models
+from benchmarks import counting
+from benchmarks.cliutil import (
+    OneLineParser,
+    UsageError,
+    atomic_write_text,
+    check_writable,
+    run,
+    setup_logging,
+)
+
+log = logging.getLogger("pixbench.check")
+
+DEFAULT_BASELINE = Path(__file__).with_name("baseline.json")
+GENERATOR_RESOLUTIONS = (64, 256, 1024)
+DISCRIMINATORS = {"stylegan2": (256,)}  # registry name → resolutions
+MACS_REL_TOL = 0.001
+FIELDS = ("params", "macs", "macs_paper_convention", "macs_fir")
+
+
+@dataclass
+class Drift:
+    key: str
+    field: str
+    baseline: int | None
+    current: int | None
+    status: str
+
+    @property
+    def rel(self) -> float | None:
+        if self.baseline is None or self.current is None:
+            return None
+        return (self.current - self.baseline) / max(abs(self.baseline), 1)
+
+
+def entry_key(kind: str, name: str, resolution: int) -> str:
+    return f"{kind}/{name}@{resolution}"
+
+
+def measure(kind: str, name: str, resolution: int) -> dict:
+    """Params and MACs of one model on the meta device."""
+    if kind == "generator":
+        m = counting.build_for_counting(name, resolution, "meta")
+    else:
+        with torch.device("meta"):
+            m = models.build_discriminator(resolution, name=name).eval()
+    x = counting.example_input(m)
+    true, paper = counting.count_macs(m, x, "true"), counting.count_macs(m, x, "paper")
+    return {"kind": kind, "model": name, "resolution": resolution, "params": counting.count_params(m)["params"],
+            "macs": true.macs, "macs_paper_convention": paper.macs, "macs_fir": true.fir}  # fmt: skip
+
+
+def current_grid(resolutions=GENERATOR_RESOLUTIONS) -> list[tuple[str, str, int]]:
+    grid = [("generator", n, r) for n in models.available() for r in resolutions]
+    grid += [("discriminator", n, r) for n, rs in DISCRIMINATORS.items() for r in rs]
+    return grid
+
+
+def measure_all(grid) -> dict[str, dict]:
+    return {entry_key(*g): measure(*g) for g in tqdm(grid, desc="check", unit="model", leave=False)}
+
+
+def compare(
+    baseline: dict[str, dict], current: dict[str, dict], tol: float = MACS_REL_TOL
+) -> list[Drift]:
+    drifts = []
+    for key, cur in current.items():
+        base = baseline.get(key)
+        if base is None:
+            drifts.append(Drift(key, "*", None, None, "new, run --update"))
+            continue
+        for f in FIELDS:
+            b, c = base.get(f), cur[f]
+            if f == "params" and b != c:
+                drifts.append(Drift(key, f, b, c, "changed"))
+            elif f != "params" and (b is None or abs(c - b) > tol * max(abs(b), 1)):
+                drifts.append(Drift(key, f, b, c, "changed"))
+    for key in baseline.keys() - current.keys():
+        drifts.append(Drift(key, "*", None, None, "not registered any more, run --update"))
+    return drifts
+
+
+def format_table(drifts: list[Drift]) -> str:
+    head = ("entry", "field", "baseline", "current", "change", "status")
+    rows = [head]
+
+    def fmt(v):
+        return "—" if v is None else f"{v:,}"
+
+    for d in drifts:
+        rel = "—" if d.rel is None else f"{100 * d.rel:+.3f} %"
+        rows.append((d.key, d.field, fmt(d.baseline), fmt(d.current), rel, d.status))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def load_baseline(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+        return data["entries"], tuple(data.get("generator_resolutions", GENERATOR_RESOLUTIONS))
+    except FileNotFoundError:
+        raise UsageError(f"baseline {str(path)!r} not found; create it with --update") from None
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise UsageError(f"baseline {str(path)!r} is unreadable: {e}") from None
+
+
+def write_baseline(path: Path, entries: dict, resolutions=GENERATOR_RESOLUTIONS) -> None:
+    data = {
+        "about": "expected params and MACs (batch 1; MACs = true dense conv/linear MACs without FIR) per "
+                 "model × resolution; regenerate with `python -m benchmarks.check --update`",
+        "macs_rel_tolerance": MACS_REL_TOL,
+        "generator_resolutions": list(resolutions),
+        "torch": torch.__version__,
+        "entries": dict(sorted(entries.items())),
+    }  # fmt: skip
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def run_check(baseline_path=DEFAULT_BASELINE, update: bool = False) -> tuple[int, list[Drift]]:
+    """Exit status (0 clean / 1 drift) and the drifts; with update=True rewrite and return 0."""
+    if update:
+        check_writable(baseline_path)
+        resolutions = GENERATOR_RESOLUTIONS
+        if Path(baseline_path).exists():  # keep the grid the baseline was made with
+            resolutions = load_baseline(baseline_path)[1]
+        write_baseline(Path(baseline_path), measure_all(current_grid(resolutions)), resolutions)
+        return 0, []
+    entries, resolutions = load_baseline(baseline_path)
+    drifts = compare(entries, measure_all(current_grid(resolutions)))
+    return (1 if drifts else 0), drifts
+
+
+def main(argv=None) -> int:
+    p = OneLineParser(prog="python -m benchmarks.check", description=__doc__.split("\n\n")[0])
+    p.add_argument("--baseline", default=str(DEFAULT_BASELINE))
+    p.add_argument(
+        "--update", action="store_true", help="rewrite the baseline from the current models"
+    )
+    a = p.parse_args(argv)
+    setup_logging()
+    status, drifts = run_check(a.baseline, a.update)
+    if a.update:
+        log.info("baseline rewritten: %s", a.baseline)
+    elif drifts:
+        print(format_table(drifts))
+        print(f"{len(drifts)} drift(s) against {a.baseline}; if intended, run "
+              "`python -m benchmarks.check --update` and commit the baseline", file=sys.stderr)  # fmt: skip
+    else:
+        log.info("params and MACs match %s", a.baseline)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(main))

@@ -1,0 +1,239 @@
+"""Check the paper's efficiency claims against measured profiles (benchmarks.efficiency JSONs).
+
+    python -m benchmarks.claims --profiles results/profiles --out-csv claims.csv --out-md claims.md
+
+Needs profiles of pixelfolder, cips and stylegan2 at 256 (params + MACs) and at 512 and 1024
+(params, for supplementary Table B); `--no-latency --counters flop_counter_mode` profiles are
+enough. Only default-configuration profiles (no --override) are used. A claim whose profile is
+missing gets the verdict "not measured" rather than being dropped.
+
+Tolerances follow the precision the paper prints: an integer percentage holds if the measured
+value rounds to it (±0.5 pp); "20.84 M" holds within ±0.005 M; GMACs within ±0.5 % (the
+spread between MAC counters that include or skip elementwise work, SPEC §7).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks import paper
+from benchmarks.cliutil import (
+    OneLineParser,
+    UsageError,
+    atomic_write_text,
+    check_writable,
+    run,
+    setup_logging,
+)
+from benchmarks.efficiency import SCHEMA
+
+log = logging.getLogger("pixbench.claims")
+
+REPRODUCED = "reproduced"
+NOT_REPRODUCED = "not reproduced"
+PAPER_ONLY = "reproduced only under paper convention"
+NOT_MEASURED = "not measured"
+
+PCT_TOL = 0.5  # percentage points
+PARAM_TOL_M = 0.005  # M params
+GMAC_TOL = 0.005  # relative
+
+
+@dataclass
+class ClaimRow:
+    claim: str
+    source: str
+    paper: str
+    measured: str
+    tolerance: str
+    verdict: str
+    explanation: str
+
+
+# --------------------------------------------------------------------------- loading
+def load_profiles(paths) -> dict[tuple[str, int], dict]:
+    """{(model, resolution): profile} from files and/or directories (*.json, non-recursive)."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(p.glob("*.json"))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise UsageError(f"profile path {str(p)!r} does not exist")
+    out = {}
+    for f in files:
+        try:
+            prof = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise UsageError(f"cannot read profile {str(f)!r}: {e}") from None
+        if not isinstance(prof, dict) or prof.get("schema") != SCHEMA:
+            log.warning("skipping %s: not a %s profile", f, SCHEMA)
+            continue
+        if prof.get("overrides"):
+            log.info("skipping %s: non-default overrides %s", f, prof["overrides"])
+            continue
+        out[(prof["model"], int(prof["resolution"]))] = prof
+    if not out:
+        raise UsageError(f"no default-configuration profiles found in {', '.join(map(str, paths))}")
+    return out
+
+
+# --------------------------------------------------------------------------- verdicts
+def _verdict(true_ok: bool, paper_ok: bool) -> str:
+    if true_ok:
+        return REPRODUCED
+    return PAPER_ONLY if paper_ok else NOT_REPRODUCED
+
+
+def _missing(claim, src, paper_value, tol, *keys) -> ClaimRow:
+    need = ", ".join(f"{m}@{r}" for m, r in keys)
+    return ClaimRow(
+        claim, src, paper_value, "—", tol, NOT_MEASURED, f"no default profile for {need}"
+    )
+
+
+def reduction_row(profiles, key: str, other: str, quantity: str) -> ClaimRow:
+    """PixelFolder's reduction of params/MACs relative to `other`, both at 256."""
+    num = paper.ABSTRACT[key]
+    what = {"params": "parameters", "macs": "MACs"}[quantity]
+    claim = f"PixelFolder has {num.value:g} % fewer {what} than {_pretty(other)} (256)"
+    pv, tol = f"−{num.value:g} %", f"±{PCT_TOL} pp"
+    a, b = profiles.get(("pixelfolder", 256)), profiles.get((other, 256))
+    if a is None or b is None:
+        return _missing(claim, num.source, pv, tol, ("pixelfolder", 256), (other, 256))
+    true = 100 * (1 - a[quantity] / b[quantity])
+    if quantity == "params":
+        ok = abs(true - num.value) <= PCT_TOL
+        expl = f"1 − {a['params'] / 1e6:.2f} M / {b['params'] / 1e6:.2f} M = {true:.2f} %"
+        return ClaimRow(claim, num.source, pv, f"−{true:.2f} %", tol, _verdict(ok, ok), expl)
+    conv = 100 * (1 - a["macs_paper_convention"] / b["macs_paper_convention"])
+    verdict = _verdict(abs(true - num.value) <= PCT_TOL, abs(conv - num.value) <= PCT_TOL)
+    measured = f"−{true:.2f} % (paper convention −{conv:.2f} %)"
+    if verdict == PAPER_ONLY:
+        expl = (f"true MACs ({b['macs'] / 1e9:.2f} G for {_pretty(other)}) give {true:.1f} %; {conv:.1f} % needs each "
+                f"stride-2 transposed conv counted over its 2H×2W output ({b['macs_paper_convention'] / 1e9:.2f} G, SPEC §7)")  # fmt: skip
+    else:
+        expl = f"1 − {a['macs'] / 1e9:.2f} G / {b['macs'] / 1e9:.2f} G = {true:.2f} %"
+        if abs(true - conv) > 1e-9:
+            expl += f"; paper convention {conv:.2f} %"
+    return ClaimRow(claim, num.source, pv, measured, tol, verdict, expl)
+
+
+def params_row(
+    profiles, model: str, resolution: int, num: paper.PaperNumber, label: str
+) -> ClaimRow:
+    claim = f"{_pretty(model)} has {num.value:.2f} M parameters at {resolution} ({label})"
+    pv, tol = f"{num.value:.2f} M", f"±{PARAM_TOL_M} M"
+    prof = profiles.get((model, resolution))
+    if prof is None:
+        return _missing(claim, num.source, pv, tol, (model, resolution))
+    m = prof["params"] / 1e6
+    ok = abs(m - num.value) <= PARAM_TOL_M + 1e-9
+    if ok:
+        expl = (
+            f"{prof['params']:,} parameters in the released architecture (mapping network included)"
+        )
+    else:
+        expl = (
+            num.note
+            or f"measured {prof['params']:,}; differs from the paper by {m - num.value:+.2f} M"
+        )
+    return ClaimRow(claim, num.source, pv, f"{m:.4f} M", tol, _verdict(ok, ok), expl)
+
+
+def gmacs_row(profiles, model: str) -> ClaimRow:
+    num = paper.TABLE1[model]["gmacs"]
+    claim = f"{_pretty(model)} needs {num.value:.2f} GMACs at 256 (Table 1)"
+    pv, tol = f"{num.value:.2f} G", f"±{100 * GMAC_TOL:.1f} %"
+    prof = profiles.get((model, 256))
+    if prof is None:
+        return _missing(claim, num.source, pv, tol, (model, 256))
+    true, conv = prof["macs"] / 1e9, prof["macs_paper_convention"] / 1e9
+    d_true, d_conv = true / num.value - 1, conv / num.value - 1
+    verdict = _verdict(abs(d_true) <= GMAC_TOL, abs(d_conv) <= GMAC_TOL)
+    measured = f"{true:.3f} G" + (
+        f" (paper convention {conv:.3f} G)" if abs(conv - true) > 1e-9 else ""
+    )
+    if verdict == PAPER_ONLY:
+        expl = (f"true MACs are {d_true:+.1%} off; counting stride-2 transposed convs over their "
+                f"2H×2W output gives {conv:.3f} G ({d_conv:+.2%})")  # fmt: skip
+    else:
+        expl = f"dense conv/linear MACs, FIR excluded: {d_true:+.2%} vs the paper"
+    return ClaimRow(claim, num.source, pv, measured, tol, verdict, expl)
+
+
+def claim_rows(profiles: dict) -> list[ClaimRow]:
+    rows = [
+        reduction_row(profiles, "params_reduction_vs_cips", "cips", "params"),
+        reduction_row(profiles, "macs_reduction_vs_cips", "cips", "macs"),
+        reduction_row(profiles, "params_reduction_vs_stylegan2", "stylegan2", "params"),
+        reduction_row(profiles, "macs_reduction_vs_stylegan2", "stylegan2", "macs"),
+    ]
+    for model in ("pixelfolder", "cips", "stylegan2"):
+        rows.append(params_row(profiles, model, 256, paper.TABLE1[model]["params_m"], "Table 1"))
+    rows += [gmacs_row(profiles, m) for m in ("pixelfolder", "cips", "stylegan2")]
+    for model in ("pixelfolder", "cips", "stylegan2"):
+        for res, num in sorted(paper.TABLE_B_PARAMS[model].items()):
+            rows.append(params_row(profiles, model, res, num, "Table B"))
+    return rows
+
+
+def _pretty(model: str) -> str:
+    return {"pixelfolder": "PixelFolder", "cips": "CIPS", "stylegan2": "StyleGAN2"}.get(
+        model, model
+    )
+
+
+# --------------------------------------------------------------------------- rendering
+FIELDS = list(ClaimRow.__dataclass_fields__)
+
+
+def to_csv(rows: list[ClaimRow]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(asdict(r) for r in rows)
+    return buf.getvalue()
+
+
+def to_markdown(rows: list[ClaimRow]) -> str:
+    def cell(s):
+        return str(s).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(FIELDS) + " |", "|" + "---|" * len(FIELDS)]
+    lines += ["| " + " | ".join(cell(v) for v in asdict(r).values()) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = OneLineParser(prog="python -m benchmarks.claims", description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--profiles", nargs="+", required=True, help="profile JSON files and/or directories"
+    )
+    p.add_argument("--out-csv")
+    p.add_argument("--out-md")
+    a = p.parse_args(argv)
+    setup_logging()
+    if not (a.out_csv or a.out_md):
+        raise UsageError("give --out-csv and/or --out-md")
+    outs = [check_writable(x) for x in (a.out_csv, a.out_md) if x]
+    rows = claim_rows(load_profiles(a.profiles))
+    texts = [t for t, x in ((to_csv(rows), a.out_csv), (to_markdown(rows), a.out_md)) if x]
+    for path, text in zip(outs, texts, strict=True):
+        atomic_write_text(path, text)
+    counts = {
+        v: sum(r.verdict == v for r in rows)
+        for v in (REPRODUCED, PAPER_ONLY, NOT_REPRODUCED, NOT_MEASURED)
+    }
+    log.info("%d claims: %s", len(rows), ", ".join(f"{n} {v}" for v, n in counts.items() if n))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(main))

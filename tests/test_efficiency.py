@@ -1,0 +1,491 @@
+"""Efficiency suite: reference counts (SPEC §1, §3.5, §6, §7, §10.2), counter agreement,
+closed-form single layers, claims verdicts, scaling CSV, the CI gate and CLI input handling.
+
+Everything counts on the meta device at batch 1, except fvcore (one batch-1 CPU forward per
+model, in the shared `profiles256` fixture) and one tiny latency run at 32×32.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import models
+from benchmarks import check, claims, counting, efficiency, scaling
+from benchmarks.cliutil import run
+from models import layers
+from models import registry as model_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+AVAILABLE = models.available()
+
+# SPEC §10.2 totals (exact) and §1 (G, within 0.2 %)
+REFERENCE = {
+    "pixelfolder": {
+        "params": 20_843_614,
+        "macs": 23_740_891_136,
+        "paper": 23_740_891_136,
+        "g": 23.741,
+    },
+    "cips": {"params": 44_317_092, "macs": 222_917_820_416, "paper": 222_917_820_416, "g": 222.918},
+    "stylegan2": {
+        "params": 30_034_338,
+        "macs": 45_124_673_536,
+        "paper": 83_741_630_464,
+        "g": 45.125,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def profiles256():
+    """Every registered generator at 256 with all three counters (no latency)."""
+    return {n: efficiency.profile_model(n, 256, latency=False) for n in AVAILABLE}
+
+
+# --------------------------------------------------------------------------- reference values
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_reference_counts(profiles256, name):
+    if name not in profiles256:
+        pytest.skip(f"{name} not registered")
+    prof, ref = profiles256[name], REFERENCE[name]
+    assert prof["params"] == ref["params"]
+    assert prof["macs"] == ref["macs"]
+    assert prof["macs_paper_convention"] == ref["paper"]
+    assert abs(prof["macs"] / 1e9 / ref["g"] - 1) < 0.002
+    assert prof["params_mapping"] == 2_101_248
+    assert prof["macs_by_module"]["style"] == 2_097_152
+
+
+def test_stylegan2_fir_and_paper_convention(profiles256):
+    prof = profiles256["stylegan2"]
+    assert prof["macs_with_fir"] == 45_374_757_888  # 45.375 G, what fvcore/FlopCounterMode report
+    assert prof["macs_fir"] == prof["macs_with_fir"] - prof["macs"]
+    assert abs(prof["macs_paper_convention"] / 83.77e9 - 1) < 0.002  # the paper's number
+    # the difference is exactly 3× the six upsampling transposed convs, all inside `convs`
+    diff = {
+        k: prof["macs_by_module_paper_convention"][k] - v for k, v in prof["macs_by_module"].items()
+    }
+    assert {k for k, v in diff.items() if v} == {"convs"}
+
+
+def test_pixelfolder_breakdown_matches_spec(profiles256):
+    """SPEC §3.5: module totals, and the FIR work of the ToRGB skip upsampling (4.19 M)."""
+    by = profiles256["pixelfolder"]["macs_by_module"]
+    assert abs(by["convs"] / 20_914.6e6 - 1) < 1e-4
+    assert abs(by["posfolders"] / 2_755.7e6 - 1) < 1e-4
+    assert abs(by["lffs"] / 21.2e6 - 1) < 0.01
+    assert profiles256["pixelfolder"]["macs_fir_by_module"] == {"to_rgbs": 4_190_208}
+
+
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_counters_agree(profiles256, name):
+    prof = profiles256[name]
+    by = prof["macs_by_counter"]
+    assert set(by) == set(counting.COUNTERS)
+    ref = by["flop_counter_mode"]["macs_with_fir"]
+    for entry in by.values():
+        assert abs(entry["macs_with_fir"] / ref - 1) <= 0.005
+    assert by["fvcore"]["macs"] == prof["macs"]  # fvcore attributes FIR modules too
+    assert prof["counter_agreement"]["max_rel_diff"] <= 0.005
+
+
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_profile_is_self_consistent(profiles256, name):
+    p = profiles256[name]
+    assert (
+        sum(p["params_by_module"].values())
+        == p["params"]
+        == p["params_mapping"] + p["params_synthesis"]
+    )
+    assert sum(p["macs_by_module"].values()) == p["macs"]
+    assert sum(p["macs_by_module_paper_convention"].values()) == p["macs_paper_convention"]
+    assert sum(p["macs_fir_by_module"].values()) == p["macs_fir"] >= 0
+    assert p["macs_paper_convention"] >= p["macs"]
+    act = p["activation_bytes"]
+    assert (
+        act["train_saved"]
+        > act["inference_peak_live"]
+        >= act["inference_output"]
+        == 3 * 256 * 256 * 4
+    )
+    json.dumps(p)  # serialisable as is
+
+
+def test_counter_disagreement_fails_loudly(monkeypatch, tmp_path, capsys):
+    real = counting.count_macs_ptflops
+
+    def inflated(*args):
+        m = real(*args)
+        return counting.MacCount(total=int(m.total * 1.01), fir=0)
+
+    monkeypatch.setattr(counting, "count_macs_ptflops", inflated)
+    with pytest.raises(efficiency.CounterDisagreement, match="ptflops_aten"):
+        efficiency.profile_model(
+            "stylegan2", 64, latency=False, counters=("flop_counter_mode", "ptflops_aten")
+        )
+    out = tmp_path / "p.json"
+    argv = ["--model", "stylegan2", "--resolution", "64", "--no-latency", "--counters",
+            "flop_counter_mode,ptflops_aten", "--out", str(out)]  # fmt: skip
+    assert run(efficiency.main, argv) == efficiency.EXIT_DISAGREE
+    assert not out.exists()
+    assert "disagree" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- closed forms (§10.2)
+class Call(nn.Module):
+    """Give a layer that takes extra arguments the single-input call the counters use."""
+
+    def __init__(self, layer, *extra):
+        super().__init__()
+        self.layer, self.extra = layer, extra
+
+    def forward(self, x):
+        return self.layer(x, *self.extra)
+
+
+def _count(layer, x_shape, *extra):
+    m = Call(layer, *extra) if extra else layer
+    x = torch.zeros(*x_shape, device="meta")
+    true, paper = counting.count_macs(m, x, "true"), counting.count_macs(m, x, "paper")
+    return true, paper, sum(p.numel() for p in layer.parameters())
+
+
+def _meta(ctor, *args, **kw):
+    with torch.device("meta"):
+        return ctor(*args, **kw)
+
+
+def _style():
+    return torch.zeros(1, 512, device="meta")
+
+
+@pytest.mark.parametrize("i,o,h", [(64, 32, 16), (128, 128, 8)])
+def test_styled_conv_closed_form(i, o, h):
+    layer = _meta(layers.StyledConv, i, o, 3, 512, mode="grouped")
+    true, paper, params = _count(layer, (1, i, h, h), _style(), "none")
+    assert params == o * i * 9 + 513 * i + 1 + o
+    assert true.macs == paper.macs == h * h * i * o * 9 + 512 * i
+    assert true.fir == 0
+
+
+@pytest.mark.parametrize("i,o,h", [(64, 32, 8), (32, 16, 4)])
+def test_upsampling_styled_conv_closed_form(i, o, h):
+    layer = _meta(layers.StyledConv, i, o, 3, 512, upsample=True, mode="grouped")
+    true, paper, params = _count(layer, (1, i, h, h), _style(), "none")
+    assert params == o * i * 9 + 513 * i + 1 + o
+    assert true.macs == h * h * i * o * 9 + 512 * i
+    assert paper.macs == 4 * h * h * i * o * 9 + 512 * i
+    assert true.fir == o * (2 * h) ** 2 * 16  # 4×4 blur over the 2H×2W output
+
+
+@pytest.mark.parametrize("i,h", [(128, 16), (512, 8)])
+def test_to_rgb_closed_form(i, h):
+    layer = _meta(layers.ToRGB, i, 512, mode="grouped")
+    true, _, params = _count(layer, (1, i, h, h), _style())
+    assert params == 516 * i + 3
+    assert true.macs == 3 * h * h * i + 512 * i and true.fir == 0
+    skip = torch.zeros(1, 3, h // 2, h // 2, device="meta")
+    with_skip, _, _ = _count(layer, (1, i, h, h), _style(), skip)
+    assert with_skip.macs == true.macs
+    assert with_skip.fir == 3 * h * h * 16  # skip upsampled to H×W with the 4×4 FIR
+
+
+def test_equal_linear_and_mapping_closed_form():
+    true, _, params = _count(_meta(layers.EqualLinear, 512, 256), (1, 512))
+    assert params == 512 * 256 + 256 and true.macs == 512 * 256
+    true, _, params = _count(_meta(layers.MappingNetwork, 512, 512, 8), (1, 512))
+    assert params == 2_101_248 and true.macs == 2_097_152
+
+
+@pytest.mark.parametrize("c,h", [(512, 16), (128, 64)])
+def test_lff_closed_form(c, h):
+    true, _, params = _count(_meta(layers.LFF, c), (1, 2, h, h))
+    assert params == 3 * c and true.macs == 2 * h * h * c
+
+
+@pytest.mark.parametrize("i,o,h", [(1024, 512, 16), (128, 32, 64)])
+def test_conv_layer_1x1_closed_form(i, o, h):
+    true, _, params = _count(_meta(layers.ConvLayer, i, o, 1), (1, i, h, h))
+    assert params == i * o + o and true.macs == h * h * i * o
+
+
+def test_discriminator_reference():
+    """SPEC §4: 28,864,129 params, 46.53 G dense (+0.49 G blur)."""
+    entry = check.measure("discriminator", "stylegan2", 256)
+    assert entry["params"] == 28_864_129
+    assert abs(entry["macs"] / 46.53e9 - 1) < 0.001
+    assert abs((entry["macs"] + entry["macs_fir"]) / 47.024e9 - 1) < 0.001
+
+
+def cips_closed_form(r: int, cm: int = 2) -> int:
+    """SPEC §5 / §10.2 for CIPSskip: LFF + ModFC stack + ToRGBs per pixel, plus every
+    modulation FC (512·in) and the mapping network."""
+    widths = [512, 512, 512, 512, 256 * cm, 128 * cm, 64 * cm, 32 * cm, 16 * cm]
+    px = r * r
+    total = 2_097_152 + px * 2 * 512 + px * 1024 * widths[0] + 512 * 1024  # mapping, LFF, conv1
+    c_in = widths[0]
+    for out in widths[: r.bit_length() - 2]:
+        total += px * c_in * out + 512 * c_in + px * out * out + 512 * out  # two ModFCs
+        total += px * 3 * out + 512 * out  # ToRGB
+        c_in = out
+    return total
+
+
+def test_cips_1024_counts_on_meta_only():
+    """547 M parameters (2 GB): the primary counter and both memory figures stay on meta."""
+    assert cips_closed_form(256) == REFERENCE["cips"]["macs"]
+    costs = efficiency.count_costs("cips", 1024, counters=(counting.PRIMARY,))
+    assert costs["params"] == 547_846_414
+    assert costs["macs"] == cips_closed_form(1024)
+    act = counting.activation_bytes("cips", 1024)
+    assert act["train_saved"] > act["inference_peak_live"] > 0
+
+
+# --------------------------------------------------------------------------- latency (tiny)
+def test_latency_section_small():
+    prof = efficiency.profile_model(
+        "stylegan2",
+        32,
+        device="cpu",
+        batch_sizes=(1, 2),
+        counters=(counting.PRIMARY,),
+        warmup=0,
+        repeats=2,
+    )
+    lat = prof["latency"]
+    assert set(lat["by_batch"]) == {"1", "2"} and lat["matmul_macs_per_s"] > 0
+    assert lat["device_info"]["device"] == "cpu"
+    for b, s in lat["by_batch"].items():
+        assert s["median_ms"] > 0 and s["repeats"] >= 2 and s["utilization"] > 0
+        assert s["achieved_macs_per_s"] == pytest.approx(
+            prof["macs"] * int(b) / (s["median_ms"] / 1e3)
+        )
+
+
+# --------------------------------------------------------------------------- claims
+@pytest.fixture(scope="module")
+def profile_dir(profiles256, tmp_path_factory):
+    """Full profiles at 256; at 512/1024 (params only matter) the CI gate's lighter entries."""
+    d = tmp_path_factory.mktemp("profiles")
+    for name in ("pixelfolder", "cips", "stylegan2"):
+        (d / f"{name}-256.json").write_text(json.dumps(profiles256[name]))
+        for r in (512, 1024):
+            entry = {
+                "schema": efficiency.SCHEMA,
+                "overrides": {},
+                **check.measure("generator", name, r),
+            }
+            (d / f"{name}-{r}.json").write_text(json.dumps(entry))
+    (d / "unrelated.json").write_text("{}")  # not a profile: skipped with a warning
+    return d
+
+
+def test_claims_verdicts(profile_dir, tmp_path):
+    out_csv, out_md = tmp_path / "c.csv", tmp_path / "c.md"
+    assert (
+        run(
+            claims.main,
+            ["--profiles", str(profile_dir), "--out-csv", str(out_csv), "--out-md", str(out_md)],
+        )
+        == 0
+    )
+    rows = {r["claim"]: r for r in csv.DictReader(out_csv.open())}
+    verdict = {k: r["verdict"] for k, r in rows.items()}
+    assert verdict["PixelFolder has 72 % fewer MACs than StyleGAN2 (256)"] == claims.PAPER_ONLY
+    assert "47.39" in rows["PixelFolder has 72 % fewer MACs than StyleGAN2 (256)"]["measured"]
+    for claim in (
+        "53 % fewer parameters than CIPS",
+        "89 % fewer MACs than CIPS",
+        "31 % fewer parameters than StyleGAN2",
+    ):
+        assert verdict[f"PixelFolder has {claim} (256)"] == claims.REPRODUCED
+    assert verdict["PixelFolder has 20.84 M parameters at 256 (Table 1)"] == claims.REPRODUCED
+    assert verdict["StyleGAN2 needs 83.77 GMACs at 256 (Table 1)"] == claims.PAPER_ONLY
+    not_reproduced = {k for k, v in verdict.items() if v == claims.NOT_REPRODUCED}
+    assert not_reproduced == {
+        "PixelFolder has 20.84 M parameters at 512 (Table B)",
+        "CIPS has 574.32 M parameters at 1024 (Table B)",
+    }
+    assert all(r["explanation"] and "\n" not in r["explanation"] for r in rows.values())
+    md = out_md.read_text()
+    assert md.startswith(
+        "| claim | source | paper | measured | tolerance | verdict | explanation |"
+    )
+    assert md.count("\n") == len(rows) + 2
+
+
+def test_claims_missing_profile_is_not_measured(profile_dir, tmp_path):
+    profiles = claims.load_profiles(
+        [profile_dir / "pixelfolder-256.json", profile_dir / "cips-256.json"]
+    )
+    rows = {r.claim: r for r in claims.claim_rows(profiles)}
+    assert rows["PixelFolder has 89 % fewer MACs than CIPS (256)"].verdict == claims.REPRODUCED
+    assert (
+        rows["PixelFolder has 72 % fewer MACs than StyleGAN2 (256)"].verdict == claims.NOT_MEASURED
+    )
+
+
+def test_paper_numbers_have_sources():
+    from benchmarks import paper
+
+    tables = [paper.ABSTRACT, *paper.TABLE1.values(), *paper.TABLE2.values()]
+    tables += [*paper.TABLE_B_PARAMS.values(), *paper.TABLE_B_FID.values()]
+    for table in tables:
+        for num in table.values():
+            assert num.source.startswith("SPEC §")
+
+
+# --------------------------------------------------------------------------- scaling
+def test_scaling_csv_shape(tmp_path):
+    out = tmp_path / "scaling.csv"
+    assert (
+        run(scaling.main, ["--models", "all", "--resolutions", "64,1024", "--out", str(out)]) == 0
+    )
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 2 * len(AVAILABLE)
+    assert list(rows[0]) == scaling.COLUMNS
+    for name in AVAILABLE:
+        macs = [int(r["macs"]) for r in rows if r["model"] == name]
+        assert macs == sorted(macs) and macs[0] > 0
+    assert all(int(r["macs_paper_convention"]) >= int(r["macs"]) for r in rows)
+
+
+# --------------------------------------------------------------------------- CI gate
+def test_check_passes_on_clean_tree():
+    status, drifts = check.run_check(check.DEFAULT_BASELINE)
+    assert status == 0, check.format_table(drifts)
+
+
+def test_committed_baseline_covers_the_grid():
+    entries = json.loads(check.DEFAULT_BASELINE.read_text())["entries"]
+    for name in AVAILABLE:
+        for r in (64, 256, 1024):
+            assert check.entry_key("generator", name, r) in entries
+    assert "discriminator/stylegan2@256" in entries
+
+
+@pytest.fixture
+def small_baseline(tmp_path):
+    path = tmp_path / "baseline.json"
+    check.write_baseline(path, check.measure_all(check.current_grid((64,))), (64,))
+    return path
+
+
+def test_check_fails_when_a_layer_gets_wider(small_baseline, monkeypatch, capsys):
+    import models.stylegan2 as sg2
+
+    real = sg2.stylegan_channels
+
+    def wider(*args, **kwargs):
+        ch = real(*args, **kwargs)
+        return {**ch, 64: ch[64] + 16}
+
+    monkeypatch.setattr(sg2, "stylegan_channels", wider)
+    assert run(check.main, ["--baseline", str(small_baseline)]) == 1
+    out = capsys.readouterr().out
+    assert "generator/stylegan2@64" in out and "params" in out and "changed" in out
+    assert "pixelfolder" not in out and "cips" not in out
+
+
+def test_check_reports_new_models(small_baseline, monkeypatch):
+    builder = model_registry._GENERATORS["pixelfolder"]
+    monkeypatch.setitem(model_registry._GENERATORS, "zz_new_model", builder)
+    status, drifts = check.run_check(small_baseline)
+    assert status == 1
+    assert [(d.key, d.status) for d in drifts] == [
+        ("generator/zz_new_model@64", "new, run --update")
+    ]
+
+
+def test_check_update_then_clean(small_baseline, monkeypatch):
+    import models.stylegan2 as sg2
+
+    real = sg2.stylegan_channels
+    monkeypatch.setattr(sg2, "stylegan_channels", lambda *a, **k: {**real(*a, **k), 64: 1024})
+    assert run(check.main, ["--baseline", str(small_baseline), "--update"]) == 0
+    assert json.loads(small_baseline.read_text())["generator_resolutions"] == [64]
+    assert check.run_check(small_baseline)[0] == 0
+    assert not list(small_baseline.parent.glob(".*.tmp"))
+
+
+def test_check_macs_tolerance():
+    base = {
+        "k": {"params": 10, "macs": 1_000_000, "macs_paper_convention": 1_000_000, "macs_fir": 0}
+    }
+    close = {"k": {**base["k"], "macs": 1_000_900}}
+    far = {"k": {**base["k"], "macs": 1_001_100}}
+    assert check.compare(base, close) == []
+    assert [d.field for d in check.compare(base, far)] == ["macs"]
+    assert [d.field for d in check.compare(base, {"k": {**base["k"], "params": 11}})] == ["params"]
+
+
+# --------------------------------------------------------------------------- bad input
+BAD_ARGS = {
+    "unknown model": ["--model", "nope", "--resolution", "256"],
+    "not a power of two": ["--model", "stylegan2", "--resolution", "100"],
+    "too large": ["--model", "stylegan2", "--resolution", "2048"],
+    "too small": ["--model", "stylegan2", "--resolution", "16"],
+    "not an int": ["--model", "stylegan2", "--resolution", "abc"],
+    "batch zero": ["--model", "stylegan2", "--resolution", "64", "--batch-sizes", "1,0"],
+    "batch text": ["--model", "stylegan2", "--resolution", "64", "--batch-sizes", "1,x"],
+    "batch empty": ["--model", "stylegan2", "--resolution", "64", "--batch-sizes", ""],
+    "override syntax": ["--model", "stylegan2", "--resolution", "64", "--override", "width"],
+    "override key": ["--model", "stylegan2", "--resolution", "64", "--override", "bogus=1"],
+    "counters": ["--model", "stylegan2", "--resolution", "64", "--counters", "fvcore"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ARGS))
+def test_bad_input_exits_2_without_output(case, tmp_path, capsys):
+    out = tmp_path / "out.json"
+    assert run(efficiency.main, [*BAD_ARGS[case], "--no-latency", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err and len(err.splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["missing dir", "is a directory"])
+def test_unwritable_out_exits_2(where, tmp_path, capsys):
+    out = tmp_path / "nope" / "x.json" if where == "missing dir" else tmp_path
+    argv = ["--model", "stylegan2", "--resolution", "64", "--no-latency", "--out", str(out)]
+    assert run(efficiency.main, argv) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_subprocess_exit_code(tmp_path):
+    out = tmp_path / "x.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.efficiency",
+        "--model",
+        "nope",
+        "--resolution",
+        "256",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and not out.exists()
+    assert (
+        proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "unknown model" in proc.stderr
+    )
+
+
+def test_cli_writes_profile_atomically(tmp_path):
+    out = tmp_path / "pf.json"
+    argv = ["--model", "pixelfolder", "--resolution", "64", "--no-latency", "--counters", "flop_counter_mode",
+            "--out", str(out)]  # fmt: skip
+    assert run(efficiency.main, argv) == 0
+    prof = json.loads(out.read_text())
+    assert prof["model"] == "pixelfolder" and prof["macs"] > 0 and "latency" not in prof
+    assert [p.name for p in tmp_path.iterdir()] == ["pf.json"]
