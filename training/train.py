@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -410,6 +411,83 @@ def build_networks(model, resolution, overrides, hp, device):
     return G, D, G_ema, freeze_unreachable(G, D, device)
 
 
+class Networks(NamedTuple):
+    """What a training step updates; g_params/d_params are the trainable (not frozen) ones."""
+
+    G: torch.nn.Module
+    D: torch.nn.Module
+    G_ema: torch.nn.Module
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+    g_params: list
+    d_params: list
+
+
+def make_networks(model, resolution, overrides, hp, device) -> tuple[Networks, list[str]]:
+    """Networks and Adam optimizers for `model`, plus the names of the frozen parameters."""
+    G, D, G_ema, frozen = build_networks(model, resolution, overrides, hp, device)
+    g_params = [p for p in G.parameters() if p.requires_grad]
+    d_params = [p for p in D.parameters() if p.requires_grad]
+    opt_G = make_optimizer(g_params, hp, int(hp["g_reg_interval"]))
+    opt_D = make_optimizer(d_params, hp, int(hp["d_reg_interval"]))
+    return Networks(G, D, G_ema, opt_G, opt_D, g_params, d_params), frozen
+
+
+def training_step(nets: Networks, real, *, step: int, gen: torch.Generator, hp: dict, pl_mean,
+                  d) -> tuple[torch.Tensor, bool, torch.Tensor]:  # fmt: skip
+    """One D step (+ lazy R1 at its interval), one G step (+ lazy path length) and the EMA update.
+
+    Returns the losses [D, G, R1, path] averaged over ranks (so every rank takes the same
+    decision on them), whether R1 ran, and the new path-length mean.
+    """
+    G, D, G_ema, opt_G, opt_D, g_params, d_params = nets
+    dev, n, mixing = real.device, real.shape[0], float(hp["mixing"])
+    if hp["xflip"]:
+        flip = (torch.rand(n, generator=gen) < 0.5).to(dev).view(-1, 1, 1, 1)
+        real = torch.where(flip, real.flip(3), real)
+
+    # D: logistic loss on reals vs fakes, then lazy R1 on the reals
+    for p in d_params:
+        p.requires_grad_(True)
+    with torch.no_grad():
+        fake = G.synthesis(sample_ws(G, n, gen, mixing, dev))
+    loss_D = d_logistic_loss(D(real), D(fake))
+    opt_D.zero_grad(set_to_none=True)
+    loss_D.backward()
+    optimizer_step(opt_D, d_params, d)
+    r1 = penalty = torch.zeros((), device=dev)
+    r1_step = step % hp["d_reg_interval"] == 0
+    if r1_step:
+        real.requires_grad_(True)
+        real_logits = D(real)
+        r1 = r1_penalty(real_logits, real)
+        opt_D.zero_grad(set_to_none=True)
+        # the 0·logit term puts every D parameter in the graph (zero, not missing, grads)
+        (hp["r1_gamma"] / 2 * r1 * hp["d_reg_interval"] + 0 * real_logits[0, 0]).backward()
+        optimizer_step(opt_D, d_params, d)
+
+    # G: non-saturating loss, then lazy path-length regularisation where configured
+    for p in d_params:
+        p.requires_grad_(False)
+    loss_G = g_nonsaturating_loss(D(G.synthesis(sample_ws(G, n, gen, mixing, dev))))
+    opt_G.zero_grad(set_to_none=True)
+    loss_G.backward()
+    optimizer_step(opt_G, g_params, d)
+    if hp["pl_weight"] > 0 and step % hp["g_reg_interval"] == 0:
+        ws = sample_ws(G, max(1, n // hp["pl_batch_shrink"]), gen, mixing, dev)
+        img = G.synthesis(ws)
+        lengths = path_lengths(img, ws)
+        batch_mean = dist_utils.all_mean(lengths.mean().detach(), d)
+        pl_mean = pl_mean + hp["pl_decay"] * (batch_mean - pl_mean)
+        penalty = (lengths - pl_mean).pow(2).mean()
+        opt_G.zero_grad(set_to_none=True)
+        (hp["pl_weight"] * hp["g_reg_interval"] * penalty + 0 * img[0, 0, 0, 0]).backward()
+        optimizer_step(opt_G, g_params, d)
+    update_ema(G_ema, G, ema_decay(hp["ema_half_life_steps"], step, hp["ema_rampup"]))
+    stats = dist_utils.all_mean(torch.stack([loss_D, loss_G, r1, penalty]).detach(), d)
+    return stats, r1_step, pl_mean
+
+
 # --------------------------------------------------------------------------------- loop
 
 
@@ -452,15 +530,12 @@ def train(
         dev = torch.device("cuda", d.local_rank)
     if batch % d.world_size:
         raise TrainingError(f"--batch {batch} (global) must divide over {d.world_size} processes")
-    local_batch, mixing = batch // d.world_size, float(hp["mixing"])
+    local_batch = batch // d.world_size
 
     # ---- networks, optimizers, state
     torch.manual_seed(seed)
-    G, D, G_ema, frozen = build_networks(model, resolution, overrides, hp, dev)
-    g_params = [p for p in G.parameters() if p.requires_grad]
-    d_params = [p for p in D.parameters() if p.requires_grad]
-    opt_G = make_optimizer(g_params, hp, int(hp["g_reg_interval"]))
-    opt_D = make_optimizer(d_params, hp, int(hp["d_reg_interval"]))
+    nets, frozen = make_networks(model, resolution, overrides, hp, dev)
+    G, D, G_ema, opt_G, opt_D = nets[:5]
     step, nimg, pl_mean = 0, 0, torch.zeros((), device=dev)
     if ckpt is not None:
         for net, key in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (opt_G, "opt_G"), (opt_D, "opt_D")):
@@ -538,53 +613,11 @@ def train(
     while nimg < total:
         gen = seed_step(seed, d.rank, step)
         real = to_float_images(next(batches), dev)
-        if hp["xflip"]:
-            flip = (torch.rand(local_batch, generator=gen) < 0.5).to(dev).view(-1, 1, 1, 1)
-            real = torch.where(flip, real.flip(3), real)
-
-        # D: logistic loss on reals vs fakes, then lazy R1 on the reals
-        for p in d_params:
-            p.requires_grad_(True)
-        with torch.no_grad():
-            fake = G.synthesis(sample_ws(G, local_batch, gen, mixing, dev))
-        loss_D = d_logistic_loss(D(real), D(fake))
-        opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
-        optimizer_step(opt_D, d_params, d)
-        r1 = penalty = torch.zeros((), device=dev)
-        r1_step = step % hp["d_reg_interval"] == 0
-        if r1_step:
-            real.requires_grad_(True)
-            real_logits = D(real)
-            r1 = r1_penalty(real_logits, real)
-            opt_D.zero_grad(set_to_none=True)
-            # the 0·logit term puts every D parameter in the graph (zero, not missing, grads)
-            (hp["r1_gamma"] / 2 * r1 * hp["d_reg_interval"] + 0 * real_logits[0, 0]).backward()
-            optimizer_step(opt_D, d_params, d)
-
-        # G: non-saturating loss, then lazy path-length regularisation where configured
-        for p in d_params:
-            p.requires_grad_(False)
-        loss_G = g_nonsaturating_loss(D(G.synthesis(sample_ws(G, local_batch, gen, mixing, dev))))
-        opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        optimizer_step(opt_G, g_params, d)
-        if hp["pl_weight"] > 0 and step % hp["g_reg_interval"] == 0:
-            ws = sample_ws(G, max(1, local_batch // hp["pl_batch_shrink"]), gen, mixing, dev)
-            img = G.synthesis(ws)
-            lengths = path_lengths(img, ws)
-            batch_mean = dist_utils.all_mean(lengths.mean().detach(), d)
-            pl_mean = pl_mean + hp["pl_decay"] * (batch_mean - pl_mean)
-            penalty = (lengths - pl_mean).pow(2).mean()
-            opt_G.zero_grad(set_to_none=True)
-            (hp["pl_weight"] * hp["g_reg_interval"] * penalty + 0 * img[0, 0, 0, 0]).backward()
-            optimizer_step(opt_G, g_params, d)
-        update_ema(G_ema, G, ema_decay(hp["ema_half_life_steps"], step, hp["ema_rampup"]))
+        stats, r1_step, pl_mean = training_step(
+            nets, real, step=step, gen=gen, hp=hp, pl_mean=pl_mean, d=d
+        )
         step, nimg = step + 1, nimg + batch
 
-        # losses averaged over ranks, so every rank takes the same decision
-        stats = torch.stack([loss_D, loss_G, r1, penalty]).detach()
-        stats = dist_utils.all_mean(stats, d)
         if not bool(torch.isfinite(stats).all()):
             D_, G_, R1_, PL_ = stats.tolist()
             raise NonFiniteLossError(

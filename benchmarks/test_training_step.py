@@ -1,0 +1,120 @@
+"""One full training step per model, and the data loader beside it (pytest-benchmark; not in the
+default test run, which collects tests/ only).
+
+    .venv/bin/python -m pytest benchmarks/test_training_step.py
+
+A "full step" is what training.train does per batch: D step, G step, EMA update, with lazy R1
+and path-length regularisation at their intervals. One round runs d_reg_interval (16) steps, so
+every regulariser runs at its real frequency, and the per-step time is the round's ÷ 16.
+64×64, global batch 16, on the current device. On CUDA the official full-width networks are
+trained; on CPU the narrow variants of config/default.yaml (full width costs about a second per
+image even at 32×32 here). `extra_info` records img/s and which variant ran.
+
+The loader case times the DataLoader alone (prepared zip → uint8 batches, the loop's settings),
+so its img/s can be set against the step's: it must be far higher to not be the bottleneck.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import models
+from benchmarks.timing import device_info, resolve_device
+from data.prepare import prepare
+from training.distributed import Dist
+from training.train import (
+    BatchStream,
+    load_hparams,
+    make_networks,
+    open_dataset,
+    seed_step,
+    to_float_images,
+    training_step,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVICE = resolve_device("auto")
+RES, BATCH = 64, 16
+CPU_PRESETS = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())["models"]
+
+
+def variant(name: str) -> dict:
+    """Full width on a GPU; on CPU the default run's preset (tiny fallback for a new model)."""
+    if DEVICE.type == "cuda":
+        return {}
+    return CPU_PRESETS.get(name, {"width": 0.125, "z_dim": 64, "n_mlp": 2})
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bench_data") / f"emb{RES}.zip"
+    prepare("embedded:default", RES, out, count=256, progress=False)
+    return out
+
+
+def batches(data: Path, workers: int):
+    ds = open_dataset(data)
+    sampler = BatchStream(len(ds), BATCH, seed=0, start=0)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_sampler=sampler, num_workers=workers, pin_memory=DEVICE.type == "cuda"
+    )
+    return iter(loader)
+
+
+@pytest.mark.parametrize("name", models.available())
+def test_training_step(benchmark, data, name):
+    hp = load_hparams(name)
+    interval = int(hp["d_reg_interval"])
+    overrides = variant(name)
+    torch.manual_seed(0)
+    nets, _ = make_networks(name, RES, overrides, hp, DEVICE)
+    stream = batches(data, workers=2 if DEVICE.type == "cuda" else 0)
+    state = {"step": 0, "pl_mean": torch.zeros((), device=DEVICE)}
+
+    def round_of_steps():
+        for _ in range(interval):
+            step = state["step"]
+            real = to_float_images(next(stream), DEVICE)
+            stats, _, state["pl_mean"] = training_step(
+                nets,
+                real,
+                step=step,
+                gen=seed_step(0, 0, step),
+                hp=hp,
+                pl_mean=state["pl_mean"],
+                d=Dist(),
+            )
+            state["step"] = step + 1
+        if DEVICE.type == "cuda":
+            torch.cuda.synchronize()
+        assert torch.isfinite(stats).all()
+
+    benchmark.pedantic(round_of_steps, rounds=2, iterations=1, warmup_rounds=1)
+    step_s = benchmark.stats.stats.median / interval
+    benchmark.extra_info.update(
+        {
+            "resolution": RES,
+            "batch": BATCH,
+            "steps_per_round": interval,
+            "sec_per_step": step_s,
+            "img_per_s": BATCH / step_s,
+            "min_per_kimg": 1000 / BATCH * step_s / 60,
+            "variant": overrides or "official architecture",
+            **device_info(DEVICE),
+        }
+    )
+
+
+def test_data_loader(benchmark, data):
+    stream = batches(data, workers=0)
+
+    def fetch():
+        for _ in range(16):
+            to_float_images(next(stream), DEVICE)
+
+    benchmark.pedantic(fetch, rounds=3, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["img_per_s"] = 16 * BATCH / benchmark.stats.stats.median
