@@ -333,6 +333,45 @@ def test_claims_missing_profile_is_not_measured(profile_dir, tmp_path):
     )
 
 
+def _quality_result(path, model, summary, resolution=256, overrides=None):
+    gen = {"model": model, "resolution": resolution, "overrides": overrides or {}, "kimg": 25000}
+    card = {"num_gen": 50000, "num_real": 70000, "seeds": [0, 1, 2]}
+    path.write_text(json.dumps({"summary": summary, "generator": gen, "card": card}))
+
+
+def test_fid_claims_need_inception_fid_of_the_full_model(profile_dir, tmp_path):
+    profiles = claims.load_profiles([profile_dir])
+    fid_ffhq, fid_church = (
+        "PixelFolder reaches FID 3.77 on FFHQ-256",
+        "PixelFolder reaches FID 2.45 on LSUN Church-256",
+    )
+    rows = {r.claim: r for r in claims.claim_rows(profiles)}
+    assert rows[fid_ffhq].verdict == rows[fid_church].verdict == claims.NOT_MEASURED
+    assert "proxy" in rows[fid_ffhq].explanation
+
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    _quality_result(
+        metrics / "ffhq_pixelfolder.json", "pixelfolder", {"fid_legacy_tensorflow": 3.9}
+    )
+    _quality_result(
+        metrics / "church_pixelfolder.json", "pixelfolder", {"fid_legacy_tensorflow": 3.1}
+    )
+    _quality_result(metrics / "faces_pixelfolder.json", "pixelfolder", {"fd_proxy_clean": 0.3}, 32)
+    rows = {r.claim: r for r in claims.claim_rows(profiles, claims.load_metrics(metrics))}
+    assert (rows[fid_ffhq].verdict, rows[fid_ffhq].measured) == (claims.REPRODUCED, "3.90")
+    assert (rows[fid_church].verdict, rows[fid_church].measured) == (claims.NOT_REPRODUCED, "3.10")
+
+    # a proxy number or a narrow variant under the right name never counts
+    _quality_result(metrics / "ffhq_pixelfolder.json", "pixelfolder", {"fd_proxy_clean": 1.0})
+    _quality_result(
+        metrics / "church_pixelfolder.json", "pixelfolder", {"fid_legacy_tensorflow": 2.0},
+        overrides={"width": 0.125},
+    )  # fmt: skip
+    rows = {r.claim: r for r in claims.claim_rows(profiles, claims.load_metrics(metrics))}
+    assert rows[fid_ffhq].verdict == rows[fid_church].verdict == claims.NOT_MEASURED
+
+
 def test_paper_numbers_have_sources():
     from benchmarks import paper
 

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 import training.train as train_mod
+from data.prepare import prepare
 from models import available
 from training.checkpoint import (
     CheckpointError,
@@ -90,9 +92,10 @@ def test_every_model_trains_and_writes_outputs(model, dataset, tmp_path):
     final = tiny_run(model, dataset, tmp_path)
     assert final == tmp_path / "checkpoints" / "final.pt" and final.exists()
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("ckpt-*.pt")) == [
-        "ckpt-00000002.pt", "ckpt-00000004.pt",
+        "ckpt-00000000.pt", "ckpt-00000002.pt", "ckpt-00000004.pt",
     ]  # fmt: skip
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "grid-00000000.png",
         "grid-00000002.png",
         "grid-00000004.png",
     ]
@@ -234,7 +237,10 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "non-finite loss at step 3" in err and "ckpt-00000002.pt" in err
-    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["ckpt-00000002.pt"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "ckpt-00000000.pt",  # the untrained start
+        "ckpt-00000002.pt",
+    ]
     assert torch.isfinite(
         load_checkpoint(tmp_path / "checkpoints" / "ckpt-00000002.pt")["G"]["style.1.weight"]
     ).all()
@@ -301,6 +307,41 @@ def test_config_defaults_and_overrides(tmp_path):
     assert ema_decay(pf["ema_half_life_steps"]) == 0.5 ** (32 / 10000)
     build, hp = split_overrides(["width=0.125", "z_dim=64", "mixing=0.5"], sg.keys())
     assert build == {"width": 0.125, "z_dim": 64} and hp == {"mixing": 0.5}
+
+
+# ------------------------------------------------------------------------------ CPU presets learn
+
+CPU_PRESETS = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def faces32(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("faces") / "faces32.zip"
+    prepare("embedded:default", 32, out, count=512, progress=False)
+    return out
+
+
+@pytest.mark.parametrize("model", ["pixelfolder", "cips", "stylegan2"])
+def test_cpu_preset_learns_in_a_cpu_minute(model, faces32, tmp_path):
+    """The default run's preset (config/default.yaml), 1 kimg at 32×32: the proxy FD of G_ema
+    must fall far below the untrained start (snapshot 0). Measured here: 42.7 → 1.95
+    (PixelFolder), 12.9 → 1.50 (CIPS), 25.1 → 1.36 (StyleGAN2)."""
+    from benchmarks.quality import evaluate
+    from benchmarks.quality import load_checkpoint as load_for_eval
+
+    overrides = CPU_PRESETS["models"][model]
+    hp = CPU_PRESETS["train"]["overrides"]
+    final = train(model, faces32, tmp_path, kimg=1.0, batch=16, snap_kimg=1.0, device="cpu",
+                  overrides=overrides, hparams=hp, progress=False)  # fmt: skip
+
+    def fd(ckpt):
+        G, _, _ = load_for_eval(ckpt, torch.device("cpu"))
+        r = evaluate(G, faces32, metrics=["fid"], num_gen=256, num_real=512, extractor="proxy",
+                     modes=("clean",), device="cpu", cache_dir=None, progress=False)  # fmt: skip
+        return r["metrics"]["fd_proxy"]["clean"]["mean"]
+
+    start, end = fd(tmp_path / "checkpoints" / "ckpt-00000000.pt"), fd(final)
+    assert end < 0.25 * start, (start, end)
 
 
 # ------------------------------------------------------------------------------ multi-process

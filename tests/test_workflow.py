@@ -91,7 +91,7 @@ def test_tiny_workflow_end_to_end_with_an_added_model(tmp_path):
     init.write_text(init.read_text() + "from . import toy  # noqa: E402,F401\n")
     cfg = yaml.safe_load((ROOT / "tests/workflow/tiny.yaml").read_text())
     cfg["models"] = {"pixelfolder": cfg["models"]["pixelfolder"], "toy": {}}
-    cfg["profile"] = {"resolutions": [32], "latency_resolutions": [32], "batch_sizes": [1, 2]}
+    cfg["profile"] = {"resolutions": [32], "latency": [{"resolution": 32, "batch_sizes": [1, 2]}]}
     (repo / "toy.yaml").write_text(yaml.safe_dump(cfg))
 
     out = run([*SNAKEMAKE, "--cores", "2", "--configfile", "toy.yaml"], cwd=repo, timeout=1500)

@@ -608,6 +608,8 @@ def train(
     # ---- loop
     total, snap_every = int(round(kimg * 1000)), max(1, int(round(snap_kimg * 1000)))
     last_path = None  # newest snapshot written by this call
+    if d.is_main and ckpt is None:  # the untrained start: metric curves begin at kimg 0
+        last_path = snapshot()
     bar = make_progress_bar(total, nimg) if d.is_main and progress else None
     tick = Tick(nimg, dev)
     while nimg < total:

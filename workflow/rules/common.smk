@@ -12,7 +12,7 @@ PY = shlex.quote(sys.executable)  # the interpreter snakemake runs under (the pr
 DATASETS = list(config["datasets"])
 MODELS = list(config["models"])
 PROFILE_RES = config["profile"]["resolutions"]
-LATENCY_RES = config["profile"].get("latency_resolutions", [])
+LATENCY = {e["resolution"]: e["batch_sizes"] for e in config["profile"].get("latency", [])}
 DEVICE = config.get("device", "auto")
 
 

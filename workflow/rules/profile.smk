@@ -9,10 +9,12 @@ def _counter_args(wc):
 
 
 def _latency_args(wc):
-    if int(wc.res) in LATENCY_RES:
-        sizes = ",".join(map(str, config["profile"].get("batch_sizes", [1])))
-        return f"--batch-sizes {sizes}"
-    return "--no-latency"
+    if int(wc.res) not in LATENCY:
+        return "--no-latency"
+    sizes = ",".join(map(str, LATENCY[int(wc.res)]))
+    warmup = config["profile"].get("latency_warmup", 3)
+    repeats = config["profile"].get("latency_repeats", 10)
+    return f"--batch-sizes {sizes} --warmup {warmup} --repeats {repeats}"
 
 
 rule profile:
@@ -25,7 +27,7 @@ rule profile:
         counters=_counter_args,
     threads: workflow.cores
     resources:
-        gpu=lambda wc: GPU_JOB if int(wc.res) in LATENCY_RES else 0,
+        gpu=lambda wc: GPU_JOB if int(wc.res) in LATENCY else 0,
     shell:
         "{PY} -m benchmarks.efficiency --model {wildcards.model} --resolution {wildcards.res} "
         "--device {DEVICE} {params.latency} {params.counters} --out {output:q} > {log:q} 2>&1"
@@ -33,7 +35,8 @@ rule profile:
 
 rule claims:
     input:
-        expand(f"{RESULTS}/profile/{{model}}_{{res}}.json", model=MODELS, res=PROFILE_RES),
+        profiles=expand(f"{RESULTS}/profile/{{model}}_{{res}}.json", model=MODELS, res=PROFILE_RES),
+        metrics=expand(f"{RESULTS}/metrics/{{dataset}}_{{model}}.json", dataset=DATASETS, model=MODELS),
     output:
         csv=f"{RESULTS}/claims.csv",
         md=f"{RESULTS}/claims.md",
@@ -41,9 +44,10 @@ rule claims:
         f"{LOGS}/claims.log",
     params:
         profiles=f"{RESULTS}/profile",
+        metrics=f"{RESULTS}/metrics",
     shell:
-        "{PY} -m benchmarks.claims --profiles {params.profiles:q} --out-csv {output.csv:q} "
-        "--out-md {output.md:q} > {log:q} 2>&1"
+        "{PY} -m benchmarks.claims --profiles {params.profiles:q} --metrics {params.metrics:q} "
+        "--out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
 
 
 rule profile_variant:
