@@ -133,6 +133,8 @@ def test_modconv_path_rule_and_bad_mode():
     x = torch.zeros(1, 1, 2, 2)
     assert L.choose_modconv_path(x, "auto") == "activations"  # CPU: one GEMM for the batch
     assert L.choose_modconv_path(x, "grouped") == "grouped"
+    assert L.choose_modconv_path(x, "auto", kernel_size=1) == "grouped"  # 1×1: batched matmul
+    assert L.choose_modconv_path(x, "activations", kernel_size=1) == "activations"
     with pytest.raises(ValueError, match="unknown"):
         L.ModulatedConv2d(2, 2, 3, 4, mode="fast")
 
