@@ -5,13 +5,14 @@ logging to stderr."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from data.atomic import atomic_write_text  # noqa: F401 - re-exported for the CLIs
 
 EXIT_USAGE = 2
 
@@ -51,32 +52,6 @@ def check_writable(path: str | os.PathLike) -> Path:
     os.close(fd)
     os.unlink(probe)
     return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write to a temp file in the same directory, fsync, then os.replace (atomic on POSIX)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, _file_mode(path))  # mkstemp makes 0600; keep the usual (or existing) mode
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _file_mode(path: Path) -> int:
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def parse_int_list(text: str, what: str, minimum: int = 1) -> list[int]:

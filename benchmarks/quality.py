@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from importlib import metadata
@@ -47,6 +46,7 @@ from benchmarks.metrics.samples import (
     open_dataset,
     real_batches,
 )
+from data.atomic import atomic_write_text
 
 SCHEMA = "pixbench.quality/1"
 METRICS = ("fid", "kid", "pr", "dc")
@@ -494,19 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def write_json(path: str | os.PathLike, obj: dict) -> None:
     """Write JSON via a temp file in the same directory + os.replace (never a half file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -1,14 +1,11 @@
-"""Small pieces shared by `prepare` and `dataset`: the error type, format constants, atomic writes.
+"""Small pieces shared by `prepare` and `dataset`: the error type and format constants.
 
 Kept free of torch so `python -m data.prepare` starts quickly.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 FORMAT_NAME = "pixbench-prepared-dataset"
@@ -41,34 +38,6 @@ def check_resolution(resolution: int) -> int:
             f"{MIN_RESOLUTION} to {MAX_RESOLUTION} (e.g. 32, 64, 256)"
         )
     return resolution
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path next to `path`; on success fsync + os.replace onto `path`, else delete it.
-
-    Same-directory temp files keep os.replace atomic (no cross-device move), so readers
-    either see the old file, the complete new file, or nothing - never a half-written zip.
-    """
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; use normal perms
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def read_recipe(path: str | os.PathLike) -> dict:

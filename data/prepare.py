@@ -42,10 +42,10 @@ from data._common import (
     IMAGES_PER_FOLDER,
     RECIPE_NAME,
     DatasetError,
-    atomic_output,
     check_resolution,
     image_name,
 )
+from data.atomic import atomic_output
 
 log = logging.getLogger("pixbench.data.prepare")
 

@@ -61,8 +61,10 @@ class CIPSGenerator(Generator):
     def synthesis(self, ws, noise_mode="random", return_stages=False):
         w = ws[:, 0]
         r = self.resolution
-        coords = coord_grid(ws.shape[0], r, r, device=ws.device, dtype=ws.dtype)
+        # the input features do not depend on z: built once, at batch 1, and broadcast
+        coords = coord_grid(1, r, r, device=ws.device, dtype=ws.dtype)
         x = torch.cat([self.lff(coords), self.embedding(coords)], dim=1)
+        x = x.expand(ws.shape[0], -1, -1, -1)
         x = self.conv1(x, w, noise=self.layer_noise(0, r, x, noise_mode))
         rgb, stages = None, []
         for i, to_rgb in enumerate(self.to_rgbs):

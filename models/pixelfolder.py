@@ -49,9 +49,10 @@ class PosFold(nn.Module):
         self.conv_merge = ConvLayer(2 * folded_ch, folded_ch, 1)
 
     def forward(self, feats, out):
+        """`feats` (and stage 0's constant `out`) may have batch 1: they do not depend on z."""
         if self.first:
             return fold(fold(self.conv1(self.conv0(torch.cat([feats, out], dim=1)))))
-        folded = fold(fold(self.conv1(feats)))
+        folded = fold(fold(self.conv1(feats))).expand(out.shape[0], -1, -1, -1)
         return self.conv_merge(torch.cat([folded, out], dim=1))
 
 
@@ -90,11 +91,14 @@ class PixelFolderGenerator(Generator):
 
     def synthesis(self, ws, noise_mode="random", return_stages=False):
         b = ws.shape[0]
-        out = self.input(b)
+        # Everything before the first styled conv of a stage that does not depend on z (the
+        # constant input, the Fourier features and their 1×1 conv) runs once, at batch 1, and is
+        # broadcast: same result per sample, no repeated work.
+        out = self.input(1)
         skip, stages = None, []
         for i, r in enumerate(self.stage_res):
-            coords = coord_grid(b, r, r, device=ws.device, dtype=ws.dtype)
-            out = self.posfolders[i](self.lffs[i](coords), out)
+            coords = coord_grid(1, r, r, device=ws.device, dtype=ws.dtype)
+            out = self.posfolders[i](self.lffs[i](coords), out).expand(b, -1, -1, -1)
             size = r // 4
             for f in range(2):
                 j = 4 * i + 2 * f

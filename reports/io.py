@@ -1,32 +1,13 @@
-"""Small shared I/O for report code: atomic writes and one-line CLI errors."""
+"""Report writes go through data.atomic (temp file + rename, normal permissions)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
-from pathlib import Path
 
+from data.atomic import atomic_output as atomic_path
+from data.atomic import atomic_write_text as write_text
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
-    """Yield a temp path beside `path`; rename it into place only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
-def write_text(path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+__all__ = ["atomic_path", "write_json", "write_text"]
 
 
 def write_json(path, obj) -> None:

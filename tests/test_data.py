@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -379,3 +380,26 @@ def test_cli_exit_codes_and_messages(tmp_path: Path) -> None:
     )
     assert res.returncode == 0, res.stderr
     assert read_recipe(out)["num_images"] == 5 and _leftovers(out.parent) == ["ds.zip"]
+
+
+def test_atomic_output_permissions_and_cleanup(tmp_path: Path) -> None:
+    """Every writer in the project goes through data.atomic: normal permissions (not mkstemp's
+    0600, which would hide reports from other users), existing modes kept, nothing left on error."""
+    from data.atomic import atomic_output, atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "new" / "a.txt", "x")
+        assert (tmp_path / "new" / "a.txt").stat().st_mode & 0o777 == 0o644
+        (tmp_path / "b.txt").write_text("old")
+        (tmp_path / "b.txt").chmod(0o640)
+        atomic_write_text(tmp_path / "b.txt", "new")
+        assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o640
+        with pytest.raises(RuntimeError), atomic_output(tmp_path / "b.txt", suffix=".png") as tmp:
+            assert tmp.suffix == ".png"
+            tmp.write_text("partial")
+            raise RuntimeError("crash")
+        assert (tmp_path / "b.txt").read_text() == "new"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["b.txt", "new"]
+    finally:
+        os.umask(old)

@@ -153,6 +153,25 @@ def test_styled_conv_noise_and_param_formula():
     assert not torch.allclose(sc(x, w), sc(x, w))  # fresh noise each call
 
 
+@pytest.mark.parametrize("mode", ["grouped", "activations"])
+@pytest.mark.parametrize("k,upsample", [(3, False), (3, True), (1, False)])
+def test_styled_conv_inference_epilogue_matches_autograd_path(mode, k, upsample):
+    """Under no_grad StyledConv runs its epilogue in place with the √2 folded into small
+    tensors; it must give what the autograd path gives, for every noise kind."""
+    sc = L.StyledConv(8, 6, k, style_dim=16, upsample=upsample, mode=mode)
+    with torch.no_grad():
+        sc.noise.weight.fill_(0.7)
+        sc.activate.bias.normal_()
+    x, w = torch.randn(3, 8, 5, 5), torch.randn(3, 16)
+    size = 10 if upsample else 5
+    for noise in (torch.randn(1, 1, size, size), "none"):
+        with torch.enable_grad():
+            ref = sc(x, w, noise=noise)
+        with torch.no_grad():
+            fast = sc(x, w, noise=noise)
+        assert torch.allclose(fast, ref, atol=1e-5), noise if isinstance(noise, str) else "tensor"
+
+
 def test_to_rgb_adds_upsampled_skip():
     rgb = L.ToRGB(8, style_dim=16)
     assert sum(p.numel() for p in rgb.parameters()) == 3 * 8 + 17 * 8 + 3

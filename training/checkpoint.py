@@ -12,10 +12,11 @@ import contextlib
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
+
+from data.atomic import atomic_output
 
 FORMAT_NAME = "pixbench-checkpoint"
 FORMAT_VERSION = 1
@@ -37,19 +38,9 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     os.replace, so a crash mid-write leaves the previous file untouched and no temp file behind."""
     path = Path(path)
     _check_plain(state, "state")
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **state}
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        torch.save(payload, f)
     return path
 
 

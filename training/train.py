@@ -36,6 +36,8 @@ import numpy as np
 import torch
 import yaml
 
+from data.atomic import atomic_output
+
 from . import distributed as dist_utils
 from .checkpoint import (
     CHECKPOINT_DIR,
@@ -280,10 +282,10 @@ def save_grid(G_ema, path: Path, grid: int, seed: int, chunk: int) -> None:
     device = next(G_ema.parameters()).device
     z = torch.randn(grid * grid, G_ema.z_dim, generator=torch.Generator().manual_seed(seed))
     imgs = [G_ema(zc.to(device), noise_mode="const").cpu() for zc in z.split(chunk)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    save_image(torch.cat(imgs).clamp(-1, 1), tmp, nrow=grid, normalize=True, value_range=(-1, 1))
-    os.replace(tmp, path)
+    with atomic_output(path, suffix=".png") as tmp:
+        save_image(
+            torch.cat(imgs).clamp(-1, 1), tmp, nrow=grid, normalize=True, value_range=(-1, 1)
+        )
 
 
 def append_log(path: Path, row: dict) -> None:

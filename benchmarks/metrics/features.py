@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import numpy as np
 import torch
 from cleanfid.resize import build_resizer
 from tqdm.auto import tqdm
+
+from data.atomic import atomic_output
 
 from .distances import feature_stats
 from .extractors import FeatureSpec
@@ -76,15 +77,8 @@ def extract(
 
 
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        write(f)
 
 
 class FeatureCache:
