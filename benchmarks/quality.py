@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import models
 from benchmarks.metrics import weights as W
 from benchmarks.metrics.distances import frechet_distance, kernel_distance
 from benchmarks.metrics.errors import QualityError
@@ -84,16 +85,10 @@ NAMES = {
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
-    """'auto' -> CUDA when present, else CPU."""
-    if isinstance(name, torch.device):
-        return name
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise QualityError(f"unknown device {name!r} (use auto, cpu or cuda)")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise QualityError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
+    try:
+        return models.resolve_device(name)
+    except ValueError as exc:
+        raise QualityError(str(exc)) from None
 
 
 def _validate(

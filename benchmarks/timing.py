@@ -10,15 +10,7 @@ import time
 
 import torch
 
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(
-            "--device cuda was asked for but no CUDA device is visible; use --device cpu or auto"
-        )
-    return torch.device(device)
+from models.device import resolve_device  # noqa: F401 - the one rule, re-exported
 
 
 def sync(device: torch.device) -> None:

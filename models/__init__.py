@@ -1,7 +1,8 @@
 """pixbench model zoo: `from models import build, build_discriminator, available`."""
 
 from . import cips, discriminator, pixelfolder, stylegan2  # noqa: F401  (register themselves)
+from .device import resolve_device
 from .official import load_official
 from .registry import available, build, build_discriminator
 
-__all__ = ["available", "build", "build_discriminator", "load_official"]
+__all__ = ["available", "build", "build_discriminator", "load_official", "resolve_device"]

@@ -115,13 +115,12 @@ def variant_label(build_overrides: dict) -> str:
 
 
 def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise TrainingError(f"--device {device!r}: use auto, cpu or cuda")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError("--device cuda requested but no CUDA device is available")
-    return torch.device(device)
+    from models import resolve_device as resolve
+
+    try:
+        return resolve(device)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------- data
