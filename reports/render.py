@@ -128,9 +128,12 @@ def render(results: str | Path, out: str | Path, config: dict) -> Path:
 
     def stage_caption(key):
         info = stages[key][1]
-        return (
+        text = (
             f"{key[1]} on {key[0]}: {info['kind']}; columns at {info['stage_sizes']} px (upsampled)"
         )
+        if len(info["stage_sizes"]) == 1:
+            text += "; only one stage at this resolution (train at 64 px or more to see several)"
+        return text
 
     qual_label = " (PROXY features)" if res.proxy else ""
     sections = [

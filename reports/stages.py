@@ -27,9 +27,12 @@ def stage_images(G, seeds=(0, 1, 2, 3), psi: float = 1.0) -> list[torch.Tensor]:
     return [s.float().cpu() for s in stages]
 
 
+MIN_TILE = 128  # px: small CPU-run images are enlarged (nearest) so the report shows them
+
+
 def stage_grid(stages: list[torch.Tensor]) -> torch.Tensor:
     """Rows = samples, columns = stages, each stage upsampled (nearest) to the final size."""
-    size = stages[-1].shape[-1]
+    size = max(stages[-1].shape[-1], MIN_TILE)
     cols = [F.interpolate(s, size=(size, size), mode="nearest") for s in stages]
     tiles = torch.stack(cols, dim=1).flatten(0, 1)  # sample-major: row per sample
     return make_grid(tiles, nrow=len(stages), padding=2, normalize=True, value_range=(-1, 1))
