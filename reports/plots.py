@@ -17,6 +17,12 @@ from reports.io import atomic_path  # noqa: E402
 sns.set_theme(style="whitegrid", context="notebook")
 
 
+def palette(*frames: pd.DataFrame) -> dict:
+    """One colour per model, the same in every panel and plot (sorted names → fixed order)."""
+    names = sorted(set().union(*(set(f["model"]) for f in frames)))
+    return dict(zip(names, sns.color_palette(n_colors=len(names)), strict=True))
+
+
 def save(fig, out_dir: Path, name: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     for ext in ("png", "svg"):
@@ -56,7 +62,16 @@ def pareto(res: RunResults, out_dir: Path) -> Path | None:
         return None
     df = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    sns.scatterplot(data=df, x="GMACs", y=metric, hue="model", style="dataset", s=120, ax=ax)
+    sns.scatterplot(
+        data=df,
+        x="GMACs",
+        y=metric,
+        hue="model",
+        style="dataset",
+        s=120,
+        ax=ax,
+        palette=palette(df),
+    )
     for _, r in df.iterrows():
         ax.annotate(
             r.model, (r.GMACs, r[metric]), textcoords="offset points", xytext=(6, 4), fontsize=9
@@ -89,12 +104,27 @@ def scaling(scale: pd.DataFrame, out_dir: Path) -> Path | None:
         style="convention",
         marker="o",
         ax=axes[0],
+        palette=palette(scale),
     )
     axes[0].set(ylabel="GMACs per image (batch 1)", title="MACs vs resolution")
-    sns.lineplot(data=scale, x="resolution", y="params", hue="model", marker="o", ax=axes[1])
+    sns.lineplot(
+        data=scale,
+        x="resolution",
+        y="params",
+        hue="model",
+        marker="o",
+        ax=axes[1],
+        palette=palette(scale),
+    )
     axes[1].set(ylabel="parameters", title="Parameters vs resolution")
     sns.lineplot(
-        data=scale, x="resolution", y="train_saved_MiB", hue="model", marker="o", ax=axes[2]
+        data=scale,
+        x="resolution",
+        y="train_saved_MiB",
+        hue="model",
+        marker="o",
+        ax=axes[2],
+        palette=palette(scale),
     )
     axes[2].set(ylabel="MiB saved for backward (batch 1)", title="Training activation memory")
     for ax in axes:
@@ -111,8 +141,17 @@ def throughput(lat: pd.DataFrame, out_dir: Path) -> Path | None:
     if lat.empty:
         return None
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    lat = lat.assign(series=lat.model + " @" + lat.resolution.astype(str))
-    sns.lineplot(data=lat, x="batch", y="images_per_s", hue="series", marker="o", ax=ax)
+    lat = lat.assign(resolution=lat.resolution.astype(str) + " px")
+    sns.lineplot(
+        data=lat,
+        x="batch",
+        y="images_per_s",
+        hue="model",
+        style="resolution",
+        marker="o",
+        ax=ax,
+        palette=palette(lat),
+    )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set(xlabel="batch size", ylabel="images / s", title=f"Throughput on {lat.device.iloc[0]}")
@@ -128,9 +167,14 @@ def training_curves(res: RunResults, out_dir: Path) -> Path | None:
     curves = [c.assign(dataset=d, model=m) for (d, m), c in res.curves.items() if not c.empty]
     ncols = 3 if curves else 2
     fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 4))
-    sns.lineplot(data=logs, x="kimg", y="loss_D", hue="model", style="dataset", ax=axes[0])
+    colors = palette(logs, *curves)
+    sns.lineplot(
+        data=logs, x="kimg", y="loss_D", hue="model", style="dataset", ax=axes[0], palette=colors
+    )
     axes[0].set_title("Discriminator loss")
-    sns.lineplot(data=logs, x="kimg", y="loss_G", hue="model", style="dataset", ax=axes[1])
+    sns.lineplot(
+        data=logs, x="kimg", y="loss_G", hue="model", style="dataset", ax=axes[1], palette=colors
+    )
     axes[1].set_title("Generator loss")
     if curves:
         cdf = pd.concat(curves)
@@ -138,8 +182,16 @@ def training_curves(res: RunResults, out_dir: Path) -> Path | None:
             (c for c in cdf.columns if c.startswith(("fid_clean", "fd_proxy_clean"))), metric
         )
         sns.lineplot(
-            data=cdf, x="kimg", y=cmetric, hue="model", style="dataset", marker="o", ax=axes[2]
+            data=cdf,
+            x="kimg",
+            y=cmetric,
+            hue="model",
+            style="dataset",
+            marker="o",
+            ax=axes[2],
+            palette=colors,
         )
+        axes[2].set_yscale("log")  # from the untrained start (kimg 0) down by orders of magnitude
         axes[2].set_title(
             f"{cmetric} at each snapshot" + (" (PROXY)" if "proxy" in cmetric else "")
         )
