@@ -96,36 +96,12 @@ def scaling(scale: pd.DataFrame, out_dir: Path) -> Path | None:
     long["convention"] = long.convention.map(
         {"GMACs": "true MACs", "GMACs_paper_convention": "paper convention"}
     )
-    sns.lineplot(
-        data=long,
-        x="resolution",
-        y="GMACs_value",
-        hue="model",
-        style="convention",
-        marker="o",
-        ax=axes[0],
-        palette=palette(scale),
-    )
+    common = dict(x="resolution", hue="model", marker="o", palette=palette(scale))
+    sns.lineplot(data=long, y="GMACs_value", style="convention", ax=axes[0], **common)
     axes[0].set(ylabel="GMACs per image (batch 1)", title="MACs vs resolution")
-    sns.lineplot(
-        data=scale,
-        x="resolution",
-        y="params",
-        hue="model",
-        marker="o",
-        ax=axes[1],
-        palette=palette(scale),
-    )
+    sns.lineplot(data=scale, y="params", ax=axes[1], **common)
     axes[1].set(ylabel="parameters", title="Parameters vs resolution")
-    sns.lineplot(
-        data=scale,
-        x="resolution",
-        y="train_saved_MiB",
-        hue="model",
-        marker="o",
-        ax=axes[2],
-        palette=palette(scale),
-    )
+    sns.lineplot(data=scale, y="train_saved_MiB", ax=axes[2], **common)
     axes[2].set(ylabel="MiB saved for backward (batch 1)", title="Training activation memory")
     for ax in axes:
         ax.set_xscale("log", base=2)
