@@ -37,7 +37,7 @@ def provenance(res: RunResults) -> str:
     for p in res.profiles:
         versions = ", ".join(f"{k} {v}" for k, v in p.get("versions", {}).items())
         break
-    return f"run `{res.config.get('run')}` · timing device {device} · {versions} · config: see report.html"
+    return f"run `{res.config.get('run')}` · timing device {device} · {versions} · config: report.html, section Provenance"
 
 
 def proxy_banner(res: RunResults) -> str:
