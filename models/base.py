@@ -114,4 +114,7 @@ class Generator(nn.Module):
                 mix_index = int(torch.randint(1, self.num_ws, ()).item())
             ws[:, mix_index:] = self.mapping(z_mix, truncation_psi).unsqueeze(1)
         synth = self._compiled_synthesis or self.synthesis
-        return synth(ws, noise_mode=noise_mode, return_stages=return_stages)
+        out = synth(ws, noise_mode=noise_mode, return_stages=return_stages)
+        if return_stages:
+            return out[0].contiguous(), out[1]
+        return out.contiguous()  # CPU convs may hand on channels-last; callers get plain NCHW

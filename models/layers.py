@@ -243,6 +243,8 @@ class ModulatedConv2d(nn.Module):
 
     def _shared_weight_conv(self, x, s):
         b = x.shape[0]
+        if not x.is_cuda:  # oneDNN's CPU convs run 10-40 % faster on channels-last inputs
+            x = x.contiguous(memory_format=torch.channels_last)
         x = x * s.view(b, -1, 1, 1)
         w = self.weight[0] * self.scale
         if self.upsample:  # the blur is per-channel linear, so it commutes with demodulation
@@ -262,10 +264,14 @@ class ModulatedConv2d(nn.Module):
             weight = weight * gain
         k = self.kernel_size
         if k == 1 and not self.upsample:  # grouped 1×1 conv == batched matmul, which is faster
-            out = torch.bmm(
-                weight.view(b, self.out_ch, self.in_ch), x.reshape(b, self.in_ch, h * w_)
-            )
-            return out.view(b, self.out_ch, h, w_)
+            wmat = weight.view(b, self.out_ch, self.in_ch)
+            if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+                out = torch.bmm(wmat, x.reshape(b, self.in_ch, h * w_))
+                return out.view(b, self.out_ch, h, w_)
+            # channels-last input: (B, HW, in) @ (B, in, out) keeps the layout and copies nothing
+            x = x.permute(0, 2, 3, 1).reshape(b, h * w_, self.in_ch)
+            out = torch.bmm(x, wmat.transpose(1, 2))
+            return out.view(b, h, w_, self.out_ch).permute(0, 3, 1, 2)
         x = x.reshape(1, b * self.in_ch, h, w_)
         if self.upsample:
             weight = weight.transpose(1, 2).reshape(b * self.in_ch, self.out_ch, k, k)
@@ -421,8 +427,8 @@ def unfold(x: torch.Tensor) -> torch.Tensor:
     """Depth-to-space ×2, the exact inverse of `fold`."""
     b, c4, h, w = x.shape
     c = c4 // 4
-    x = x.view(b, 2, 2, c, h, w).permute(0, 3, 4, 1, 5, 2)
-    return x.reshape(b, c, 2 * h, 2 * w)
+    x = x.view(b, 2, 2, c, h, w).permute(0, 4, 1, 5, 2, 3)  # (b, h, ph, w, pw, c)
+    return x.reshape(b, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
 
 
 class Unfold(nn.Module):

@@ -127,6 +127,9 @@ def test_modulated_conv_paths_match_per_sample_loop(k, upsample, demod):
     assert torch.allclose(grouped, ref, atol=1e-5)
     assert torch.allclose(acts, ref, atol=1e-5)
     assert torch.allclose(conv(x, style), ref, atol=1e-5)
+    x_cl = x.contiguous(memory_format=torch.channels_last)  # the layout CPU convs hand on
+    assert torch.allclose(conv.forward_grouped(x_cl, s), ref, atol=1e-5)
+    assert torch.allclose(conv.forward_activations(x_cl, s), ref, atol=1e-5)
 
 
 def test_modconv_path_rule_and_bad_mode():
@@ -235,3 +238,5 @@ def test_unfold_inverts_fold_and_matches_pixel_shuffle():
     assert torch.equal(L.unfold(x), F.pixel_shuffle(x[:, inv], 2))
     y = torch.randn(1, 3, 8, 8)
     assert torch.equal(L.unfold(L.fold(y)), y)
+    # channels-last input (what the CPU convs produce) gives the same values
+    assert torch.equal(L.unfold(x.contiguous(memory_format=torch.channels_last)), L.unfold(x))

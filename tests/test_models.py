@@ -118,6 +118,7 @@ def test_every_generator_runs_small(name, res):
     assert G.z_dim == 32 and G.resolution == res
     y = G(torch.randn(2, 32))
     assert y.shape == (2, 3, res, res) and torch.isfinite(y).all()
+    assert y.is_contiguous()  # plain NCHW even when the CPU convs ran channels-last
 
 
 @pytest.mark.parametrize("name", models.available())
