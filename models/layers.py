@@ -173,10 +173,10 @@ def choose_modconv_path(x: torch.Tensor, mode: str, kernel_size: int = 3) -> str
     weight is then only out×in numbers, and one batched matmul with it skips the two extra
     passes over the activations that `activations` needs (measured on CPU for a 512→512 ModFC at
     256²: 240 ms vs 340 ms; a 1×1 conv is also slower than the same matmul there).
-    For larger kernels, `activations` (scale the input by the style, one convolution with the shared weight for the
-    whole batch, scale the output by the demodulation factors) turns the batch into one large
-    GEMM and never materialises per-sample weights; it is the faster path on CPU at every batch
-    size and on CUDA while training. `grouped` (per-sample weights, grouped conv) is what the
+    For larger kernels, `activations` (scale the input by the style, one convolution with the
+    shared weight for the whole batch, scale the output by the demodulation factors) turns the
+    batch into one large GEMM and never materialises per-sample weights; it is the faster path
+    on CPU at every batch size and on CUDA while training. `grouped` (per-sample weights, grouped conv) is what the
     official code does and is kept for CUDA inference without autograd, where cuDNN's grouped
     kernels are competitive and the per-sample weights are cheap (NVIDIA's `fused_modconv`
     rule). Both give the same result to float rounding (tested).
@@ -424,7 +424,8 @@ def fold(x: torch.Tensor) -> torch.Tensor:
 
 
 def unfold(x: torch.Tensor) -> torch.Tensor:
-    """Depth-to-space ×2, the exact inverse of `fold`."""
+    """Depth-to-space ×2, the exact inverse of `fold`. The result has channels-last strides
+    (the layout the CPU convs want next); its values do not depend on the layout."""
     b, c4, h, w = x.shape
     c = c4 // 4
     x = x.view(b, 2, 2, c, h, w).permute(0, 4, 1, 5, 2, 3)  # (b, h, ph, w, pw, c)
