@@ -28,11 +28,11 @@ from benchmarks import counting
 from benchmarks.cliutil import (
     OneLineParser,
     UsageError,
-    atomic_write_text,
     check_writable,
     run,
     setup_logging,
 )
+from data.atomic import atomic_write_text
 
 log = logging.getLogger("pixbench.check")
 

@@ -30,12 +30,12 @@ from benchmarks import paper
 from benchmarks.cliutil import (
     OneLineParser,
     UsageError,
-    atomic_write_text,
     check_writable,
     run,
     setup_logging,
 )
 from benchmarks.efficiency import SCHEMA
+from data.atomic import atomic_write_text
 
 log = logging.getLogger("pixbench.claims")
 

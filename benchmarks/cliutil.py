@@ -1,6 +1,5 @@
 """What every pixbench command line shares: one-line errors with exit status 2 for bad input,
-atomic output files (a crash or a bad argument never leaves a half-written or stale file), and
-logging to stderr."""
+an early writability check (outputs themselves go through data.atomic), and logging to stderr."""
 
 from __future__ import annotations
 
@@ -11,8 +10,6 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-
-from data.atomic import atomic_write_text  # noqa: F401 - re-exported for the CLIs
 
 EXIT_USAGE = 2
 

@@ -26,7 +26,6 @@ from benchmarks import counting
 from benchmarks.cliutil import (
     OneLineParser,
     UsageError,
-    atomic_write_text,
     check_writable,
     parse_int_list,
     run,
@@ -35,10 +34,11 @@ from benchmarks.cliutil import (
 from benchmarks.timing import (
     device_info,
     matmul_macs_per_s,
-    resolve_device,
     summarize,
     time_callable,
 )
+from data.atomic import atomic_write_text
+from models import resolve_device
 
 log = logging.getLogger("pixbench.efficiency")
 

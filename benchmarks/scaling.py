@@ -19,13 +19,13 @@ from benchmarks import counting
 from benchmarks.cliutil import (
     OneLineParser,
     UsageError,
-    atomic_write_text,
     check_writable,
     parse_int_list,
     run,
     setup_logging,
 )
 from benchmarks.efficiency import count_costs, validate_request
+from data.atomic import atomic_write_text
 
 log = logging.getLogger("pixbench.scaling")
 

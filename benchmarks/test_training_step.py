@@ -23,8 +23,9 @@ import torch
 import yaml
 
 import models
-from benchmarks.timing import device_info, resolve_device
+from benchmarks.timing import device_info
 from data.prepare import prepare
+from models import resolve_device
 from training.distributed import Dist
 from training.train import (
     BatchStream,

@@ -10,8 +10,6 @@ import time
 
 import torch
 
-from models.device import resolve_device  # noqa: F401 - the one rule, re-exported
-
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
