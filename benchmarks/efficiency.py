@@ -38,7 +38,7 @@ from benchmarks.timing import (
     time_callable,
 )
 from data.atomic import atomic_write_text
-from models import resolve_device
+from common.device import resolve_device
 
 log = logging.getLogger("pixbench.efficiency")
 

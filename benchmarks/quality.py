@@ -86,7 +86,7 @@ NAMES = {
 
 def resolve_device(name: str | torch.device) -> torch.device:
     try:
-        return models.resolve_device(name)
+        return __import__("common.device").device.resolve_device(name)
     except ValueError as exc:
         raise QualityError(str(exc)) from None
 

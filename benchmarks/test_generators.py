@@ -14,7 +14,7 @@ import torch
 import models
 from benchmarks.counting import build_for_counting, count_macs, example_input
 from benchmarks.timing import device_info, matmul_macs_per_s
-from models import resolve_device
+from common.device import resolve_device
 
 DEVICE = resolve_device("auto")
 # (resolution, batch): batch 8 at 256 (CIPS: 2, its activations are 16x larger), 8 at 64

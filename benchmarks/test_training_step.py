@@ -25,7 +25,7 @@ import yaml
 import models
 from benchmarks.timing import device_info
 from data.prepare import prepare
-from models import resolve_device
+from common.device import resolve_device
 from training.distributed import Dist
 from training.train import (
     BatchStream,

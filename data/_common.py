@@ -16,7 +16,10 @@ MIN_RESOLUTION = 8
 MAX_RESOLUTION = 1024
 
 
-class DatasetError(ValueError):
+from common.cli import UsageError
+
+
+class DatasetError(UsageError):
     """A user-facing problem with a dataset source or prepared file; the message is one line."""
 
 

@@ -8,7 +8,6 @@ forked DataLoader workers corrupts reads. Each process opens its own handle on f
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import os
 import zipfile
@@ -19,9 +18,11 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from common.cli import first_line
+from common.io import sha256_file
 from data._common import RECIPE_NAME, DatasetError, read_recipe
 
-__all__ = ["DatasetError", "PreparedDataset", "read_recipe"]
+__all__ = ["DatasetError", "PreparedDataset", "dataset_info", "open_dataset", "read_recipe"]
 
 
 class PreparedDataset(Dataset):
@@ -74,11 +75,7 @@ class PreparedDataset(Dataset):
     @functools.cached_property
     def file_sha256(self) -> str:
         """sha256 of the prepared file's bytes (identifies the exact reference set); cached."""
-        h = hashlib.sha256()
-        with open(self.path, "rb") as f:
-            for block in iter(functools.partial(f.read, 1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
+        return sha256_file(self.path)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -95,3 +92,32 @@ class PreparedDataset(Dataset):
             f"PreparedDataset({str(self.path)!r}, n={len(self)}, resolution={self.resolution}, "
             f"xflip={self.xflip})"
         )
+
+
+def open_dataset(data, xflip: bool = False):
+    """A prepared dataset path → PreparedDataset (one-line DatasetError if it is not one); any
+    other object (a sequence of uint8 (C, H, W) tensors, in tests and the API) is used as is."""
+    if not isinstance(data, str | os.PathLike):
+        return data
+    if not Path(data).is_file():
+        raise DatasetError(
+            f"dataset file {str(data)!r} does not exist; create it with python -m data.prepare"
+        )
+    try:
+        return PreparedDataset(data, xflip=xflip)
+    except DatasetError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"cannot read dataset {str(data)!r}: {first_line(exc)}") from None
+
+
+def dataset_info(ds) -> dict:
+    """What identifies a dataset in a result: its file, bytes' sha256, recipe, size."""
+    path = getattr(ds, "path", None)
+    return {
+        "path": str(Path(path).resolve()) if path is not None else None,
+        "sha256": getattr(ds, "file_sha256", None),
+        "recipe": getattr(ds, "recipe", None),
+        "resolution": getattr(ds, "resolution", None),
+        "num_images": len(ds),
+    }

@@ -1,8 +1,7 @@
 """pixbench model zoo: `from models import build, build_discriminator, available`."""
 
 from . import cips, discriminator, pixelfolder, stylegan2  # noqa: F401  (register themselves)
-from .device import resolve_device
 from .official import load_official
-from .registry import available, build, build_discriminator
+from .registry import available, build, build_discriminator, recipe
 
-__all__ = ["available", "build", "build_discriminator", "load_official", "resolve_device"]
+__all__ = ["available", "build", "build_discriminator", "load_official", "recipe"]

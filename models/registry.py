@@ -1,5 +1,8 @@
 """Name → builder. Adding a model = one file that decorates its class with `@register(name)`
-plus one import line in `models/__init__.py`; everything else iterates over `available()`."""
+plus one import line in `models/__init__.py`; everything else iterates over `available()`.
+
+A generator may register its training recipe: the hyper-parameters its official code changes
+from the StyleGAN2 defaults of `common.settings.HParams` (e.g. StyleGAN2's style mixing)."""
 
 from __future__ import annotations
 
@@ -9,9 +12,10 @@ from torch import nn
 
 _GENERATORS: dict[str, Callable[..., nn.Module]] = {}
 _DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {}
+_RECIPES: dict[str, dict] = {}
 
 
-def register(name: str, kind: str = "generator"):
+def register(name: str, kind: str = "generator", recipe: dict | None = None):
     table = _GENERATORS if kind == "generator" else _DISCRIMINATORS
 
     def deco(builder):
@@ -19,9 +23,17 @@ def register(name: str, kind: str = "generator"):
             raise ValueError(f"{kind} {name!r} is registered twice")
         table[name] = builder
         builder.registry_name = name
+        if kind == "generator":
+            _RECIPES[name] = dict(recipe or {})
         return builder
 
     return deco
+
+
+def recipe(name: str) -> dict:
+    """The hyper-parameters the model's official training changes from the defaults."""
+    _lookup(_GENERATORS, name, "model")
+    return dict(_RECIPES[name])
 
 
 def available() -> list[str]:

@@ -13,7 +13,7 @@ from .layers import ConstantInput, StyledConv, ToRGB
 from .registry import register
 
 
-@register("stylegan2")
+@register("stylegan2", recipe={"mixing": 0.9, "pl_weight": 2.0})  # rosinality defaults
 class StyleGAN2Generator(Generator):
     def __init__(
         self, resolution=256, z_dim=512, n_mlp=8, channel_multiplier=2, width=1.0, lr_mlp=0.01,

@@ -1,4 +1,5 @@
-"""GOLDEN.md's deterministic fill rule and the official reference values (../shared/golden)."""
+"""The deterministic weight/input fill rule of the golden parity tests and the reference values
+recorded on the official networks (tests/golden/*.json, described in tests/golden/README.md)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-GOLDEN_DIR = SHARED / "golden"
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 
 
 def hash_stream(n: int, seed: int, scale: float) -> np.ndarray:
@@ -39,14 +39,17 @@ def golden_input(shape, seed: int) -> torch.Tensor:
     return torch.from_numpy(hash_stream(n, seed, 2.0)).view(*shape)
 
 
-def load_golden() -> dict | None:
-    path = GOLDEN_DIR / "official_outputs.json"
-    return json.loads(path.read_text())["models"] if path.exists() else None
+def load_reference(name: str) -> dict:
+    """A reference file of tests/golden; missing data is an error, so parity never skips."""
+    return json.loads((GOLDEN_DIR / name).read_text())
 
 
-def load_layout() -> dict | None:
-    path = GOLDEN_DIR / "state_dict_layout_256.json"
-    return json.loads(path.read_text()) if path.exists() else None
+def load_golden() -> dict:
+    return load_reference("official_outputs.json")["models"]
+
+
+def load_layout() -> dict:
+    return load_reference("state_dict_layout_256.json")
 
 
 def output_stats(y: torch.Tensor) -> dict:

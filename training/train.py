@@ -115,7 +115,7 @@ def variant_label(build_overrides: dict) -> str:
 
 
 def resolve_device(device: str) -> torch.device:
-    from models import resolve_device as resolve
+    from common.device import resolve_device as resolve
 
     try:
         return resolve(device)

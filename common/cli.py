@@ -1,0 +1,131 @@
+"""The rules every pixbench command line follows: bad input is one line on stderr and exit 2;
+an output that cannot be written is one line and exit 1; outputs are written atomically
+(common.io) so a failure leaves nothing half-written; progress and logs go to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(ValueError):
+    """Bad input from the user: reported as one line, exit status 2, no output written.
+    Domain errors (DatasetError, QualityError, TrainingError, ...) subclass it."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but its errors are a single line (no usage dump) and exit 2 like ours."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )  # fmt: skip
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one line: its first message line, or its type when it has no message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail before any work if file `path` cannot be written (its folder is created if missing)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"output {str(path)!r} is a directory; give a file path")
+    check_writable_dir(path.parent, what=f"cannot write {str(path)!r}")
+    return path
+
+
+def check_writable_dir(folder: str | os.PathLike, what: str | None = None) -> Path:
+    """Create `folder` if needed and prove a file can be made in it (probe with a temp file)."""
+    folder = Path(folder)
+    what = what or f"output folder {str(folder)!r} is not writable"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+    except OSError as e:
+        raise UsageError(f"{what}: {e.strerror or e}; choose another output path") from None
+    os.close(fd)
+    os.unlink(probe)
+    return folder
+
+
+def parse_int_list(text, what: str, minimum: int = 1) -> list[int]:
+    """ "1,8" → [1, 8]; anything else (empty, non-integer, < minimum) is a UsageError."""
+    if isinstance(text, list | tuple):
+        items = [str(v) for v in text]
+    else:
+        items = [s.strip() for s in str(text).split(",")]
+    if not items or any(not s for s in items):
+        raise UsageError(f"{what} must be a comma-separated list of integers, got {text!r}")
+    try:
+        values = [int(s) for s in items]
+    except ValueError:
+        raise UsageError(
+            f"{what} must be a comma-separated list of integers, got {text!r}"
+        ) from None
+    bad = [v for v in values if v < minimum]
+    if bad:
+        raise UsageError(f"{what} must be ≥ {minimum}, got {bad[0]}")
+    return values
+
+
+def parse_overrides(items, flag: str = "--override") -> dict:
+    """['width=0.125', 'mixing=0.9'] → {'width': 0.125, 'mixing': 0.9}; values are read as YAML
+    scalars (numbers, booleans, null), so every entry point casts them the same way."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        key, sep, raw = str(item).partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{flag} expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise UsageError(f"{flag} {item!r}: the value is not a valid scalar") from None
+    return out
+
+
+def format_overrides(flag: str, mapping: dict) -> list[str]:
+    """The inverse of parse_overrides, for commands that call other entry points."""
+    import yaml
+
+    out = []
+    for key, value in mapping.items():
+        text = yaml.safe_dump(value, default_flow_style=True).strip()
+        out += [flag, f"{key}={text.removesuffix('...').strip()}"]
+    return out
+
+
+def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Call `main` with the exit-code rule: UsageError → 2, OSError → 1, Ctrl-C → 130; each
+    reported as one line, never a traceback."""
+    try:
+        return main(argv)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"error: {where}{e.strerror or first_line(e)}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("error: interrupted; no output written", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,295 @@
+"""The typed run configuration: one dataclass per section, each default written exactly once.
+
+`config/*.yaml` files are read into `RunConfig`; the workflow (Snakefile) and every entry point
+take their defaults from here, so a rule or a CLI never carries a default of its own. The JSON
+schema the workflow validates against is generated from these classes, so the two cannot drift;
+names that plug-ins define (models, metrics, extractors) are checked against their registries.
+
+    python -m common.settings CONFIG.yaml   # the resolved config, every default filled in
+    python -m common.settings --schema      # the JSON schema (for editors)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common.cli import OneLineParser, UsageError, run
+
+RESOLUTIONS = (8, 16, 32, 64, 128, 256, 512, 1024)  # what data.prepare can make
+DEVICES = ("auto", "cpu", "cuda")
+NOISE_MODES = ("const", "random", "none")
+
+
+def opt(default=dataclasses.MISSING, *, help: str, factory=None, **schema):
+    """A config field: its one default, one line of help, and extra JSON-schema limits."""
+    kw = {"default_factory": factory} if factory is not None else {"default": default}
+    return field(metadata={"help": help, "schema": schema}, **kw)
+
+
+# --------------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class Dataset:
+    source: str = opt(help="image folder, .zip, LSUN LMDB folder, or embedded:NAME")
+    resolution: int = opt(help="square side in px after preparation", enum=list(RESOLUTIONS))
+    max_images: int | None = opt(None, help="keep the first N usable images", minimum=1)
+
+
+@dataclass(frozen=True)
+class Model:
+    build: dict = opt(factory=dict, help="build overrides of the trained variant (width, ...)")
+    hparams: dict = opt(factory=dict, help="training hyper-parameters for this model only")
+
+
+@dataclass(frozen=True)
+class HParams:
+    """The StyleGAN2 recipe's defaults; a model's registered recipe and the config override them."""
+
+    lr: float = opt(0.002, help="Adam lr of G and D before the lazy-regularisation ratio")
+    beta1: float = opt(0.0, help="Adam beta1")
+    beta2: float = opt(0.99, help="Adam beta2")
+    r1_gamma: float = opt(10.0, help="R1 weight γ; penalty γ/2·||∇D(x)||²", minimum=0)
+    d_reg_interval: int = opt(16, help="lazy R1 every N D steps", minimum=1)
+    g_reg_interval: int = opt(4, help="lazy path length every N G steps (lr ratio applies)",
+                              minimum=1)  # fmt: skip
+    pl_weight: float = opt(0.0, help="path-length regularisation weight (0 = off)", minimum=0)
+    pl_batch_shrink: int = opt(2, help="path-length pass uses batch // N", minimum=1)
+    pl_decay: float = opt(0.01, help="moving-average rate of the target path length")
+    mixing: float = opt(0.0, help="style-mixing probability per batch", minimum=0, maximum=1)
+    xflip: bool = opt(True, help="random horizontal flips of the reals")
+    ema_half_life_steps: float = opt(312.5, help="G_ema half-life in steps", exclusiveMinimum=0)
+    ema_rampup: float | None = opt(None, help="cap the half-life at rampup × steps so far")
+
+
+@dataclass(frozen=True)
+class Train:
+    kimg: float = opt(10.0, help="train until this many thousand reals are shown",
+                      exclusiveMinimum=0)  # fmt: skip
+    batch: int = opt(16, help="global batch, split evenly over processes", minimum=1)
+    snap_kimg: float | None = opt(None, help="snapshot interval (default: only at the end)",
+                                  exclusiveMinimum=0)  # fmt: skip
+    seed: int = opt(0, help="seed of weights, latents and data order", minimum=0)
+    gpus: int = opt(1, help="processes per training job (>1 launches torchrun)", minimum=1)
+    threads: int | None = opt(None, help="torch CPU threads per job (default: torch's)",
+                              minimum=1)  # fmt: skip
+    workers: int | None = opt(None, help="DataLoader workers (default: 0 on CPU, 2 on CUDA)",
+                              minimum=0)  # fmt: skip
+    log_every: int = opt(10, help="a log.csv row every N steps", minimum=1)
+    grid: int = opt(8, help="sample grid of GRID×GRID images per snapshot", minimum=1)
+    keep: int | None = opt(None, help="keep only the newest N snapshots", minimum=1)
+    hparams: dict = opt(factory=dict, help="hyper-parameters for every model (HParams keys)")
+
+
+@dataclass(frozen=True)
+class Latency:
+    resolution: int = opt(help="timed resolution", enum=list(RESOLUTIONS))
+    batch_sizes: list[int] = opt(help="batch sizes timed at it", minItems=1)
+
+
+@dataclass(frozen=True)
+class Profile:
+    resolutions: list[int] = opt(factory=lambda: [64, 128, 256, 512, 1024],
+                                 help="counted at full width (meta device)")  # fmt: skip
+    latency: list[Latency] = opt(factory=list, help="timed on the device at hand")
+    latency_warmup: int = opt(2, help="untimed forwards before timing", minimum=0)
+    latency_repeats: int = opt(5, help="timed forwards per batch size", minimum=1)
+    min_time: float = opt(0.0, help="keep timing until this many seconds passed", minimum=0)
+    fvcore_max_resolution: int = opt(256, help="fvcore traces a real CPU forward up to here",
+                                     minimum=8)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Quality:
+    extractor: str = opt("inception", help="feature network (see benchmarks/quality)")
+    metrics: list[str] | None = opt(None, help="registered metric names (default: all)")
+    num_gen: int = opt(50_000, help="generated images per seed", minimum=2)
+    num_real: int | None = opt(None, help="real images (default: the whole dataset)", minimum=2)
+    seeds: list[int] = opt(factory=lambda: [0], help="one evaluation per seed", minItems=1)
+    truncation: float = opt(1.0, help="ψ of the truncation trick", minimum=0, maximum=1)
+    noise_mode: str = opt("const", help="generator noise at evaluation", enum=list(NOISE_MODES))
+    modes: list[str] = opt(factory=lambda: ["clean", "legacy_tensorflow"],
+                           help="FID/KID resize protocols", minItems=1)  # fmt: skip
+    batch: int = opt(16, help="images per generator/extractor batch", minimum=1)
+    k: int = opt(3, help="k of precision/recall (NVIDIA: 3)", minimum=1)
+    k_dc: int | None = opt(None, help="k of density/coverage (default: k)", minimum=1)
+    kid_subsets: int = opt(100, help="KID subsets", minimum=1)
+    kid_subset_size: int = opt(1000, help="KID subset size", minimum=2)
+    pr_block: int = opt(10_000, help="row/column block of the k-NN", minimum=1)
+    weights_dir: str = opt("resources/weights", help="metric network files")
+    curve_metric: str = opt("fid", help="metric measured at every training snapshot")
+    curve_num_gen: int | None = opt(None, help="images per snapshot (default: num_gen)",
+                                    minimum=2)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    run: str = opt(help="name of results/<run>/ and reports/<run>/", pattern=r"^[A-Za-z0-9_.-]+$")
+    datasets: dict[str, Dataset] = opt(help="name → source", minProperties=1)
+    models: dict[str, Model] = opt(help="registered generator name → its variant", minProperties=1)
+    description: str = opt("", help="one paragraph, shown in the report")
+    device: str = opt("auto", help="auto (CUDA when present) | cpu | cuda", enum=list(DEVICES))
+    train: Train = opt(factory=Train, help="the training runs")
+    profile: Profile = opt(factory=Profile, help="cost of every model at full width")
+    quality: Quality = opt(factory=Quality, help="quality metrics")
+
+
+# --------------------------------------------------------------------------------- schema
+
+
+def _schema_of(tp) -> dict:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in args if a is not type(None)]
+        schema = _schema_of(inner[0])
+        schema["type"] = [schema["type"], "null"] if "type" in schema else schema["type"]
+        return schema
+    if dataclasses.is_dataclass(tp):
+        return schema_of(tp)
+    if origin is list:
+        return {"type": "array", "items": _schema_of(args[0])}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _schema_of(args[1])}
+    simple = {int: "integer", float: "number", str: "string", bool: "boolean", dict: "object"}
+    return {"type": simple[tp]}
+
+
+def schema_of(cls) -> dict:
+    hints = typing.get_type_hints(cls)
+    props, required = {}, []
+    for f in dataclasses.fields(cls):
+        props[f.name] = {**_schema_of(hints[f.name]), **f.metadata["schema"]}
+        props[f.name]["description"] = f.metadata["help"]
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            required.append(f.name)
+    return {"type": "object", "additionalProperties": False, "properties": props,
+            "required": required}  # fmt: skip
+
+
+def json_schema() -> dict:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "description": "pixbench run configuration (config/*.yaml), generated by common.settings",
+        **schema_of(RunConfig),
+    }
+
+
+# --------------------------------------------------------------------------------- loading
+
+
+def _build(tp, value):
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if value is None:
+        return None
+    if origin in (types.UnionType, typing.Union):
+        return _build(next(a for a in args if a is not type(None)), value)
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        return tp(**{k: _build(hints[k], v) for k, v in value.items()})
+    if origin is list:
+        return [_build(args[0], v) for v in value]
+    if origin is dict:
+        return {k: _build(args[1], v) for k, v in value.items()}
+    if tp is float:
+        return float(value)
+    return value
+
+
+def validate(data: dict, cls=RunConfig, where: str = "config"):
+    """Check `data` against the schema of `cls` and build it; the first problem is one line."""
+    import jsonschema
+
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: expected a mapping of sections, got {type(data).__name__}")
+    validator = jsonschema.Draft202012Validator(schema_of(cls))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise UsageError(f"{where}: {path}: {error.message}")
+    return _build(cls, data)
+
+
+def check_registered(cfg: RunConfig, where: str = "config") -> RunConfig:
+    """Names that plug-ins define must be registered; say which ones are."""
+    import models
+    from benchmarks.quality import registry
+
+    checks = [
+        ("models", list(cfg.models), models.available()),
+        ("quality.metrics", cfg.quality.metrics or [], registry.metric_names()),
+        ("quality.curve_metric", [cfg.quality.curve_metric], registry.metric_names()),
+        ("quality.extractor", [cfg.quality.extractor], registry.extractor_names()),
+    ]
+    for key, names, known in checks:
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise UsageError(f"{where}: {key}: {unknown[0]!r} is not registered; available: "
+                             f"{', '.join(known)}")  # fmt: skip
+    hp_names = {f.name for f in dataclasses.fields(HParams)}
+    tables = [("train.hparams", cfg.train.hparams)]
+    tables += [(f"models.{n}.hparams", m.hparams) for n, m in cfg.models.items()]
+    for key, table in tables:
+        unknown = sorted(set(table) - hp_names)
+        if unknown:
+            raise UsageError(f"{where}: {key}: unknown hyper-parameter {unknown[0]!r}; known: "
+                             f"{', '.join(sorted(hp_names))}")  # fmt: skip
+    return cfg
+
+
+def load(source: str | Path | dict, check_names: bool = True) -> RunConfig:
+    """A config file (YAML, read with safe_load) or an already-parsed mapping → RunConfig."""
+    where = "config"
+    if not isinstance(source, dict):
+        import yaml
+
+        where = str(source)
+        try:
+            source = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
+        except OSError as e:
+            raise UsageError(f"cannot read config {where}: {e.strerror or e}") from None
+        except yaml.YAMLError as e:
+            raise UsageError(f"{where} is not valid YAML: {str(e).splitlines()[0]}") from None
+    cfg = validate(source, RunConfig, where)
+    return check_registered(cfg, where) if check_names else cfg
+
+
+def defaults(cls) -> dict:
+    """Field name → default of one section (what a CLI uses for an option it shares)."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
+def help_of(cls, name: str) -> str:
+    return next(f.metadata["help"] for f in dataclasses.fields(cls) if f.name == name)
+
+
+def as_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def main(argv=None) -> int:
+    p = OneLineParser(prog="python -m common.settings", description=__doc__.splitlines()[0])
+    p.add_argument("config", nargs="?", help="a config YAML to resolve")
+    p.add_argument("--schema", action="store_true", help="print the JSON schema instead")
+    a = p.parse_args(argv)
+    import yaml
+
+    if a.schema or not a.config:
+        print(yaml.safe_dump(json_schema(), sort_keys=False, allow_unicode=True), end="")
+    else:
+        print(yaml.safe_dump(as_dict(load(a.config)), sort_keys=False), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))
