@@ -59,6 +59,10 @@ class Layout:
     def path(self, key: str, **wildcards) -> Path:
         return self.root / PATTERNS[key].format(**wildcards)
 
+    def folder(self, key: str) -> Path:
+        """The folder that holds every file of `key` (its parent has no wildcards)."""
+        return (self.root / PATTERNS[key]).parent
+
     def log(self, name: str) -> str:
         """A rule's log file (a pattern: `name` may hold {wildcards})."""
         return f"{self.pattern('logs')}/{name}.log"

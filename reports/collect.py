@@ -4,31 +4,20 @@ The report is rendered from these files only; nothing here runs a model."""
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-
-def _json(path: Path) -> dict:
-    return json.loads(path.read_text())
-
-
-def _split_name(stem: str, known: list[str]) -> tuple[str, str]:
-    """'faces_pixelfolder' -> ('faces', 'pixelfolder') for a known model name at the end."""
-    for model in sorted(known, key=len, reverse=True):
-        if stem.endswith("_" + model):
-            return stem[: -len(model) - 1], model
-    dataset, _, model = stem.rpartition("_")
-    return dataset, model
+from common.io import read_json
+from common.layout import Layout
+from data._common import read_recipe
 
 
 @dataclass
 class RunResults:
     root: Path
-    config: dict
+    config: dict  # the run config as a plain mapping, every default filled in
     profiles: list[dict] = field(default_factory=list)  # full-width profile JSONs
     variants: dict = field(default_factory=dict)  # (dataset, model) -> profile of trained variant
     quality: dict = field(default_factory=dict)  # (dataset, model) -> quality JSON
@@ -42,62 +31,66 @@ class RunResults:
 
     @property
     def models(self) -> list[str]:
-        return list(self.config.get("models", {}))
+        return list(self.config["models"])
 
     @property
     def datasets(self) -> list[str]:
-        return list(self.config.get("datasets", {}))
+        return list(self.config["datasets"])
 
     @property
     def proxy(self) -> bool:
-        return self.config.get("quality", {}).get("extractor") == "proxy"
+        return self.config["quality"]["extractor"] == "proxy"
+
+
+def _if_file(path: Path, read):
+    return read(path) if path.is_file() else None
 
 
 def load_results(root: str | Path, config: dict) -> RunResults:
-    root = Path(root)
-    res = RunResults(root=root, config=config)
-    models = res.models
-    for p in sorted((root / "profile").glob("*.json")):
-        res.profiles.append(_json(p))
-    for p in sorted((root / "profile_variant").glob("*.json")):
-        res.variants[_split_name(p.stem, models)] = _json(p)
-    for p in sorted((root / "metrics").glob("*.json")):
-        res.quality[_split_name(p.stem, models)] = _json(p)
-    for d in sorted((root / "curves").glob("*")):
-        if d.is_dir():
-            res.curves[_split_name(d.name, models)] = curve_frame(d)
-    for p in sorted((root / "stages").glob("*.json")):
-        info = _json(p)
-        info["png"] = p.with_suffix(".png")
-        res.stages[_split_name(p.stem, models)] = info
+    """Every result file the run's config implies, found through the one results layout."""
+    lay = Layout(root)
+    res = RunResults(root=lay.root, config=config)
+    for model in res.models:
+        for r in config["profile"]["resolutions"]:
+            prof = _if_file(lay.path("profile", model=model, res=r), read_json)
+            if prof is not None:
+                res.profiles.append(prof)
     for dataset in res.datasets:
-        for model in models:
-            tdir = root / "train" / dataset / model
-            if (tdir / "log.csv").exists():
-                res.logs[(dataset, model)] = pd.read_csv(tdir / "log.csv")
-            if (tdir / "run.json").exists():
-                res.runs[(dataset, model)] = _json(tdir / "run.json")
-            grids = sorted((tdir / "samples").glob("grid-*.png"))
-            if grids:
-                res.grids[(dataset, model)] = grids[-1]
-        zip_path = root / "data" / f"{dataset}.zip"
-        if zip_path.exists():
-            from data.dataset import read_recipe
-
-            res.recipes[dataset] = read_recipe(zip_path)
-    if (root / "claims.csv").exists():
-        res.claims = pd.read_csv(root / "claims.csv")
+        recipe = lay.path("dataset", dataset=dataset)
+        if recipe.is_file():
+            res.recipes[dataset] = read_recipe(recipe)
+        for model in res.models:
+            _load_pair(res, lay, dataset, model)
+    res.claims = _if_file(lay.path("claims_csv"), pd.read_csv)
     return res
 
 
-_STEP = re.compile(r"(\d+)")
+def _load_pair(res: RunResults, lay: Layout, dataset: str, model: str) -> None:
+    key, wc = (dataset, model), {"dataset": dataset, "model": model}
+    found = {
+        res.variants: _if_file(lay.path("variant", **wc), read_json),
+        res.quality: _if_file(lay.path("metrics", **wc), read_json),
+        res.logs: _if_file(lay.path("train_log", **wc), pd.read_csv),
+        res.runs: _if_file(lay.path("train_meta", **wc), read_json),
+        res.stages: _if_file(lay.path("stages_json", **wc), read_json),
+    }
+    for table, value in found.items():
+        if value is not None:
+            table[key] = value
+    if key in res.stages:
+        res.stages[key]["png"] = lay.path("stages_png", **wc)
+    if lay.path("curve_dir", **wc).is_dir():
+        res.curves[key] = curve_frame(lay.path("curve_dir", **wc))
+    grids = sorted(lay.path("samples", **wc).glob("grid-*.png"))
+    if grids:
+        res.grids[key] = grids[-1]
 
 
 def curve_frame(directory: Path) -> pd.DataFrame:
     """One row per evaluated snapshot: kimg and the summary metrics of its quality JSON."""
     rows = []
     for p in sorted(directory.glob("*.json")):
-        d = _json(p)
+        d = read_json(p)
         rows.append(
             {"kimg": d.get("generator", {}).get("kimg"), "snapshot": p.stem, **d.get("summary", {})}
         )

@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from reports.collect import RunResults  # noqa: E402
-from reports.io import atomic_path  # noqa: E402
+from common.io import atomic_output as atomic_path  # noqa: E402
 
 sns.set_theme(style="whitegrid", context="notebook")
 

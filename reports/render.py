@@ -8,20 +8,28 @@ self-contained report.html.
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 import yaml
 
+from common import settings
+from common.cli import (
+    OneLineParser,
+    UsageError,
+    check_writable_dir,
+    first_line,
+    run,
+    setup_logging,
+)
+from common.io import atomic_output as atomic_path
+from common.io import atomic_write_text as write_text
 from reports import html as H
 from reports import plots, tables
 from reports.collect import RunResults, load_results
-from reports.io import atomic_path, write_text
 
 log = logging.getLogger("pixbench.report")
 
@@ -168,37 +176,28 @@ def _metric_cards(res: RunResults) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m reports.render", description=__doc__.split("\n\n")[0]
-    )
+    p = OneLineParser(prog="python -m reports.render", description=__doc__.splitlines()[0])
     p.add_argument("--results", required=True, help="results/<run> directory")
     p.add_argument("--out", required=True, help="reports/<run> directory")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--config", help="the run's YAML config")
     g.add_argument("--config-json", help="the run's config as JSON (what Snakemake passes)")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    setup_logging()
     if not Path(args.results).is_dir():
-        print(
-            f"error: {args.results}: no such results directory; run the workflow first",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        config = (
-            json.loads(args.config_json)
-            if args.config_json
-            else yaml.safe_load(Path(args.config).read_text())
-        )
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        print(
-            f"error: cannot read the run config ({str(exc).splitlines()[0]}); pass --config FILE.yaml",
-            file=sys.stderr,
-        )
-        return 2
-    render(args.results, args.out, config)
+        raise UsageError(f"{args.results}: no such results directory; run the workflow first")
+    if args.config_json:
+        try:
+            source = json.loads(args.config_json)
+        except ValueError as exc:
+            raise UsageError(f"--config-json is not JSON ({first_line(exc)})") from None
+    else:
+        source = args.config
+    cfg = settings.load(source, check_names=False)
+    check_writable_dir(args.out)
+    render(args.results, args.out, settings.as_dict(cfg))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run(main))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from benchmarks.paper import TABLE1, TABLE2
+from benchmarks.claims.paper import TABLE1, TABLE2
 from reports.collect import RunResults
 
 G = 1e9

@@ -73,7 +73,7 @@ def test_training_step_on_cuda(name):
 
 
 def test_latency_profile_on_cuda_records_memory():
-    from benchmarks.efficiency import profile_model
+    from benchmarks.profiling.profile import profile_model
 
     prof = profile_model("pixelfolder", 64, device="cuda", batch_sizes=(1, 2), repeats=3,
                          counters=("flop_counter_mode",))  # fmt: skip

@@ -1,5 +1,5 @@
-"""Efficiency suite: reference counts (SPEC §1, §3.5, §6, §7, §10.2), counter agreement,
-closed-form single layers, claims verdicts, scaling CSV, the CI gate and CLI input handling.
+"""Efficiency suite: reference counts (docs/architectures.md, docs/macs.md), counter agreement,
+closed-form single layers, claims verdicts, the scaling table, the CI gate and CLI input handling.
 
 Everything counts on the meta device at batch 1, except fvcore (one batch-1 CPU forward per
 model, in the shared `profiles256` fixture) and one tiny latency run at 32×32.
@@ -18,15 +18,22 @@ import torch
 from torch import nn
 
 import models
-from benchmarks import check, claims, counting, efficiency, scaling
-from benchmarks.cliutil import run
+from benchmarks.claims import __main__ as claims_cli
+from benchmarks.claims import paper
+from benchmarks.claims import verdicts as claims
+from benchmarks.gate import __main__ as gate_cli
+from benchmarks.gate import check
+from benchmarks.profiling import __main__ as profiling_cli
+from benchmarks.profiling import counting
+from benchmarks.profiling import profile as efficiency
+from common.cli import EXIT_FAILURE, run
 from models import layers
 from models import registry as model_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 AVAILABLE = models.available()
 
-# SPEC §10.2 totals (exact) and §1 (G, within 0.2 %)
+# exact totals of the released architectures (docs/architectures.md), G within 0.2 %
 REFERENCE = {
     "pixelfolder": {
         "params": 20_843_614,
@@ -134,7 +141,7 @@ def test_counter_disagreement_fails_loudly(monkeypatch, tmp_path, capsys):
     out = tmp_path / "p.json"
     argv = ["--model", "stylegan2", "--resolution", "64", "--no-latency", "--counters",
             "flop_counter_mode,ptflops_aten", "--out", str(out)]  # fmt: skip
-    assert run(efficiency.main, argv) == efficiency.EXIT_DISAGREE
+    assert run(profiling_cli.main, argv) == EXIT_FAILURE
     assert not out.exists()
     assert "disagree" in capsys.readouterr().err
 
@@ -292,7 +299,7 @@ def test_claims_verdicts(profile_dir, tmp_path):
     out_csv, out_md = tmp_path / "c.csv", tmp_path / "c.md"
     assert (
         run(
-            claims.main,
+            claims_cli.main,
             ["--profiles", str(profile_dir), "--out-csv", str(out_csv), "--out-md", str(out_md)],
         )
         == 0
@@ -323,7 +330,7 @@ def test_claims_verdicts(profile_dir, tmp_path):
 
 
 def test_claims_missing_profile_is_not_measured(profile_dir, tmp_path):
-    profiles = claims.load_profiles(
+    profiles = claims_cli.load_profiles(
         [profile_dir / "pixelfolder-256.json", profile_dir / "cips-256.json"]
     )
     rows = {r.claim: r for r in claims.claim_rows(profiles)}
@@ -340,7 +347,7 @@ def _quality_result(path, model, summary, resolution=256, overrides=None):
 
 
 def test_fid_claims_need_inception_fid_of_the_full_model(profile_dir, tmp_path):
-    profiles = claims.load_profiles([profile_dir])
+    profiles = claims_cli.load_profiles([profile_dir])
     fid_ffhq, fid_church = (
         "PixelFolder reaches FID 3.77 on FFHQ-256",
         "PixelFolder reaches FID 2.45 on LSUN Church-256",
@@ -358,7 +365,7 @@ def test_fid_claims_need_inception_fid_of_the_full_model(profile_dir, tmp_path):
         metrics / "church_pixelfolder.json", "pixelfolder", {"fid_legacy_tensorflow": 3.1}
     )
     _quality_result(metrics / "faces_pixelfolder.json", "pixelfolder", {"fd_proxy_clean": 0.3}, 32)
-    rows = {r.claim: r for r in claims.claim_rows(profiles, claims.load_metrics(metrics))}
+    rows = {r.claim: r for r in claims.claim_rows(profiles, claims_cli.load_metrics(metrics))}
     assert (rows[fid_ffhq].verdict, rows[fid_ffhq].measured) == (claims.REPRODUCED, "3.90")
     assert (rows[fid_church].verdict, rows[fid_church].measured) == (claims.NOT_REPRODUCED, "3.10")
 
@@ -368,33 +375,33 @@ def test_fid_claims_need_inception_fid_of_the_full_model(profile_dir, tmp_path):
         metrics / "church_pixelfolder.json", "pixelfolder", {"fid_legacy_tensorflow": 2.0},
         overrides={"width": 0.125},
     )  # fmt: skip
-    rows = {r.claim: r for r in claims.claim_rows(profiles, claims.load_metrics(metrics))}
+    rows = {r.claim: r for r in claims.claim_rows(profiles, claims_cli.load_metrics(metrics))}
     assert rows[fid_ffhq].verdict == rows[fid_church].verdict == claims.NOT_MEASURED
 
 
 def test_paper_numbers_have_sources():
-    from benchmarks import paper
 
     tables = [paper.ABSTRACT, *paper.TABLE1.values(), *paper.TABLE2.values()]
     tables += [*paper.TABLE_B_PARAMS.values(), *paper.TABLE_B_FID.values()]
     for table in tables:
         for num in table.values():
-            assert num.source.startswith("SPEC §")
+            assert num.source.startswith("paper ")
 
 
 # --------------------------------------------------------------------------- scaling
-def test_scaling_csv_shape(tmp_path):
-    out = tmp_path / "scaling.csv"
-    assert (
-        run(scaling.main, ["--models", "all", "--resolutions", "64,1024", "--out", str(out)]) == 0
-    )
-    rows = list(csv.DictReader(out.open()))
-    assert len(rows) == 2 * len(AVAILABLE)
-    assert list(rows[0]) == scaling.COLUMNS
+def test_scaling_table_from_profiles(profile_dir):
+    from reports.collect import RunResults
+    from reports.tables import scaling_table
+
+    profs = [json.loads(p.read_text()) for p in sorted(profile_dir.glob("*.json"))]
+    profs = [p for p in profs if p.get("schema") == efficiency.SCHEMA]
+    res = RunResults(root=profile_dir, config={}, profiles=profs)
+    table = scaling_table(res)
+    assert {"model", "resolution", "params", "GMACs", "GMACs_paper_convention"} <= set(table)
     for name in AVAILABLE:
-        macs = [int(r["macs"]) for r in rows if r["model"] == name]
+        macs = table[table.model == name].sort_values("resolution").GMACs.tolist()
         assert macs == sorted(macs) and macs[0] > 0
-    assert all(int(r["macs_paper_convention"]) >= int(r["macs"]) for r in rows)
+    assert (table.GMACs_paper_convention >= table.GMACs).all()
 
 
 # --------------------------------------------------------------------------- CI gate
@@ -428,7 +435,7 @@ def test_check_fails_when_a_layer_gets_wider(small_baseline, monkeypatch, capsys
         return {**ch, 64: ch[64] + 16}
 
     monkeypatch.setattr(sg2, "stylegan_channels", wider)
-    assert run(check.main, ["--baseline", str(small_baseline)]) == 1
+    assert run(gate_cli.main, ["--baseline", str(small_baseline)]) == 1
     out = capsys.readouterr().out
     assert "generator/stylegan2@64" in out and "params" in out and "changed" in out
     assert "pixelfolder" not in out and "cips" not in out
@@ -449,7 +456,7 @@ def test_check_update_then_clean(small_baseline, monkeypatch):
 
     real = sg2.stylegan_channels
     monkeypatch.setattr(sg2, "stylegan_channels", lambda *a, **k: {**real(*a, **k), 64: 1024})
-    assert run(check.main, ["--baseline", str(small_baseline), "--update"]) == 0
+    assert run(gate_cli.main, ["--baseline", str(small_baseline), "--update"]) == 0
     assert json.loads(small_baseline.read_text())["generator_resolutions"] == [64]
     assert check.run_check(small_baseline)[0] == 0
     assert not list(small_baseline.parent.glob(".*.tmp"))
@@ -476,8 +483,8 @@ BAD_ARGS = {
     "batch zero": ["--model", "stylegan2", "--resolution", "64", "--batch-sizes", "1,0"],
     "batch text": ["--model", "stylegan2", "--resolution", "64", "--batch-sizes", "1,x"],
     "batch empty": ["--model", "stylegan2", "--resolution", "64", "--batch-sizes", ""],
-    "override syntax": ["--model", "stylegan2", "--resolution", "64", "--override", "width"],
-    "override key": ["--model", "stylegan2", "--resolution", "64", "--override", "bogus=1"],
+    "override syntax": ["--model", "stylegan2", "--resolution", "64", "--build", "width"],
+    "override key": ["--model", "stylegan2", "--resolution", "64", "--build", "bogus=1"],
     "counters": ["--model", "stylegan2", "--resolution", "64", "--counters", "fvcore"],
 }
 
@@ -485,19 +492,20 @@ BAD_ARGS = {
 @pytest.mark.parametrize("case", sorted(BAD_ARGS))
 def test_bad_input_exits_2_without_output(case, tmp_path, capsys):
     out = tmp_path / "out.json"
-    assert run(efficiency.main, [*BAD_ARGS[case], "--no-latency", "--out", str(out)]) == 2
+    assert run(profiling_cli.main, [*BAD_ARGS[case], "--no-latency", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err and len(err.splitlines()) == 1, err
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("where", ["missing dir", "is a directory"])
+@pytest.mark.parametrize("where", ["folder cannot be made", "is a directory"])
 def test_unwritable_out_exits_2(where, tmp_path, capsys):
-    out = tmp_path / "nope" / "x.json" if where == "missing dir" else tmp_path
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "x.json" if where == "folder cannot be made" else tmp_path
     argv = ["--model", "stylegan2", "--resolution", "64", "--no-latency", "--out", str(out)]
-    assert run(efficiency.main, argv) == 2
+    assert run(profiling_cli.main, argv) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
 
 
 def test_cli_subprocess_exit_code(tmp_path):
@@ -505,7 +513,7 @@ def test_cli_subprocess_exit_code(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "benchmarks.efficiency",
+        "benchmarks.profiling",
         "--model",
         "nope",
         "--resolution",
@@ -524,7 +532,7 @@ def test_cli_writes_profile_atomically(tmp_path):
     out = tmp_path / "pf.json"
     argv = ["--model", "pixelfolder", "--resolution", "64", "--no-latency", "--counters", "flop_counter_mode",
             "--out", str(out)]  # fmt: skip
-    assert run(efficiency.main, argv) == 0
+    assert run(profiling_cli.main, argv) == 0
     prof = json.loads(out.read_text())
     assert prof["model"] == "pixelfolder" and prof["macs"] > 0 and "latency" not in prof
     assert [p.name for p in tmp_path.iterdir()] == ["pf.json"]

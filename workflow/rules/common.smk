@@ -1,30 +1,36 @@
-# Shared names and helpers for every rule file.
+# Shared names for every rule file: the typed config (defaults filled in, plug-in names checked
+# against their registries) and the results layout.
 import json
 import shlex
 import sys
 
-RUN = config["run"]
-RESULTS = f"results/{RUN}"
-REPORTS = f"reports/{RUN}"
-LOGS = f"{RESULTS}/logs"
-PY = shlex.quote(sys.executable)  # the interpreter snakemake runs under (the project's venv)
+sys.path.insert(0, workflow.basedir)  # the project's packages, whatever the working directory
 
-DATASETS = list(config["datasets"])
-MODELS = list(config["models"])
-PROFILE_RES = config["profile"]["resolutions"]
-LATENCY = {e["resolution"]: e["batch_sizes"] for e in config["profile"].get("latency", [])}
-DEVICE = config.get("device", "auto")
+from common import settings
+from common.cli import UsageError, format_overrides
+from common.layout import Layout, reports_root, results_root
+
+try:
+    CFG = settings.load(config)
+except UsageError as exc:  # one line, before any job is planned
+    print(f"error: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+RESULTS = results_root(CFG.run)
+REPORTS = reports_root(CFG.run)
+L = Layout(RESULTS)
+PY = shlex.quote(sys.executable)  # the interpreter snakemake runs under (the project's venv)
+DEVICE = CFG.device
+DATASETS = list(CFG.datasets)
+MODELS = list(CFG.models)
 
 
 def _cuda_visible():
     if DEVICE == "cpu":
         return False
-    try:
-        import torch
+    import torch
 
-        return torch.cuda.is_available()
-    except ImportError:
-        return False
+    return torch.cuda.is_available()
 
 
 # Jobs that use the accelerator claim `gpu`; cap it with --resources gpu=N (the profiles do).
@@ -37,10 +43,28 @@ wildcard_constraints:
     res=r"\d+",
 
 
-def overrides_args(mapping):
-    """{'width': 0.125} -> "--override width=0.125" (shell-quoted)."""
-    return " ".join(f"--override {shlex.quote(f'{k}={v}')}" for k, v in mapping.items())
+def cli(**values):
+    """Shell-quoted `--flag value` for every value that is set; lists become comma lists. A value
+    left unset (None) means the entry point's default, which is the same typed default."""
+    args = []
+    for key, value in values.items():
+        if value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        else:
+            text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+            args += [flag, text]
+    return " ".join(shlex.quote(a) for a in args)
 
 
-def train_dir(dataset, model):
-    return f"{RESULTS}/train/{dataset}/{model}"
+def overrides(flag, mapping):
+    return " ".join(shlex.quote(a) for a in format_overrides(flag, mapping))
+
+
+def every(key, **fixed):
+    """Every path of a layout key over the run's models and datasets."""
+    names = {"model": MODELS, "dataset": DATASETS, **fixed}
+    pattern = L.pattern(key)
+    return expand(pattern, **{k: v for k, v in names.items() if "{" + k + "}" in pattern})

@@ -3,17 +3,14 @@
 
 rule prepare_dataset:
     output:
-        f"{RESULTS}/data/{{dataset}}.zip",
+        L.pattern("dataset"),
     log:
-        f"{LOGS}/prepare_{{dataset}}.log",
+        L.log("prepare_{dataset}"),
     params:
-        source=lambda wc: config["datasets"][wc.dataset]["source"],
-        res=lambda wc: config["datasets"][wc.dataset]["resolution"],
-        limit=lambda wc: (
-            f"--max-images {config['datasets'][wc.dataset]['max_images']}"
-            if config["datasets"][wc.dataset].get("max_images")
-            else ""
+        args=lambda wc: cli(
+            source=CFG.datasets[wc.dataset].source,
+            resolution=CFG.datasets[wc.dataset].resolution,
+            max_images=CFG.datasets[wc.dataset].max_images,
         ),
     shell:
-        "{PY} -m data.prepare --source {params.source:q} --resolution {params.res} "
-        "--out {output:q} {params.limit} > {log:q} 2>&1"
+        "{PY} -m data.prepare {params.args} --out {output:q} > {log:q} 2>&1"

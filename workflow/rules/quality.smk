@@ -1,73 +1,68 @@
 # Stage 4: quality metrics of every trained model (reference features cached once per dataset),
 # and the stage-by-stage RGB outputs of each generator (the paper's Fig. 6).
 
-Q = config["quality"]
+Q = CFG.quality
+_CURVE_ONLY = ("curve_metric", "curve_num_gen")
+
+
+def _quality_args(**changes):
+    """Every quality setting of the config as the CLI's flags (one flag per settings field)."""
+    values = {k: v for k, v in settings.as_dict(Q).items() if k not in _CURVE_ONLY}
+    values.update(changes)
+    return cli(**values, device=DEVICE, cache_dir=L.pattern("cache"))
 
 
 rule quality:
     input:
-        ckpt=rules.train.output.ckpt,
-        data=f"{RESULTS}/data/{{dataset}}.zip",
+        ckpt=L.pattern("final_ckpt"),
+        data=L.pattern("dataset"),
     output:
-        f"{RESULTS}/metrics/{{dataset}}_{{model}}.json",
+        L.pattern("metrics"),
     log:
-        f"{LOGS}/quality_{{dataset}}_{{model}}.log",
+        L.log("quality_{dataset}_{model}"),
     params:
-        metrics=",".join(Q["metrics"]),
-        seeds=",".join(map(str, Q.get("seeds", [0]))),
-        num_real=Q.get("num_real", Q["num_gen"]),
-        truncation=Q.get("truncation", 1.0),
-        noise_mode=Q.get("noise_mode", "const"),
-        weights_dir=Q.get("weights_dir", "resources/weights"),
-        cache=f"{RESULTS}/cache",
+        args=_quality_args(),
     threads: workflow.cores
     resources:
         gpu=GPU_JOB,
     shell:
         "{PY} -m benchmarks.quality --checkpoint {input.ckpt:q} --data {input.data:q} "
-        "--metrics {params.metrics} --num-gen {Q[num_gen]} --num-real {params.num_real} "
-        "--seeds {params.seeds} --extractor {Q[extractor]} --truncation {params.truncation} "
-        "--noise-mode {params.noise_mode} --device {DEVICE} --weights-dir {params.weights_dir:q} "
-        "--cache-dir {params.cache:q} --out {output:q} > {log:q} 2>&1"
+        "{params.args} --out {output:q} > {log:q} 2>&1"
 
 
 rule quality_curve:
-    """A cheaper metric (FD only, one seed, curve_num_gen samples) at every training snapshot,
-    for the metric-vs-kimg curve. Reference features come from the same cache as `quality`."""
+    """The curve metric (one seed, curve_num_gen samples) at every training snapshot, for the
+    metric-vs-kimg curve. Reference features come from the same cache as `quality`."""
     input:
-        ckpt=rules.train.output.ckpt,
-        data=f"{RESULTS}/data/{{dataset}}.zip",
+        ckpt=L.pattern("final_ckpt"),
+        data=L.pattern("dataset"),
     output:
-        directory(f"{RESULTS}/curves/{{dataset}}_{{model}}"),
+        directory(L.pattern("curve_dir")),
     log:
-        f"{LOGS}/curve_{{dataset}}_{{model}}.log",
+        L.log("curve_{dataset}_{model}"),
     params:
-        snapshots=lambda wc: f"{train_dir(wc.dataset, wc.model)}/checkpoints",
-        num_gen=Q.get("curve_num_gen", Q["num_gen"]),
-        num_real=Q.get("num_real", Q["num_gen"]),
-        noise_mode=Q.get("noise_mode", "const"),
-        weights_dir=Q.get("weights_dir", "resources/weights"),
-        cache=f"{RESULTS}/cache",
+        snapshots=lambda wc: L.path("checkpoints", dataset=wc.dataset, model=wc.model),
+        args=_quality_args(metrics=[Q.curve_metric], seeds=Q.seeds[:1],
+                           num_gen=Q.curve_num_gen or Q.num_gen),  # fmt: skip
     threads: workflow.cores
     resources:
         gpu=GPU_JOB,
     shell:
         "mkdir -p {output:q} && for ckpt in {params.snapshots:q}/ckpt-*.pt; do "
-        "{PY} -m benchmarks.quality --checkpoint \"$ckpt\" --data {input.data:q} --metrics fid "
-        "--num-gen {params.num_gen} --num-real {params.num_real} --seeds 0 "
-        "--extractor {Q[extractor]} --noise-mode {params.noise_mode} --device {DEVICE} "
-        "--weights-dir {params.weights_dir:q} --cache-dir {params.cache:q} "
+        "{PY} -m benchmarks.quality --checkpoint \"$ckpt\" --data {input.data:q} {params.args} "
         "--out {output:q}/$(basename \"$ckpt\" .pt).json || exit 1; done > {log:q} 2>&1"
 
 
 rule stages:
     input:
-        ckpt=rules.train.output.ckpt,
+        ckpt=L.pattern("final_ckpt"),
     output:
-        png=f"{RESULTS}/stages/{{dataset}}_{{model}}.png",
-        json=f"{RESULTS}/stages/{{dataset}}_{{model}}.json",
+        png=L.pattern("stages_png"),
+        json=L.pattern("stages_json"),
     log:
-        f"{LOGS}/stages_{{dataset}}_{{model}}.log",
+        L.log("stages_{dataset}_{model}"),
+    resources:
+        gpu=GPU_JOB,
     shell:
-        "{PY} -m reports.stages --checkpoint {input.ckpt:q} --out {output.png:q} "
-        "--json {output.json:q} > {log:q} 2>&1"
+        "{PY} -m benchmarks.stages --checkpoint {input.ckpt:q} --device {DEVICE} "
+        "--out {output.png:q} --json {output.json:q} > {log:q} 2>&1"

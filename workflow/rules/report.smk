@@ -1,22 +1,22 @@
-# Stage 5: tables, plots, claims and one self-contained report.html, from the results files only.
+# Stage 6: tables, plots and one self-contained report.html, from the results files only.
 
 
 rule report:
     input:
-        profiles=expand(f"{RESULTS}/profile/{{model}}_{{res}}.json", model=MODELS, res=PROFILE_RES),
-        claims=rules.claims.output.csv,
-        metrics=expand(f"{RESULTS}/metrics/{{dataset}}_{{model}}.json", dataset=DATASETS, model=MODELS),
-        stages=expand(f"{RESULTS}/stages/{{dataset}}_{{model}}.json", dataset=DATASETS, model=MODELS),
-        variants=expand(f"{RESULTS}/profile_variant/{{dataset}}_{{model}}.json", dataset=DATASETS, model=MODELS),
-        curves=expand(f"{RESULTS}/curves/{{dataset}}_{{model}}", dataset=DATASETS, model=MODELS),
-        data=expand(f"{RESULTS}/data/{{dataset}}.zip", dataset=DATASETS),
-        logs=expand(f"{RESULTS}/train/{{dataset}}/{{model}}/log.csv", dataset=DATASETS, model=MODELS),
+        every("profile", res=P.resolutions),
+        every("metrics"),
+        every("stages_json"),
+        every("variant"),
+        every("curve_dir"),
+        every("train_log"),
+        every("dataset"),
+        rules.claims.output.csv,
     output:
         html=f"{REPORTS}/report.html",
     log:
-        f"{LOGS}/report.log",
+        L.log("report"),
     params:
-        cfg=lambda wc: json.dumps(config),
+        cfg=json.dumps(settings.as_dict(CFG)),
     shell:
         "{PY} -m reports.render --results {RESULTS:q} --out {REPORTS:q} --config-json {params.cfg:q} "
         "> {log:q} 2>&1"

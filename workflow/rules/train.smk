@@ -1,37 +1,41 @@
 # Stage 3: one training loop for every model (torchrun/DDP when train.gpus > 1).
 
+T = CFG.train
 
-def _launcher(wc):
-    gpus = config["train"].get("gpus", 1)
-    if gpus > 1:
-        return f"{PY} -m torch.distributed.run --standalone --nproc_per_node {gpus} -m training.train"
+
+def _launcher():
+    if T.gpus > 1:
+        return f"{PY} -m torch.distributed.run --standalone --nproc_per_node {T.gpus} -m training.train"
     return f"{PY} -m training.train"
+
+
+def _train_args(wc):
+    m = CFG.models[wc.model]
+    return " ".join([
+        cli(resolution=CFG.datasets[wc.dataset].resolution, kimg=T.kimg, batch=T.batch,
+            snap_kimg=T.snap_kimg, seed=T.seed, workers=T.workers, log_every=T.log_every,
+            grid=T.grid, keep=T.keep, device=DEVICE),
+        overrides("--build", m.build),
+        overrides("--hparam", {**T.hparams, **m.hparams}),
+    ])  # fmt: skip
 
 
 rule train:
     input:
-        data=f"{RESULTS}/data/{{dataset}}.zip",
+        data=L.pattern("dataset"),
     output:
-        ckpt=f"{RESULTS}/train/{{dataset}}/{{model}}/checkpoints/final.pt",
-        log_csv=f"{RESULTS}/train/{{dataset}}/{{model}}/log.csv",
+        ckpt=L.pattern("final_ckpt"),
+        log_csv=L.pattern("train_log"),
     log:
-        f"{LOGS}/train_{{dataset}}_{{model}}.log",
+        L.log("train_{dataset}_{model}"),
     params:
-        launcher=_launcher,
-        out=lambda wc: train_dir(wc.dataset, wc.model),
-        res=lambda wc: config["datasets"][wc.dataset]["resolution"],
-        overrides=lambda wc: overrides_args(
-            {**config["models"][wc.model], **config["train"].get("overrides", {})}
-        ),
-        kimg=config["train"]["kimg"],
-        batch=config["train"]["batch"],
-        snap=config["train"].get("snap_kimg", config["train"]["kimg"]),
-        seed=config["train"].get("seed", 0),
-    threads: config["train"].get("threads", 1)
+        launcher=_launcher(),
+        out=lambda wc: L.path("train_dir", dataset=wc.dataset, model=wc.model),
+        args=_train_args,
+        threads=cli(threads=T.threads),
+    threads: T.threads or 1
     resources:
-        gpu=GPU_JOB * config["train"].get("gpus", 1),
+        gpu=GPU_JOB * T.gpus,
     shell:
         "{params.launcher} --model {wildcards.model} --data {input.data:q} --out {params.out:q} "
-        "--resolution {params.res} --kimg {params.kimg} --batch {params.batch} "
-        "--snap-kimg {params.snap} --seed {params.seed} --device {DEVICE} --resume auto "
-        "--threads {threads} {params.overrides} > {log:q} 2>&1"
+        "{params.args} {params.threads} --resume auto > {log:q} 2>&1"

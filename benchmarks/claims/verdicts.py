@@ -1,43 +1,23 @@
-"""Check the paper's efficiency claims against measured profiles (benchmarks.efficiency JSONs).
+"""The paper's claims as rows with a verdict: each compares a paper number (benchmarks.claims.paper)
+with a measured profile (benchmarks.profiling) or quality result (benchmarks.quality).
 
-    python -m benchmarks.claims --profiles results/profiles --out-csv claims.csv --out-md claims.md
+A claim whose measurement is missing gets the verdict "not measured", with why, rather than being
+dropped. Tolerances follow the precision the paper prints: an integer percentage holds if the
+measured value rounds to it (±0.5 pp); "20.84 M" holds within ±0.005 M; GMACs within ±0.5 % (the
+spread between MAC counters that include or skip elementwise work, docs/macs.md).
 
-Needs profiles of pixelfolder, cips and stylegan2 at 256 (params + MACs) and at 512 and 1024
-(params, for supplementary Table B); `--no-latency --counters flop_counter_mode` profiles are
-enough. Only default-configuration profiles (no --override) are used. A claim whose profile is
-missing gets the verdict "not measured" rather than being dropped.
-
-Quality claims (FID 3.77 on FFHQ-256, 2.45 on LSUN Church-256) are read from quality JSONs
-(`--metrics`, benchmarks.quality output named `<dataset>_<model>.json`): only an Inception
-`fid_legacy_tensorflow` of the full-width PixelFolder at 256 on a dataset named `ffhq` / `church`
-counts; anything else (the default run's proxy numbers) leaves them "not measured", with why.
-
-Tolerances follow the precision the paper prints: an integer percentage holds if the measured
-value rounds to it (±0.5 pp); "20.84 M" holds within ±0.005 M; GMACs within ±0.5 % (the
-spread between MAC counters that include or skip elementwise work, SPEC §7).
+Quality claims (FID 3.77 on FFHQ-256, 2.45 on LSUN Church-256) count only the metric the paper
+reports (the NVIDIA-protocol Inception FID, found through the metric registry) of the full-width
+PixelFolder at 256 on a dataset named `ffhq` / `church`; anything else (the default run's proxy
+numbers) leaves them "not measured", with why.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import logging
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
-from benchmarks import paper
-from benchmarks.cliutil import (
-    OneLineParser,
-    UsageError,
-    check_writable,
-    run,
-    setup_logging,
-)
-from benchmarks.efficiency import SCHEMA
-from data.atomic import atomic_write_text
-
-log = logging.getLogger("pixbench.claims")
+from benchmarks.claims import paper
+from benchmarks.claims.paper import pretty as _pretty
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -60,50 +40,6 @@ class ClaimRow:
     tolerance: str
     verdict: str
     explanation: str
-
-
-# --------------------------------------------------------------------------- loading
-def load_profiles(paths) -> dict[tuple[str, int], dict]:
-    """{(model, resolution): profile} from files and/or directories (*.json, non-recursive)."""
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files += sorted(p.glob("*.json"))
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise UsageError(f"profile path {str(p)!r} does not exist")
-    out = {}
-    for f in files:
-        try:
-            prof = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise UsageError(f"cannot read profile {str(f)!r}: {e}") from None
-        if not isinstance(prof, dict) or prof.get("schema") != SCHEMA:
-            log.warning("skipping %s: not a %s profile", f, SCHEMA)
-            continue
-        if prof.get("overrides"):
-            log.info("skipping %s: non-default overrides %s", f, prof["overrides"])
-            continue
-        out[(prof["model"], int(prof["resolution"]))] = prof
-    if not out:
-        raise UsageError(f"no default-configuration profiles found in {', '.join(map(str, paths))}")
-    return out
-
-
-def load_metrics(directory) -> dict[tuple[str, str], dict]:
-    """{(dataset, model): quality result} from `<dataset>_<model>.json` files in `directory`."""
-    out = {}
-    for f in sorted(Path(directory).glob("*.json")):
-        try:
-            res = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise UsageError(f"cannot read quality result {str(f)!r}: {e}") from None
-        model = (res.get("generator") or {}).get("model")
-        dataset, sep, tail = f.stem.rpartition("_")
-        if model and sep and tail == model:
-            out[(dataset, model)] = res
-    return out
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -139,7 +75,7 @@ def reduction_row(profiles, key: str, other: str, quantity: str) -> ClaimRow:
     measured = f"−{true:.2f} % (paper convention −{conv:.2f} %)"
     if verdict == PAPER_ONLY:
         expl = (f"true MACs ({b['macs'] / 1e9:.2f} G for {_pretty(other)}) give {true:.1f} %; {conv:.1f} % needs each "
-                f"stride-2 transposed conv counted over its 2H×2W output ({b['macs_paper_convention'] / 1e9:.2f} G, SPEC §7)")  # fmt: skip
+                f"stride-2 transposed conv counted over its 2H×2W output ({b['macs_paper_convention'] / 1e9:.2f} G, docs/macs.md)")  # fmt: skip
     else:
         expl = f"1 − {a['macs'] / 1e9:.2f} G / {b['macs'] / 1e9:.2f} G = {true:.2f} %"
         if abs(true - conv) > 1e-9:
@@ -226,61 +162,3 @@ def claim_rows(profiles: dict, metrics: dict | None = None) -> list[ClaimRow]:
             rows.append(params_row(profiles, model, res, num, "Table B"))
     rows += [fid_row(metrics or {}, key) for key in FID_CLAIMS]
     return rows
-
-
-def _pretty(model: str) -> str:
-    return {"pixelfolder": "PixelFolder", "cips": "CIPS", "stylegan2": "StyleGAN2"}.get(
-        model, model
-    )
-
-
-# --------------------------------------------------------------------------- rendering
-FIELDS = list(ClaimRow.__dataclass_fields__)
-
-
-def to_csv(rows: list[ClaimRow]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
-    w.writeheader()
-    w.writerows(asdict(r) for r in rows)
-    return buf.getvalue()
-
-
-def to_markdown(rows: list[ClaimRow]) -> str:
-    def cell(s):
-        return str(s).replace("|", "\\|")
-
-    lines = ["| " + " | ".join(FIELDS) + " |", "|" + "---|" * len(FIELDS)]
-    lines += ["| " + " | ".join(cell(v) for v in asdict(r).values()) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def main(argv=None) -> int:
-    p = OneLineParser(prog="python -m benchmarks.claims", description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--profiles", nargs="+", required=True, help="profile JSON files and/or directories"
-    )
-    p.add_argument("--metrics", help="folder of quality JSONs (<dataset>_<model>.json), optional")
-    p.add_argument("--out-csv")
-    p.add_argument("--out-md")
-    a = p.parse_args(argv)
-    setup_logging()
-    if not (a.out_csv or a.out_md):
-        raise UsageError("give --out-csv and/or --out-md")
-    outs = [check_writable(x) for x in (a.out_csv, a.out_md) if x]
-    if a.metrics and not Path(a.metrics).is_dir():
-        raise UsageError(f"--metrics {a.metrics!r} is not a folder")
-    rows = claim_rows(load_profiles(a.profiles), load_metrics(a.metrics) if a.metrics else None)
-    texts = [t for t, x in ((to_csv(rows), a.out_csv), (to_markdown(rows), a.out_md)) if x]
-    for path, text in zip(outs, texts, strict=True):
-        atomic_write_text(path, text)
-    counts = {
-        v: sum(r.verdict == v for r in rows)
-        for v in (REPRODUCED, PAPER_ONLY, NOT_REPRODUCED, NOT_MEASURED)
-    }
-    log.info("%d claims: %s", len(rows), ", ".join(f"{n} {v}" for v, n in counts.items() if n))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(run(main))

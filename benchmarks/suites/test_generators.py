@@ -12,8 +12,9 @@ import pytest
 import torch
 
 import models
-from benchmarks.counting import build_for_counting, count_macs, example_input
-from benchmarks.timing import device_info, matmul_macs_per_s
+from benchmarks.profiling.counting import build_for_counting, count_macs, example_input
+from benchmarks.profiling.timing import matmul_macs_per_s
+from common.provenance import device_info
 from common.device import resolve_device
 
 DEVICE = resolve_device("auto")

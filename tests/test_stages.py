@@ -1,9 +1,9 @@
-"""Report pieces that need no workflow run: the stage-by-stage grid (paper Fig. 6)."""
+"""The stage-by-stage grid (paper Fig. 6): one row per seed, one column per stage."""
 
 import torch
 
 import models
-from reports.stages import MIN_TILE, stage_grid, stage_images
+from benchmarks.stages import MIN_TILE, stage_grid, stage_images
 
 
 def test_stage_grid_one_row_per_seed_one_column_per_stage_enlarged():

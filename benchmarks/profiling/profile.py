@@ -1,56 +1,38 @@
 """Efficiency profile of one generator: parameters, MACs (two conventions, three counters),
-activation memory and latency, as one JSON file.
+activation memory and latency, as one dict (what `python -m benchmarks.profiling` writes).
 
-    python -m benchmarks.efficiency --model pixelfolder --resolution 256 --out pf256.json
-    python -m benchmarks.efficiency --model cips --resolution 1024 --no-latency \\
-        --counters flop_counter_mode,ptflops_aten --out cips1024.json
-
-Counting happens on the meta device (no memory, no arithmetic; see benchmarks/counting.py),
-except fvcore, which needs one real batch-1 forward on CPU. Latency is the only part that runs
-the model for real. Python API: `profile_model(...)` returns the dict that the CLI writes.
+Counting happens on the meta device (no memory, no arithmetic; see counting.py), except fvcore,
+which needs one real batch-1 forward on CPU. Latency is the only part that runs the model.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import json
 import logging
-import sys
 import time
 import warnings
 
 import torch
 
 import models
-from benchmarks import counting
-from benchmarks.cliutil import (
-    OneLineParser,
-    UsageError,
-    check_writable,
-    parse_int_list,
-    run,
-    setup_logging,
-)
-from benchmarks.timing import (
-    device_info,
-    matmul_macs_per_s,
-    summarize,
-    time_callable,
-)
-from data.atomic import atomic_write_text
+from benchmarks.profiling import counting
+from benchmarks.profiling.timing import matmul_macs_per_s, summarize, time_callable
+from common.cli import UsageError
 from common.device import resolve_device
+from common.provenance import device_info, versions
+from common.settings import Profile, defaults
 
-log = logging.getLogger("pixbench.efficiency")
+log = logging.getLogger("pixbench.profiling")
 
 SCHEMA = "pixbench.efficiency/1"
-MIN_RES, MAX_RES = 32, 1024
-COUNTER_TOLERANCE = 0.005  # counters must agree within 0.5 % (SPEC §7 spread is ≤ 0.05 %)
+COUNTER_TOLERANCE = 0.005  # counters must agree within 0.5 % (their spread is ≤ 0.05 %)
 MACS_UNIT = (
     "multiply-accumulates (MACs, not FLOPs; FLOPs ≈ 2 × MACs) of conv/linear/matmul at batch 1; "
     "FIR filters, bias, activations and weight-modulation arithmetic excluded"
 )
-EXIT_DISAGREE = 1
 FVCORE_SLOW_MACS = 500e9  # above this, warn that the fvcore cross-check is a slow real forward
+
+
+_LATENCY = defaults(Profile)
 
 
 class CounterDisagreement(RuntimeError):
@@ -59,7 +41,8 @@ class CounterDisagreement(RuntimeError):
 
 # --------------------------------------------------------------------------- validation
 def validate_request(name: str, resolution, batch_sizes=(1,)) -> tuple[str, int, tuple[int, ...]]:
-    """Reject bad input with a UsageError before any work is done."""
+    """Reject bad input with a UsageError before any work; which resolutions a model supports is
+    the model's own rule (its builder raises), checked by `_build_checked`."""
     if name not in models.available():
         raise UsageError(f"unknown model {name!r}; available: {', '.join(models.available())}")
     try:
@@ -68,34 +51,10 @@ def validate_request(name: str, resolution, batch_sizes=(1,)) -> tuple[str, int,
         raise UsageError(f"resolution must be an integer, got {resolution!r}") from None
     if isinstance(resolution, float) and resolution != r:
         raise UsageError(f"resolution must be an integer, got {resolution!r}")
-    if r < MIN_RES or r > MAX_RES or r & (r - 1):
-        raise UsageError(
-            f"resolution must be a power of two in [{MIN_RES}, {MAX_RES}], got {resolution}"
-        )
     bs = tuple(batch_sizes)
     if not bs or any(not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in bs):
         raise UsageError(f"batch sizes must be positive integers, got {batch_sizes!r}")
     return name, r, bs
-
-
-def parse_overrides(items: list[str] | None) -> dict:
-    """["width=0.5", "modconv_mode=grouped"] → {"width": 0.5, "modconv_mode": "grouped"}."""
-    out = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip() or not raw.strip():
-            raise UsageError(f"--override expects key=value, got {item!r}")
-        out[key.strip()] = _parse_value(raw.strip())
-    return out
-
-
-def _parse_value(raw: str):
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(raw.lower(), raw)
 
 
 def parse_counters(text: str) -> tuple[str, ...]:
@@ -191,8 +150,9 @@ def check_agreement(by_counter: dict, tolerance: float = COUNTER_TOLERANCE) -> d
 
 
 # --------------------------------------------------------------------------- latency
-def measure_latency(name, resolution, device, batch_sizes, macs, warmup=3, repeats=10,
-                    min_time=0.0, **overrides) -> dict:  # fmt: skip
+def measure_latency(name, resolution, device, batch_sizes, macs,
+                    warmup=_LATENCY["latency_warmup"], repeats=_LATENCY["latency_repeats"],
+                    min_time=_LATENCY["min_time"], **overrides) -> dict:  # fmt: skip
     """Timed eval-mode no-grad forwards (const noise) per batch size, vs this run's matmul roof."""
     dev = resolve_device(device) if isinstance(device, str) else device
     roof = matmul_macs_per_s(dev)
@@ -232,7 +192,8 @@ def measure_latency(name, resolution, device, batch_sizes, macs, warmup=3, repea
 
 # --------------------------------------------------------------------------- API
 def profile_model(name: str, resolution: int, device: str = "auto", batch_sizes=(1,), latency: bool = True,
-                  counters=counting.COUNTERS, warmup: int = 3, repeats: int = 10, min_time: float = 0.0,
+                  counters=counting.COUNTERS, warmup: int = _LATENCY["latency_warmup"],
+                  repeats: int = _LATENCY["latency_repeats"], min_time: float = _LATENCY["min_time"],
                   **overrides) -> dict:  # fmt: skip
     """The full profile dict (what `--out` holds). Raises UsageError / CounterDisagreement."""
     name, resolution, batch_sizes = validate_request(name, resolution, batch_sizes)
@@ -253,7 +214,7 @@ def profile_model(name: str, resolution: int, device: str = "auto", batch_sizes=
         "paper_convention": "each stride-2 transposed conv counted as a dense conv over its 2H×2W output (×4)",
     }
     result["device_info"] = device_info(dev)
-    result["versions"] = _versions()
+    result["versions"] = versions(("torch", "fvcore", "ptflops"))
     if latency:
         result["latency"] = measure_latency(
             name,
@@ -272,66 +233,3 @@ def profile_model(name: str, resolution: int, device: str = "auto", batch_sizes=
         "total": time.perf_counter() - t0,
     }
     return result
-
-
-def _versions() -> dict:
-    out = {}
-    for pkg in ("torch", "fvcore", "ptflops"):
-        try:
-            out[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
-# --------------------------------------------------------------------------- CLI
-def main(argv=None) -> int:
-    p = OneLineParser(prog="python -m benchmarks.efficiency", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help=f"one of {', '.join(models.available())}")
-    p.add_argument("--resolution", required=True)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (latency only)")
-    p.add_argument("--batch-sizes", default="1", help="comma-separated, e.g. 1,8")
-    p.add_argument("--no-latency", action="store_true", help="skip timing (counting only)")
-    p.add_argument(
-        "--override", action="append", metavar="KEY=VALUE", help="builder override, repeatable"
-    )
-    p.add_argument(
-        "--counters", default="all", help=f"'all' or a subset of {','.join(counting.COUNTERS)}"
-    )
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument(
-        "--min-time", type=float, default=0.0, help="keep timing until this many seconds passed"
-    )
-    p.add_argument("--out", required=True, help="JSON file (written atomically)")
-    p.add_argument("-v", "--verbose", action="store_true")
-    a = p.parse_args(argv)
-    setup_logging(a.verbose)
-    batch_sizes = parse_int_list(a.batch_sizes, "--batch-sizes")
-    name, resolution, batch_sizes = validate_request(a.model, a.resolution, batch_sizes)
-    if a.warmup < 0 or a.repeats < 1 or a.min_time < 0:
-        raise UsageError("--warmup must be ≥ 0, --repeats ≥ 1 and --min-time ≥ 0")
-    overrides, counters = parse_overrides(a.override), parse_counters(a.counters)
-    out = check_writable(a.out)
-    try:
-        dev = resolve_device(a.device)
-    except (ValueError, RuntimeError) as e:
-        raise UsageError(str(e)) from None
-    _build_checked(name, resolution, **overrides)  # bad overrides fail here, before any work
-    try:
-        result = profile_model(
-            name, resolution, str(dev), batch_sizes, not a.no_latency, counters,
-            a.warmup, a.repeats, a.min_time, **overrides,
-        )  # fmt: skip
-    except CounterDisagreement as e:
-        print(f"error: {e}", flush=True, file=sys.stderr)
-        return EXIT_DISAGREE
-    atomic_write_text(out, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    log.info(
-        "wrote %s: %.3f G MACs, %.2f M params", out, result["macs"] / 1e9, result["params"] / 1e6
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(run(main))

@@ -1,19 +1,21 @@
 """The intermediate RGB images of a trained generator, stage by stage (the paper's Fig. 6):
 PixelFolder's per-stage outputs beside the skip-RGB outputs of StyleGAN2 and CIPS.
 
-python -m reports.stages --checkpoint CKPT --out stages.png --json stages.json [--seeds 0,1,2,3]
+    python -m benchmarks.stages --checkpoint CKPT --out stages.png --json stages.json \
+        [--seeds 0,1,2,3] [--device auto]
+
+It runs the network, so it lives with the measurements; the report only shows its files.
 """
 
 from __future__ import annotations
-
-import argparse
-import sys
 
 import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
 
-from reports.io import atomic_path, write_json
+from common.cli import OneLineParser, check_writable, parse_int_list, run
+from common.device import resolve_device
+from common.io import atomic_output, write_json
 
 
 @torch.no_grad()
@@ -39,42 +41,30 @@ def stage_grid(stages: list[torch.Tensor]) -> torch.Tensor:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m reports.stages", description=__doc__.split("\n\n")[0]
-    )
+    p = OneLineParser(prog="python -m benchmarks.stages", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True, help="PNG grid: one row per seed, one column per stage")
     p.add_argument("--json", required=True, help="what each column is (stage sizes, model, kimg)")
     p.add_argument("--seeds", default="0,1,2,3")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda[:N]")
     args = p.parse_args(argv)
     from torchvision.utils import save_image
 
-    from training.checkpoint import CheckpointError, load_generator
+    from training.checkpoint import load_generator
 
-    try:
-        seeds = [int(s) for s in args.seeds.split(",")]
-        G, meta = load_generator(args.checkpoint, device=args.device)
-    except (CheckpointError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    seeds = parse_int_list(args.seeds, "--seeds", minimum=0)
+    for out in (args.out, args.json):
+        check_writable(out)
+    G, meta = load_generator(args.checkpoint, device=resolve_device(args.device))
     stages = stage_images(G, seeds)
-    with atomic_path(args.out) as tmp:
+    with atomic_output(args.out, suffix=".png") as tmp:
         save_image(stage_grid(stages), tmp, format="png")
-    write_json(
-        args.json,
-        {
-            "model": meta["model"],
-            "kimg": meta.get("kimg"),
-            "variant": meta.get("variant"),
-            "seeds": seeds,
-            "stage_sizes": [int(s.shape[-1]) for s in stages],
-            "kind": G.stage_label,
-            "image": str(args.out),
-        },
-    )
+    info = {"model": meta["model"], "kimg": meta.get("kimg"), "variant": meta.get("variant"),
+            "seeds": seeds, "stage_sizes": [int(s.shape[-1]) for s in stages],
+            "kind": G.stage_label, "image": str(args.out)}  # fmt: skip
+    write_json(args.json, info)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(run(main))

@@ -6,7 +6,7 @@ per-module attribution, which is what lets the fixed FIR filters (`models.layers
 kept out of the headline and reported on their own. fvcore and ptflops (aten backend) are only
 cross-checks; fvcore cannot trace meta tensors, so it runs one real batch-1 forward on CPU.
 
-Conventions (SPEC §7): "true" counts a transposed conv over its input (what it computes);
+Conventions (docs/macs.md): "true" counts a transposed conv over its input (what it computes);
 "paper" counts each strided transposed conv as a dense conv over its upsampled output
 (× stride², i.e. ×4 for StyleGAN2's upsampling convs), which reproduces the paper's 83.77 G.
 Modulated convs are counted on the "grouped" path (the official one): its weight (de)modulation

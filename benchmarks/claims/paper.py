@@ -1,14 +1,22 @@
-"""The paper's own numbers, in one place, each with where it comes from (a section of
-/work/shared/SPEC.md, which transcribes the paper's tables). Claims checking and reports read
-them from here; nothing else in pixbench should hard-code a paper value.
+"""The paper's own numbers, in one place, each with where it comes from in the paper (abstract,
+Table 1, Table 2, supplementary Table B; all transcribed in docs/paper.md). Claims checking and
+reports read them from here; nothing else in pixbench should hard-code a paper value.
 
-Model keys are registry names (`models.available()`); INR-GAN is not implemented, so its rows
-are kept under "inr_gan" for reports only.
+Model keys are registry names (`models.available()`); a model of the paper's tables that is not
+registered keeps its rows for the reports' paper columns only.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
+
+
+NAMES = {"pixelfolder": "PixelFolder", "cips": "CIPS", "stylegan2": "StyleGAN2",
+         "inr_gan": "INR-GAN"}  # fmt: skip  (the paper's spelling of each model)
+
+
+def pretty(model: str) -> str:
+    return NAMES.get(model, model)
 
 
 class PaperNumber(NamedTuple):
@@ -19,7 +27,7 @@ class PaperNumber(NamedTuple):
 
 
 def _t1(params, gmacs, speed):
-    src = "SPEC §8.1 (paper Table 1, 256×256)"
+    src = "paper Table 1 (256×256)"
     return {
         "params_m": PaperNumber(params, "M params", src),
         "gmacs": PaperNumber(gmacs, "GMACs", src),
@@ -36,7 +44,7 @@ TABLE1 = {
 
 
 def _t2(fid_ffhq, p_ffhq, r_ffhq, fid_church, p_church, r_church):
-    src = "SPEC §8.2 (paper Table 2)"
+    src = "paper Table 2"
     vals = {"ffhq_fid": fid_ffhq, "ffhq_precision": p_ffhq, "ffhq_recall": r_ffhq,
             "church_fid": fid_church, "church_precision": p_church, "church_recall": r_church}  # fmt: skip
     return {k: PaperNumber(v, k.split("_")[1], src) for k, v in vals.items() if v is not None}
@@ -49,7 +57,7 @@ TABLE2 = {
     "pixelfolder": _t2(3.77, 0.683, 0.526, 2.45, 0.630, 0.542),
 }
 
-_TB = "SPEC §8.3 (supplementary Table B, FFHQ)"
+_TB = "paper supplementary Table B (FFHQ)"
 TABLE_B_PARAMS = {  # {model: {resolution: PaperNumber(M params)}}
     "inr_gan": {
         512: PaperNumber(112.43, "M params", _TB),
@@ -60,7 +68,7 @@ TABLE_B_PARAMS = {  # {model: {resolution: PaperNumber(M params)}}
         1024: PaperNumber(
             574.32,
             "M params",
-            _TB + "; SPEC §5",
+            _TB + "; docs/architectures.md#cips",
             "released code gives 547.85 M at 1024; the paper's digits look transposed or another config was used",
         ),
     },
@@ -72,7 +80,7 @@ TABLE_B_PARAMS = {  # {model: {resolution: PaperNumber(M params)}}
         512: PaperNumber(
             20.84,
             "M params",
-            _TB + "; SPEC §3.6",
+            _TB + "; docs/architectures.md#pixelfolder",
             "the table repeats the 256 value; released code at 512 (stages 32/128/512, 64-ch last stage) has 17.48 M",
         ),
         1024: PaperNumber(21.14, "M params", _TB),
@@ -84,7 +92,7 @@ TABLE_B_FID = {
     "pixelfolder": {512: PaperNumber(4.08, "FID", _TB), 1024: PaperNumber(2.98, "FID", _TB)},
 }
 
-_ABS = "SPEC §8.4 (abstract, final version; re-derived in SPEC §1)"
+_ABS = "paper abstract (final version)"
 ABSTRACT = {  # PixelFolder's reductions, in percent
     "params_reduction_vs_cips": PaperNumber(53, "%", _ABS),
     "macs_reduction_vs_cips": PaperNumber(89, "%", _ABS),

@@ -1,8 +1,8 @@
 """CI regression gate for model cost: recompute params and MACs, compare with the committed
 baseline, fail on any drift.
 
-    python -m benchmarks.check                 # exit 0 clean, 1 drift (table on stdout), 2 bad input
-    python -m benchmarks.check --update        # rewrite benchmarks/baseline.json after a reviewed change
+    python -m benchmarks.gate            # exit 0 clean, 1 drift (table on stdout), 2 bad input
+    python -m benchmarks.gate --update   # rewrite benchmarks/gate/baseline.json after a reviewed change
 
 Drift = any parameter difference, or MACs (true, paper convention or FIR) off by more than
 0.1 %. The grid is every registered generator at the baseline's resolutions plus the
@@ -14,9 +14,7 @@ without any budget). Entries for models that are no longer registered fail the s
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,17 +22,11 @@ import torch
 from tqdm import tqdm
 
 import models
-from benchmarks import counting
-from benchmarks.cliutil import (
-    OneLineParser,
-    UsageError,
-    check_writable,
-    run,
-    setup_logging,
-)
-from data.atomic import atomic_write_text
+from benchmarks.profiling import counting
+from common.cli import UsageError, check_writable
+from common.io import read_json, write_json
 
-log = logging.getLogger("pixbench.check")
+log = logging.getLogger("pixbench.gate")
 
 DEFAULT_BASELINE = Path(__file__).with_name("baseline.json")
 GENERATOR_RESOLUTIONS = (64, 256, 1024)
@@ -123,24 +115,24 @@ def format_table(drifts: list[Drift]) -> str:
 
 def load_baseline(path: Path) -> dict:
     try:
-        data = json.loads(Path(path).read_text())
+        data = read_json(path)
         return data["entries"], tuple(data.get("generator_resolutions", GENERATOR_RESOLUTIONS))
     except FileNotFoundError:
         raise UsageError(f"baseline {str(path)!r} not found; create it with --update") from None
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise UsageError(f"baseline {str(path)!r} is unreadable: {e}") from None
 
 
 def write_baseline(path: Path, entries: dict, resolutions=GENERATOR_RESOLUTIONS) -> None:
     data = {
         "about": "expected params and MACs (batch 1; MACs = true dense conv/linear MACs without FIR) per "
-                 "model × resolution; regenerate with `python -m benchmarks.check --update`",
+                 "model × resolution; regenerate with `python -m benchmarks.gate --update`",
         "macs_rel_tolerance": MACS_REL_TOL,
         "generator_resolutions": list(resolutions),
         "torch": torch.__version__,
         "entries": dict(sorted(entries.items())),
     }  # fmt: skip
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_json(path, data)
 
 
 def run_check(baseline_path=DEFAULT_BASELINE, update: bool = False) -> tuple[int, list[Drift]]:
@@ -155,27 +147,3 @@ def run_check(baseline_path=DEFAULT_BASELINE, update: bool = False) -> tuple[int
     entries, resolutions = load_baseline(baseline_path)
     drifts = compare(entries, measure_all(current_grid(resolutions)))
     return (1 if drifts else 0), drifts
-
-
-def main(argv=None) -> int:
-    p = OneLineParser(prog="python -m benchmarks.check", description=__doc__.split("\n\n")[0])
-    p.add_argument("--baseline", default=str(DEFAULT_BASELINE))
-    p.add_argument(
-        "--update", action="store_true", help="rewrite the baseline from the current models"
-    )
-    a = p.parse_args(argv)
-    setup_logging()
-    status, drifts = run_check(a.baseline, a.update)
-    if a.update:
-        log.info("baseline rewritten: %s", a.baseline)
-    elif drifts:
-        print(format_table(drifts))
-        print(f"{len(drifts)} drift(s) against {a.baseline}; if intended, run "
-              "`python -m benchmarks.check --update` and commit the baseline", file=sys.stderr)  # fmt: skip
-    else:
-        log.info("params and MACs match %s", a.baseline)
-    return status
-
-
-if __name__ == "__main__":
-    raise SystemExit(run(main))

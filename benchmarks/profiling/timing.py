@@ -1,10 +1,9 @@
-"""Timing primitives shared by the profiler and the pytest-benchmark suite: one place that knows
+"""Timing primitives shared by the profiler and the pytest-benchmark suites: one place that knows
 how to time a forward honestly (warm-up, CUDA sync, median/IQR) and what the device's dense
 fp32 matmul rate is, so "utilization" always means achieved MAC/s ÷ matmul MAC/s of one run."""
 
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 
@@ -16,9 +15,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_callable(
-    fn, device: torch.device, warmup: int = 2, repeats: int = 5, min_time: float = 0.0
-) -> list[float]:
+def time_callable(fn, device: torch.device, warmup: int, repeats: int, min_time: float = 0.0):
     """Seconds per call, after `warmup` untimed calls; keeps going until `min_time` has passed."""
     for _ in range(warmup):
         fn()
@@ -51,27 +48,3 @@ def matmul_macs_per_s(
     b = torch.randn(n, n, device=device, dtype=dtype)
     times = time_callable(lambda: a @ b, device, warmup=3, repeats=repeats)
     return n**3 / statistics.median(times)
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def device_info(device: torch.device) -> dict:
-    info = {
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "dtype": "float32",
-    }
-    if device.type == "cuda":
-        info["cuda"] = torch.version.cuda
-        info["cudnn"] = torch.backends.cudnn.version()
-    return info

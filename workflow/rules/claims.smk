@@ -1,0 +1,18 @@
+# Stage 5: the paper's claims beside this run's profiles and quality results.
+
+
+rule claims:
+    input:
+        profiles=every("profile", res=P.resolutions),
+        metrics=every("metrics"),
+    output:
+        csv=L.pattern("claims_csv"),
+        md=L.pattern("claims_md"),
+    log:
+        L.log("claims"),
+    params:
+        profiles=L.folder("profile"),
+        metrics=L.folder("metrics"),
+    shell:
+        "{PY} -m benchmarks.claims --profiles {params.profiles:q} --metrics {params.metrics:q} "
+        "--out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
