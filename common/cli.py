@@ -86,7 +86,7 @@ def parse_int_list(text, what: str, minimum: int = 1) -> list[int]:
     return values
 
 
-def parse_overrides(items, flag: str = "--override") -> dict:
+def parse_overrides(items, flag: str) -> dict:
     """['width=0.125', 'mixing=0.9'] → {'width': 0.125, 'mixing': 0.9}; values are read as YAML
     scalars (numbers, booleans, null), so every entry point casts them the same way."""
     import yaml

@@ -8,15 +8,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from common.cli import UsageError
+from common.settings import RESOLUTIONS
+
 FORMAT_NAME = "pixbench-prepared-dataset"
 FORMAT_VERSION = 1
 RECIPE_NAME = "dataset.json"
 IMAGES_PER_FOLDER = 1000
-MIN_RESOLUTION = 8
-MAX_RESOLUTION = 1024
-
-
-from common.cli import UsageError
 
 
 class DatasetError(UsageError):
@@ -29,16 +27,12 @@ def image_name(index: int) -> str:
 
 
 def check_resolution(resolution: int) -> int:
-    """Return `resolution` if it is a power of two in 8..1024, else raise DatasetError."""
-    ok = (
-        isinstance(resolution, int)
-        and MIN_RESOLUTION <= resolution <= MAX_RESOLUTION
-        and resolution & (resolution - 1) == 0
-    )
-    if not ok:
+    """Return `resolution` if data.prepare can make it (common.settings.RESOLUTIONS: a power of
+    two from 8 to 1024, the one rule the config schema also uses), else raise DatasetError."""
+    if not isinstance(resolution, int) or resolution not in RESOLUTIONS:
         raise DatasetError(
             f"resolution {resolution!r} is not supported: use a power of two from "
-            f"{MIN_RESOLUTION} to {MAX_RESOLUTION} (e.g. 32, 64, 256)"
+            f"{RESOLUTIONS[0]} to {RESOLUTIONS[-1]} (e.g. 32, 64, 256)"
         )
     return resolution
 

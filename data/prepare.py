@@ -1,20 +1,20 @@
 """Turn a folder / zip / LSUN LMDB of images, or an embedded generator, into one prepared dataset.
 
 Why one recipe for everything: how reals are cropped and resized moves FID by a point or more
-(see shared/EVALUATION.md C.4), so every prepared file carries `dataset.json` stating exactly what
-was done, plus hashes of the source list and of the output pixels.
+(docs/metrics.md#pitfalls), so every prepared file carries `dataset.json` stating exactly what was
+done, plus hashes of the source list and of the output pixels.
 
 Recipe: convert to RGB (alpha composited on black) -> centre square crop -> PIL Lanczos resize to
 R x R (skipped when already R) -> lossless PNG. Corrupt images and images whose shorter side is
 below R are skipped and counted (never upscaled); files with non-image extensions are ignored
-and counted. Output is written atomically; on any error nothing is left behind.
+and counted. Output is written atomically; on any error nothing is left behind. The input formats
+live in data/sources.py; this module holds the per-image work, the writer, the recipe and the CLI.
 
 Usage: python -m data.prepare --source PATH|embedded:NAME --resolution R --out FILE.zip
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import functools
 import hashlib
@@ -35,7 +35,8 @@ import PIL
 from PIL import Image
 from tqdm import tqdm
 
-from data import embedded
+from common.cli import OneLineParser, UsageError, check_writable, run, setup_logging
+from common.io import atomic_output, sha256_file
 from data._common import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -45,12 +46,13 @@ from data._common import (
     check_resolution,
     image_name,
 )
-from data.atomic import atomic_output
+from data.sources import IMAGE_EXTENSIONS, Source, open_source
+
+__all__ = ["IMAGE_EXTENSIONS", "crop_resize", "main", "open_source", "prepare", "to_rgb"]
 
 log = logging.getLogger("pixbench.data.prepare")
 
 PREPARE_VERSION = 1  # bump when the recipe changes in a way that alters output pixels
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 PNG_COMPRESS_LEVEL = 1  # lossless either way; 1 encodes ~2x faster than 6 for ~1.5x size
 _MAX_EXAMPLES = 20
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: same inputs -> same archive bytes
@@ -120,157 +122,6 @@ def _convert_array(item: tuple[str, np.ndarray]) -> _Result:
 
 
 # ---------------------------------------------------------------------------------------------
-# Sources: validated up front (before any output exists), then streamed in sorted order.
-
-
-@dataclass
-class _Source:
-    kind: str  # folder | zip | lmdb | embedded
-    location: str
-    total: int | None  # candidate images, for progress
-    items: Callable[[], Iterator[tuple[str, object]]]
-    unsupported: list[str] = field(default_factory=list)
-    extra: dict = field(default_factory=dict)
-
-
-def _is_image_name(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS)
-
-
-def _no_images_error(path: Path, others: list[str]) -> DatasetError:
-    example = f", e.g. {others[0]!r}" if others else ""
-    return DatasetError(
-        f"no images found in {path} ({len(others)} files with other extensions{example}); "
-        f"supported extensions: {' '.join(IMAGE_EXTENSIONS)}"
-    )
-
-
-def _folder_source(path: Path) -> _Source:
-    files = sorted(
-        (Path(root) / f).relative_to(path).as_posix()
-        for root, _, names in os.walk(path)
-        for f in names
-    )
-    if not files:
-        raise DatasetError(
-            f"source folder {path} is empty; put images in it or pass another --source"
-        )
-    images = [f for f in files if _is_image_name(f)]
-    others = [f for f in files if not _is_image_name(f)]
-    if not images:
-        raise _no_images_error(path, others)
-
-    def items() -> Iterator[tuple[str, bytes]]:
-        for name in images:
-            yield name, (path / name).read_bytes()
-
-    return _Source("folder", str(path), len(images), items, others)
-
-
-def _zip_source(path: Path) -> _Source:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = sorted(i.filename for i in zf.infolist() if not i.is_dir())
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise DatasetError(
-            f"cannot read zip {path} ({exc}); re-create it or pass the unpacked folder"
-        ) from None
-    if not names:
-        raise DatasetError(f"source zip {path} is empty; add images to it or pass another --source")
-    images = [n for n in names if _is_image_name(n) and not n.startswith("__MACOSX/")]
-    keep = set(images)
-    others = [n for n in names if n not in keep]
-    if not images:
-        raise _no_images_error(path, others)
-
-    def items() -> Iterator[tuple[str, bytes]]:
-        with zipfile.ZipFile(path) as zf:
-            for name in images:
-                yield name, zf.read(name)
-
-    return _Source("zip", str(path), len(images), items, others)
-
-
-def _lmdb_source(path: Path) -> _Source:
-    """LSUN export: keys are arbitrary ids, values encoded images (webp/jpeg); key order is used."""
-    try:
-        import lmdb
-    except ImportError:
-        raise DatasetError(
-            f"reading the LSUN LMDB at {path} needs the optional 'lmdb' package: pip install lmdb"
-        ) from None
-    try:
-        env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=True)
-        total = env.stat()["entries"]
-    except lmdb.Error as exc:
-        raise DatasetError(
-            f"cannot open LMDB {path} ({exc}); pass the folder holding data.mdb"
-        ) from None
-    if total == 0:
-        env.close()
-        raise DatasetError(f"LMDB {path} has no entries; pass a non-empty LSUN export")
-
-    def items() -> Iterator[tuple[str, bytes]]:
-        try:
-            with env.begin(write=False) as txn:
-                for key, value in txn.cursor():
-                    yield key.decode("utf-8", "backslashreplace"), bytes(value)
-        finally:
-            env.close()
-
-    return _Source("lmdb", str(path), total, items)
-
-
-def _embedded_source(name: str, resolution: int, seed: int, count: int) -> _Source:
-    def items() -> Iterator[tuple[str, np.ndarray]]:
-        i = 0
-        for batch in embedded.iter_batches(name, count, resolution, seed):
-            for arr in batch:
-                yield f"{i:08d}", arr
-                i += 1
-
-    spec = {
-        "name": name,
-        "seed": seed,
-        "count": count,
-        "generator_version": embedded.GENERATOR_VERSION,
-    }
-    return _Source("embedded", embedded.PREFIX + name, count, items, extra={"embedded": spec})
-
-
-def open_source(
-    source: str | os.PathLike, resolution: int, seed: int | None = None, count: int | None = None
-) -> _Source:
-    """Classify and validate `source`; raises DatasetError with a fix for anything unusable."""
-    name = embedded.parse_source(str(source))
-    if name is not None:
-        count = embedded.DEFAULT_COUNT if count is None else count
-        if count < 1:
-            raise DatasetError(f"--count must be >= 1 for {source} (got {count})")
-        seed = embedded.DEFAULT_SEED if seed is None else seed
-        return _embedded_source(name, resolution, seed, count)
-    if seed is not None or count is not None:
-        raise DatasetError(f"--seed/--count only apply to embedded:NAME sources, not {source}")
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise DatasetError(
-            f"source {path} does not exist; pass an existing folder, .zip, LMDB folder or embedded:NAME"
-        )
-    if path.is_dir():
-        if (path / "data.mdb").is_file():
-            return _lmdb_source(path)
-        return _folder_source(path)
-    if path.name == "data.mdb":
-        return _lmdb_source(path.parent)
-    if path.suffix.lower() == ".zip":
-        return _zip_source(path)
-    raise DatasetError(
-        f"unsupported source {path}: pass a folder of images, a .zip of images, "
-        f"an LSUN LMDB folder (with data.mdb) or embedded:NAME ({', '.join(embedded.list_embedded())})"
-    )
-
-
-# ---------------------------------------------------------------------------------------------
 # The pipeline.
 
 
@@ -334,7 +185,7 @@ class _Tally:
 
 def _write_images(
     zf: zipfile.ZipFile,
-    src: _Source,
+    src: Source,
     resolution: int,
     max_images: int | None,
     workers: int,
@@ -354,7 +205,8 @@ def _write_images(
             if res.status != "ok":
                 t.skipped[res.status] += 1
                 if len(t.examples) < _MAX_EXAMPLES:  # log and record the first few only
-                    log.warning("skipping %s (%s: %s)", name, res.status, res.detail)
+                    # info, not warning: one warning sums them up at the end (or the error does)
+                    log.info("skipping %s (%s: %s)", name, res.status, res.detail)
                     t.examples.append(f"{name}: {res.status} ({res.detail})")
                 continue
             zf.writestr(_member(image_name(t.written)), res.png)
@@ -400,7 +252,10 @@ def prepare(
     src = open_source(source, resolution, seed, count)
     if src.kind in ("zip", "folder") and Path(src.location).resolve() == out.resolve():
         raise DatasetError(f"--out {out} is the same file as --source; choose another output path")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        check_writable(out)  # creates the folder; fails before any work if it cannot be made
+    except UsageError as exc:
+        raise DatasetError(str(exc)) from None
 
     log.info(
         "preparing %s source %s -> %s at %dx%d%s",
@@ -413,16 +268,25 @@ def prepare(
     with atomic_output(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
         tally = _write_images(zf, src, resolution, max_images, workers, progress)
         if tally.written == 0:
+            example = f" (e.g. {tally.examples[0]})" if tally.examples else ""
             raise DatasetError(
                 f"no usable images in {src.location}: {tally.skipped['corrupt']} unreadable, "
-                f"{tally.skipped['too_small']} smaller than {resolution}px; "
+                f"{tally.skipped['too_small']} smaller than {resolution}px{example}; "
                 "fix the files or lower --resolution"
             )
         recipe = _recipe(src, resolution, out, max_images, tally)
         zf.writestr(_member(RECIPE_NAME), json.dumps(recipe, indent=2, sort_keys=True) + "\n")
 
-    summary = dict(recipe, out=str(out), file_sha256=_file_sha256(out))
+    summary = dict(recipe, out=str(out), file_sha256=sha256_file(out))
     summary["seconds"] = round(time.perf_counter() - t0, 3)
+    bad = tally.skipped["corrupt"] + tally.skipped["too_small"]
+    if bad:
+        log.warning(
+            "skipped %d of %d images (%d unreadable, %d smaller than %dpx), e.g. %s; "
+            "all listed under skipped_examples in %s",
+            bad, tally.examined, tally.skipped["corrupt"], tally.skipped["too_small"], resolution,
+            tally.examples[0], RECIPE_NAME,
+        )  # fmt: skip
     log.info(
         "wrote %d images (%d skipped) to %s in %.1fs; sha256 %s",
         tally.written, tally.skipped["corrupt"] + tally.skipped["too_small"], out,
@@ -432,7 +296,7 @@ def prepare(
 
 
 def _recipe(
-    src: _Source,
+    src: Source,
     resolution: int,
     out: Path,
     max_images: int | None,
@@ -483,20 +347,12 @@ def _recipe(
     return recipe
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(functools.partial(f.read, 1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 # ---------------------------------------------------------------------------------------------
 # CLI.
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def _parser() -> OneLineParser:
+    p = OneLineParser(
         prog="python -m data.prepare",
         description="Prepare a dataset zip (centre crop, PIL Lanczos, RGB PNG) with a recipe.",
     )
@@ -516,23 +372,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The CLI; errors propagate (DatasetError is a UsageError), so call it through
+    common.cli.run for the exit-code rule: bad input 2, OS error 1, Ctrl-C 130, one line each."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(message)s"
-    )
-    try:
-        prepare(
-            args.source, args.resolution, args.out, args.max_images,
-            seed=args.seed, count=args.count, workers=args.workers, progress=not args.quiet,
-        )  # fmt: skip
-    except DatasetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; no output written", file=sys.stderr)
-        return 130
+    setup_logging(quiet=args.quiet)
+    prepare(
+        args.source, args.resolution, args.out, args.max_images,
+        seed=args.seed, count=args.count, workers=args.workers, progress=not args.quiet,
+    )  # fmt: skip
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

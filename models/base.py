@@ -26,7 +26,10 @@ def scale_width(c: int, width: float) -> int:
     return max(16, int(round(c * width / 16)) * 16)
 
 
-def check_resolution(name: str, resolution: int, valid=(32, 64, 128, 256, 512, 1024)) -> int:
+RESOLUTIONS = (32, 64, 128, 256, 512, 1024)  # what a Generator builds unless it says otherwise
+
+
+def check_resolution(name: str, resolution: int, valid=RESOLUTIONS) -> int:
     if resolution not in valid:
         raise ValueError(
             f"{name}: resolution {resolution!r} is not supported; choose one of {', '.join(map(str, valid))}"
@@ -38,6 +41,8 @@ class Generator(nn.Module):
     """Mapping network + a model-specific `synthesis(ws, noise_mode, return_stages)`."""
 
     supports_mixing = True
+    has_noise = True  # per-pixel noise inputs (noise_mode changes the output)
+    resolutions = RESOLUTIONS  # models.resolutions(name) reads this
     stage_label = "skip RGB after each ToRGB"  # what `return_stages=True` returns, for reports
 
     def __init__(self, resolution: int, z_dim: int = 512, n_mlp: int = 8, lr_mlp: float = 0.01):

@@ -1,5 +1,6 @@
-"""CIPSskip (SPEC §5): every pixel generated independently by a stack of modulated 1×1 convs
-("ModFC") over Fourier features + a learned coordinate embedding, with summed skip RGBs."""
+"""CIPSskip (docs/architectures.md#cips): every pixel generated independently by a stack of
+modulated 1×1 convs ("ModFC") over Fourier features + a learned coordinate embedding, with summed
+skip RGBs."""
 
 from __future__ import annotations
 

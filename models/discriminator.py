@@ -1,4 +1,5 @@
-"""StyleGAN2's residual discriminator (SPEC §4), shared by all three generators."""
+"""StyleGAN2's residual discriminator (docs/architectures.md#discriminator), shared by all three
+generators."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """Shared layers for every generator and the discriminator.
 
 One module so that a speed-up here speeds up every model. Semantics follow the StyleGAN2 layer
-family used by the official PixelFolder, CIPS and StyleGAN2 code (SPEC §2): equalized learning
-rate (weights stored N(0,1), scaled at run time), fused bias + leaky-ReLU with a √2 gain, FIR
-up/down-sampling with the [1,3,3,1] kernel, and weight-(de)modulated convolutions. Names of
-parameters and buffers match the official state dicts so official checkpoints load as they are.
+family used by the official PixelFolder, CIPS and StyleGAN2 code
+(docs/architectures.md#shared-layers): equalized learning rate (weights stored N(0,1), scaled at
+run time), fused bias + leaky-ReLU with a √2 gain, FIR up/down-sampling with the [1,3,3,1]
+kernel, and weight-(de)modulated convolutions. Names of parameters and buffers match the
+official state dicts so official checkpoints load as they are.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Load the official PixelFolder / CIPS / rosinality StyleGAN2 checkpoints into our models.
 
-Our state-dict names are the official ones (GOLDEN.md), so `g_ema` loads with strict=True."""
+Our state-dict names are the official ones (tests/golden/README.md lists them), so `g_ema` loads
+with strict=True."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from pathlib import Path
 
 import torch
 
+from common.cli import UsageError, first_line
+
 from .registry import build
 
 
-class OfficialCheckpointError(ValueError):
+class OfficialCheckpointError(UsageError):
     pass
 
 
@@ -30,9 +33,8 @@ def read_official_state(path: str | Path, key: str = "g_ema") -> dict:
         with torch.serialization.safe_globals([argparse.Namespace]):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise OfficialCheckpointError(
-            f"{path}: not a readable PyTorch checkpoint ({first}); re-download the official file"
+            f"{path}: not a readable PyTorch checkpoint ({first_line(e)}); re-download the official file"
         ) from None
     if isinstance(ckpt, dict) and key in ckpt:
         return ckpt[key]

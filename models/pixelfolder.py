@@ -1,6 +1,7 @@
-"""PixelFolder (SPEC §3): progressive pixel synthesis. Each stage folds its Fourier position
-features (space-to-depth ×2, twice) down to 1/4 resolution, merges them with the previous
-stage's output, and regrows the resolution with (ModConv → Unfold → ModConv) ×2."""
+"""PixelFolder (docs/architectures.md#pixelfolder): progressive pixel synthesis. Each stage
+folds its Fourier position features (space-to-depth ×2, twice) down to 1/4 resolution, merges
+them with the previous stage's output, and regrows the resolution with
+(ModConv → Unfold → ModConv) ×2."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class PosFold(nn.Module):
     Stage 0 first mixes the features with the constant input (`conv0`); later stages merge the
     folded features with the previous stage's output (`conv_merge`). Stage 0 still owns a
     `conv_merge` that it never uses: the official model has it, its checkpoints carry it and the
-    paper's parameter count includes it (SPEC §11).
+    paper's parameter count includes it (Table 1: 20.84 M).
     """
 
     def __init__(self, folded_ch: int, unfolded_ch: int, first: bool, const_ch: int = 0):

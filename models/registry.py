@@ -30,6 +30,11 @@ def register(name: str, kind: str = "generator", recipe: dict | None = None):
     return deco
 
 
+def resolutions(name: str) -> tuple[int, ...]:
+    """The output resolutions generator `name` can be built at."""
+    return tuple(_lookup(_GENERATORS, name, "model").resolutions)
+
+
 def recipe(name: str) -> dict:
     """The hyper-parameters the model's official training changes from the defaults."""
     _lookup(_GENERATORS, name, "model")

@@ -1,5 +1,5 @@
 """StyleGAN2 generator (config-F widths with channel_multiplier 2), as rosinality's `Generator`
-and the PixelFolder repo's `GeneratorOriginal` (SPEC §6)."""
+and the PixelFolder repo's `GeneratorOriginal` (docs/architectures.md#stylegan2)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,10 @@ class RunResults:
 
     @property
     def proxy(self) -> bool:
-        return self.config["quality"]["extractor"] == "proxy"
+        """True when the features are not the reference networks (numbers not comparable)."""
+        from benchmarks.quality import registry
+
+        return not registry.get_extractor(self.config["quality"]["extractor"]).comparable
 
 
 def _if_file(path: Path, read):
@@ -67,14 +70,14 @@ def load_results(root: str | Path, config: dict) -> RunResults:
 
 def _load_pair(res: RunResults, lay: Layout, dataset: str, model: str) -> None:
     key, wc = (dataset, model), {"dataset": dataset, "model": model}
-    found = {
-        res.variants: _if_file(lay.path("variant", **wc), read_json),
-        res.quality: _if_file(lay.path("metrics", **wc), read_json),
-        res.logs: _if_file(lay.path("train_log", **wc), pd.read_csv),
-        res.runs: _if_file(lay.path("train_meta", **wc), read_json),
-        res.stages: _if_file(lay.path("stages_json", **wc), read_json),
-    }
-    for table, value in found.items():
+    found = [
+        (res.variants, _if_file(lay.path("variant", **wc), read_json)),
+        (res.quality, _if_file(lay.path("metrics", **wc), read_json)),
+        (res.logs, _if_file(lay.path("train_log", **wc), pd.read_csv)),
+        (res.runs, _if_file(lay.path("train_meta", **wc), read_json)),
+        (res.stages, _if_file(lay.path("stages_json", **wc), read_json)),
+    ]
+    for table, value in found:
         if value is not None:
             table[key] = value
     if key in res.stages:

@@ -11,10 +11,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from reports.collect import RunResults  # noqa: E402
+from benchmarks.quality import registry  # noqa: E402
 from common.io import atomic_output as atomic_path  # noqa: E402
+from reports.collect import RunResults  # noqa: E402
 
 sns.set_theme(style="whitegrid", context="notebook")
+plt.rcParams["svg.fonttype"] = "none"  # SVG text stays text: searchable, editable in papers
 
 
 def palette(*frames: pd.DataFrame) -> dict:
@@ -32,59 +34,83 @@ def save(fig, out_dir: Path, name: str) -> Path:
     return out_dir / f"{name}.png"
 
 
-def headline_quality(res: RunResults) -> str | None:
-    """The FD-type metric the quality vs cost plots use: the real FID when Inception was used."""
-    for q in res.quality.values():
-        for key in (
-            "fid_clean",
-            "fd_proxy_clean",
-            "fid_legacy_tensorflow",
-            "fd_proxy_legacy_tensorflow",
-        ):
-            if key in q["summary"]:
-                return key
-    return None
+def headline_quality(res: RunResults, columns=None) -> str | None:
+    """The result key the quality-vs-cost plots use: the run's curve metric (FID by default) in
+    its first configured mode, found through the metric registry."""
+    q = res.config["quality"]
+    available = (
+        set(columns)
+        if columns is not None
+        else set().union(*(set(r["summary"]) for r in res.quality.values()))
+    )
+    keys = [k for k in available if (info := registry.key_info(k, None)) is not None
+            and info.metric == q["curve_metric"]]  # fmt: skip
+    order = {m: i for i, m in enumerate(q["modes"])}
+    keys.sort(key=lambda k: (order.get(registry.key_info(k).mode, len(order)), k))
+    return keys[0] if keys else None
+
+
+def axis_label(key: str) -> str:
+    info = registry.key_info(key, None)
+    if info is None:
+        return key
+    arrow = "lower is better" if info.lower_is_better else "higher is better"
+    return f"{info.label} ({arrow})"
 
 
 def pareto(res: RunResults, out_dir: Path) -> Path | None:
     metric = headline_quality(res)
     rows = [
-        {
-            "dataset": d,
-            "model": m,
-            "GMACs": res.variants[(d, m)]["macs"] / 1e9,
-            metric: q["summary"][metric],
-        }
+        {"dataset": d, "model": m, "GMACs": res.variants[(d, m)]["macs"] / 1e9,
+         metric: q["summary"][metric]}
         for (d, m), q in res.quality.items()
         if (d, m) in res.variants and metric in q["summary"]
-    ]
+    ]  # fmt: skip
     if not rows:
         return None
     df = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    sns.scatterplot(
-        data=df,
-        x="GMACs",
-        y=metric,
-        hue="model",
-        style="dataset",
-        s=120,
-        ax=ax,
-        palette=palette(df),
-    )
+    sns.scatterplot(data=df, x="GMACs", y=metric, hue="model", style="dataset", s=120, ax=ax,
+                    palette=palette(df))  # fmt: skip
     for _, r in df.iterrows():
         ax.annotate(
             r.model, (r.GMACs, r[metric]), textcoords="offset points", xytext=(6, 4), fontsize=9
         )
+    lower = registry.key_info(metric).lower_is_better
     for _, grp in df.groupby("dataset"):  # Pareto front: nothing both cheaper and better
         front = grp.sort_values("GMACs")
-        front = front[front[metric] <= front[metric].cummin()]
+        best = front[metric].cummin() if lower else front[metric].cummax()
+        front = front[front[metric] <= best] if lower else front[front[metric] >= best]
         ax.plot(front.GMACs, front[metric], "k--", lw=1, alpha=0.6)
     ax.set_xscale("log")
     ax.set_xlabel("GMACs per image of the evaluated variant (batch 1)")
-    ax.set_ylabel(metric + ("  [PROXY features, not FID]" if "proxy" in metric else ""))
-    ax.set_title("Quality vs cost (lower-left is better; dashed = Pareto front)")
+    ax.set_ylabel(axis_label(metric))
+    ax.set_title("Quality vs cost (dashed = Pareto front)")
     return save(fig, out_dir, "pareto_quality_vs_macs")
+
+
+def quality_metrics(res: RunResults, out_dir: Path) -> Path | None:
+    """Every registered metric the run wrote, one panel per result key, one bar per model."""
+    rows = [{"dataset": d, "model": m, "key": k, "value": v}
+            for (d, m), q in res.quality.items() for k, v in q["summary"].items()
+            if registry.key_info(k, None) is not None]  # fmt: skip
+    if not rows:
+        return None
+    df = pd.DataFrame(rows)
+    keys = list(dict.fromkeys(df.key))
+    ncols = min(4, len(keys))
+    nrows = -(-len(keys) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
+    colors = palette(df)
+    for ax, key in zip(axes.flat, keys, strict=False):
+        sns.barplot(data=df[df.key == key], x="model", y="value", hue="model", ax=ax,
+                    palette=colors, legend=False)  # fmt: skip
+        ax.set(title=axis_label(key), xlabel="", ylabel="")
+        ax.tick_params(axis="x", labelrotation=30)
+    for ax in axes.flat[len(keys) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return save(fig, out_dir, "quality_metrics")
 
 
 def scaling(scale: pd.DataFrame, out_dir: Path) -> Path | None:
@@ -139,7 +165,6 @@ def training_curves(res: RunResults, out_dir: Path) -> Path | None:
     if not frames:
         return None
     logs = pd.concat(frames)
-    metric = headline_quality(res)
     curves = [c.assign(dataset=d, model=m) for (d, m), c in res.curves.items() if not c.empty]
     ncols = 3 if curves else 2
     fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 4))
@@ -154,9 +179,7 @@ def training_curves(res: RunResults, out_dir: Path) -> Path | None:
     axes[1].set_title("Generator loss")
     if curves:
         cdf = pd.concat(curves)
-        cmetric = next(
-            (c for c in cdf.columns if c.startswith(("fid_clean", "fd_proxy_clean"))), metric
-        )
+        cmetric = headline_quality(res, cdf.columns)
         sns.lineplot(
             data=cdf,
             x="kimg",
@@ -168,9 +191,7 @@ def training_curves(res: RunResults, out_dir: Path) -> Path | None:
             palette=colors,
         )
         axes[2].set_yscale("log")  # from the untrained start (kimg 0) down by orders of magnitude
-        axes[2].set_title(
-            f"{cmetric} at each snapshot" + (" (PROXY)" if "proxy" in cmetric else "")
-        )
+        axes[2].set(title="at each snapshot", ylabel=axis_label(cmetric))
     return save(fig, out_dir, "training_curves")
 
 

@@ -84,77 +84,85 @@ def _copy(src: Path | None, dst: Path) -> Path | None:
     return dst
 
 
+MACS_NOTE = ("MACs = multiply-accumulates of conv/linear/matmul at batch 1 (FLOPs ≈ 2 × MACs); "
+             "FIR filters listed separately.\n\n")  # fmt: skip
+PROXY_NOTE = "PROXY features: not Inception FID; compare within this run only.\n\n"
+
+
+def write_tables(res: RunResults, out: Path, prov: str) -> dict:
+    """Every table as CSV + Markdown; returns them by name for the HTML."""
+    qnote = PROXY_NOTE if res.proxy else ""
+    specs = {
+        "efficiency": (tables.efficiency_table, "Efficiency (full-width architectures)", MACS_NOTE),
+        "latency": (tables.latency_table, "Latency and throughput", ""),
+        "scaling": (tables.scaling_table, "Scaling with resolution", MACS_NOTE),
+        "quality": (tables.quality_table, "Quality", qnote),
+        "table1_vs_paper": (tables.paper_table1, "Paper Table 1 (256×256) beside this run",
+                            MACS_NOTE),
+        "table2_vs_paper": (tables.paper_table2, "Paper Table 2 beside this run", qnote),
+    }  # fmt: skip
+    frames = {}
+    for name, (make, title, note) in specs.items():
+        frames[name] = make(res)
+        _write_table(frames[name], out, name, prov, title, note)
+    claims_md = res.root / "claims.md"
+    if res.claims is not None and claims_md.exists():
+        write_text(
+            out / "claims.md", f"# Paper claims vs measured\n\n{prov}\n\n{claims_md.read_text()}"
+        )
+    return frames
+
+
+def make_figures(res: RunResults, frames: dict, fig_dir: Path) -> dict:
+    return {
+        "pareto": plots.pareto(res, fig_dir),
+        "metrics": plots.quality_metrics(res, fig_dir),
+        "scaling": plots.scaling(frames["scaling"], fig_dir),
+        "throughput": plots.throughput(frames["latency"], fig_dir),
+        "training": plots.training_curves(res, fig_dir),
+        "breakdown": plots.mac_breakdown(res, fig_dir),
+    }
+
+
+def gallery(items: dict, caption) -> str:
+    figs_html = "".join(
+        f"<figure>{H.img_tag(path, caption(key))}<figcaption>{html.escape(caption(key))}</figcaption></figure>"
+        for key, path in items.items()
+    )
+    return f"<div class='grid'>{figs_html}</div>"
+
+
+def stage_caption(key, info: dict) -> str:
+    text = f"{key[1]} on {key[0]}: {info['kind']}; columns at {info['stage_sizes']} px (upsampled)"
+    if len(info["stage_sizes"]) == 1:
+        text += "; only one stage at this resolution (train at 64 px or more to see several)"
+    return text
+
+
 def render(results: str | Path, out: str | Path, config: dict) -> Path:
     out = Path(out)
     res = load_results(results, config)
     prov = provenance(res)
-    fig_dir = out / "plots"
-    macs_note = "MACs = multiply-accumulates of conv/linear/matmul at batch 1 (FLOPs ≈ 2 × MACs); FIR filters listed separately.\n\n"
-
-    eff = tables.efficiency_table(res)
-    lat = tables.latency_table(res)
-    scale = tables.scaling_table(res)
-    qual = tables.quality_table(res)
-    t1 = tables.paper_table1(res)
-    t2 = tables.paper_table2(res)
-    _write_table(eff, out, "efficiency", prov, "Efficiency (full-width architectures)", macs_note)
-    _write_table(lat, out, "latency", prov, "Latency and throughput")
-    _write_table(scale, out, "scaling", prov, "Scaling with resolution", macs_note)
-    qnote = (
-        "PROXY features: not Inception FID; compare within this run only.\n\n" if res.proxy else ""
-    )
-    _write_table(qual, out, "quality", prov, "Quality", qnote)
-    _write_table(
-        t1, out, "table1_vs_paper", prov, "Paper Table 1 (256×256) beside this run", macs_note
-    )
-    _write_table(t2, out, "table2_vs_paper", prov, "Paper Table 2 beside this run", qnote)
-    if res.claims is not None:
-        claims_md = (
-            (res.root / "claims.md").read_text() if (res.root / "claims.md").exists() else ""
-        )
-        write_text(out / "claims.md", f"# Paper claims vs measured\n\n{prov}\n\n{claims_md}")
-
-    figs = {
-        "pareto": plots.pareto(res, fig_dir),
-        "scaling": plots.scaling(scale, fig_dir),
-        "throughput": plots.throughput(lat, fig_dir),
-        "training": plots.training_curves(res, fig_dir),
-        "breakdown": plots.mac_breakdown(res, fig_dir),
-    }
+    t = write_tables(res, out, prov)
+    figs = make_figures(res, t, out / "plots")
     samples = {k: _copy(p, out / "samples" / f"{k[0]}_{k[1]}.png") for k, p in res.grids.items()}
     stages = {
-        k: (_copy(s["png"], out / "stages" / f"{k[0]}_{k[1]}.png"), s)
-        for k, s in res.stages.items()
+        k: _copy(s["png"], out / "stages" / f"{k[0]}_{k[1]}.png") for k, s in res.stages.items()
     }
-
-    def gallery(items: dict, caption) -> str:
-        figs_html = "".join(
-            f"<figure>{H.img_tag(path, caption(key))}<figcaption>{html.escape(caption(key))}</figcaption></figure>"
-            for key, path in items.items()
-        )
-        return f"<div class='grid'>{figs_html}</div>"
-
-    def stage_caption(key):
-        info = stages[key][1]
-        text = (
-            f"{key[1]} on {key[0]}: {info['kind']}; columns at {info['stage_sizes']} px (upsampled)"
-        )
-        if len(info["stage_sizes"]) == 1:
-            text += "; only one stage at this resolution (train at 64 px or more to see several)"
-        return text
-
+    qnote = html.escape(PROXY_NOTE if res.proxy else "")
     qual_label = " (PROXY features)" if res.proxy else ""
     sections = [
         ("Paper claims vs measured", H.claims_html(res.claims)),
-        ("Paper Table 1 beside ours", f"<p>{macs_note}</p>" + H.table_html(t1)),
-        ("Efficiency", H.table_html(eff) + H.img_tag(figs["breakdown"], "MAC breakdown")),
-        ("Scaling with resolution", H.img_tag(figs["scaling"], "scaling") + H.table_html(scale)),
-        ("Latency and throughput", H.img_tag(figs["throughput"], "throughput") + H.table_html(lat)),
-        (f"Quality{qual_label}", f"<p>{html.escape(qnote)}</p>" + H.table_html(qual) + H.img_tag(figs["pareto"], "pareto")),
-        ("Paper Table 2 beside ours", f"<p>{html.escape(qnote)}</p>" + H.table_html(t2)),
+        ("Paper Table 1 beside ours", f"<p>{MACS_NOTE}</p>" + H.table_html(t["table1_vs_paper"])),
+        ("Efficiency", H.table_html(t["efficiency"]) + H.img_tag(figs["breakdown"], "MAC breakdown")),
+        ("Scaling with resolution", H.img_tag(figs["scaling"], "scaling") + H.table_html(t["scaling"])),
+        ("Latency and throughput", H.img_tag(figs["throughput"], "throughput") + H.table_html(t["latency"])),
+        (f"Quality{qual_label}", f"<p>{qnote}</p>" + H.table_html(t["quality"])
+         + H.img_tag(figs["metrics"], "every metric") + H.img_tag(figs["pareto"], "pareto")),
+        ("Paper Table 2 beside ours", f"<p>{qnote}</p>" + H.table_html(t["table2_vs_paper"])),
         ("Training", H.img_tag(figs["training"], "training curves")),
         ("Samples (G_ema, fixed seeds, const noise)", gallery(samples, lambda k: f"{k[1]} on {k[0]}")),
-        ("Stage-by-stage RGB outputs (paper Fig. 6)", gallery({k: v[0] for k, v in stages.items()}, stage_caption)),
+        ("Stage-by-stage RGB outputs (paper Fig. 6)", gallery(stages, lambda k: stage_caption(k, res.stages[k]))),
         ("Provenance", f"<p>{html.escape(prov)}</p><pre>{html.escape(yaml.safe_dump(config, sort_keys=False))}</pre>"
          + _metric_cards(res)),
     ]  # fmt: skip

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from benchmarks.claims.paper import TABLE1, TABLE2
+from benchmarks.claims.paper import TABLE1, TABLE2, TABLE2_METRICS
+from benchmarks.quality import registry
 from reports.collect import RunResults
 
 G = 1e9
@@ -139,7 +140,8 @@ def paper_table2(res: RunResults) -> pd.DataFrame:
             if m != model:
                 continue
             for name, value in q["summary"].items():
-                if name.startswith(("fid", "fd_", "precision", "recall")):
+                info = registry.key_info(name, None)
+                if info is not None and info.metric in TABLE2_METRICS:
                     row[f"ours_{dataset}_{name}"] = round(value, 4)
         rows.append(row)
     return pd.DataFrame(rows)

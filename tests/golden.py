@@ -14,7 +14,7 @@ GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 
 
 def hash_stream(n: int, seed: int, scale: float) -> np.ndarray:
-    """The integer hash stream of GOLDEN.md (exact in uint64 arithmetic), as float32."""
+    """The integer hash stream of the fill rule in tests/golden/README.md (exact uint64), as float32."""
     mask = np.uint64(0xFFFFFFFF)
     i = np.arange(n, dtype=np.uint64)
     x = (i * np.uint64(0x9E3779B1) + np.uint64(seed)) & mask
@@ -24,14 +24,24 @@ def hash_stream(n: int, seed: int, scale: float) -> np.ndarray:
     return ((x.astype(np.float64) / 2.0**32 - 0.5) * scale).astype(np.float32)
 
 
+def _hash_fill(name: str, t: torch.Tensor) -> None:
+    seed = zlib.crc32(name.encode("utf-8"))
+    t.copy_(torch.from_numpy(hash_stream(t.numel(), seed, 12**0.5)).view(t.shape))
+
+
 def fill_golden(module: torch.nn.Module) -> None:
+    """Parameters: zeros for `noise.weight`, the hash stream otherwise. Buffers keep their
+    constructed values, except INR-GAN's `random_basis` (drawn at random by the official code),
+    which is filled like a parameter; no other model has such a buffer."""
     with torch.no_grad():
         for name, p in module.named_parameters():
             if name.endswith("noise.weight"):
                 p.zero_()
             else:
-                seed = zlib.crc32(name.encode("utf-8"))
-                p.copy_(torch.from_numpy(hash_stream(p.numel(), seed, 12**0.5)).view(p.shape))
+                _hash_fill(name, p)
+        for name, b in module.named_buffers():
+            if name.endswith("random_basis"):
+                _hash_fill(name, b)
 
 
 def golden_input(shape, seed: int) -> torch.Tensor:

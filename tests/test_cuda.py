@@ -58,9 +58,12 @@ def test_compiled_generator_on_cuda_matches_eager():
 @pytest.mark.parametrize("name", models.available())
 def test_training_step_on_cuda(name):
     from training.distributed import Dist
-    from training.train import load_hparams, make_networks, seed_step, training_step
+    from training.hparams import resolve_hparams
+    from training.loop import training_step
+    from training.networks import make_networks
+    from training.sampler import seed_step
 
-    hp = load_hparams(name, overrides={"d_reg_interval": 1, "g_reg_interval": 1})
+    hp = resolve_hparams(name, {"d_reg_interval": 1, "g_reg_interval": 1})
     nets, _ = make_networks(name, 32, TINY, hp, torch.device("cuda"))
     real = torch.rand(4, 3, 32, 32, device="cuda") * 2 - 1
     before = [p.detach().clone() for p in nets.g_params]

@@ -383,9 +383,9 @@ def test_cli_exit_codes_and_messages(tmp_path: Path) -> None:
 
 
 def test_atomic_output_permissions_and_cleanup(tmp_path: Path) -> None:
-    """Every writer in the project goes through data.atomic: normal permissions (not mkstemp's
+    """Every writer in the project goes through common.io: normal permissions (not mkstemp's
     0600, which would hide reports from other users), existing modes kept, nothing left on error."""
-    from data.atomic import atomic_output, atomic_write_text
+    from common.io import atomic_output, atomic_write_text
 
     old = os.umask(0o022)
     try:
@@ -403,3 +403,163 @@ def test_atomic_output_permissions_and_cleanup(tmp_path: Path) -> None:
         assert sorted(p.name for p in tmp_path.iterdir()) == ["b.txt", "new"]
     finally:
         os.umask(old)
+
+
+# ---------------------------------------------------------------------------------------------
+# Corrupt input through the CLI: exactly one stderr line, exit 2 (1 for OS errors), no output
+# file and no temp file. `-q` keeps progress/info logs off stderr, as the workflow's logs do.
+
+
+def _assert_one_line_failure(code: int, stderr: str, out: Path, needle: str, codes=(2,)) -> str:
+    lines = stderr.strip().splitlines()
+    assert code in codes, (code, stderr)
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ") and needle in lines[0], lines[0]
+    assert "Traceback" not in stderr
+    assert not out.exists() and _leftovers(out.parent) == [], "no output and no temp file"
+    return lines[0]
+
+
+def _run_main(argv: list[str], capsys) -> tuple[int, str]:
+    from common.cli import run
+    from data.prepare import main
+
+    capsys.readouterr()
+    code = run(main, [str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def _stored_zip_with_bad_crc(path: Path) -> None:
+    """Two stored PNG members; one byte in the middle of the second member's data is flipped,
+    so the central directory is fine but reading that member fails its CRC-32 check."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("a.png", _png(32))
+        zf.writestr("b.png", _png(40))
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("b.png")
+    raw = bytearray(path.read_bytes())
+    name_len, extra_len = (int.from_bytes(raw[info.header_offset + o : info.header_offset + o + 2],
+                                          "little") for o in (26, 28))  # fmt: skip
+    data_start = info.header_offset + 30 + name_len + extra_len
+    raw[data_start + info.compress_size // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+def test_cli_zip_with_bad_crc_member(tmp_path: Path) -> None:
+    src = tmp_path / "damaged.zip"
+    _stored_zip_with_bad_crc(src)
+    with zipfile.ZipFile(src) as zf, pytest.raises(zipfile.BadZipFile, match="CRC"):
+        zf.read("b.png")  # the fixture really is damaged
+    out = tmp_path / "out" / "ds.zip"
+    res = _cli("--source", str(src), "--resolution", "32", "--out", str(out), "-q")
+    line = _assert_one_line_failure(res.returncode, res.stderr, out, str(src))
+    assert "b.png" in line and "CRC" in line
+
+
+def test_cli_folder_with_truncated_image(tmp_path: Path) -> None:
+    good = io.BytesIO()
+    Image.fromarray(_noise(np.random.default_rng(2), 64, 64)).save(good, format="JPEG")
+    src = _folder_with(tmp_path, "trunc", {"a.jpg": good.getvalue()[: len(good.getvalue()) // 2]})
+    out = tmp_path / "out" / "ds.zip"
+    res = _cli("--source", str(src), "--resolution", "32", "--out", str(out), "-q")
+    line = _assert_one_line_failure(res.returncode, res.stderr, out, str(src))
+    assert "a.jpg" in line and "truncated" in line
+
+
+def test_folder_with_unreadable_entry(tmp_path: Path, capsys) -> None:
+    src = _folder_with(tmp_path, "links", {"a.png": _png(32)})
+    (src / "b.png").symlink_to(tmp_path / "gone.png")  # a dangling link: listed, not readable
+    out = tmp_path / "out" / "ds.zip"
+    code, err = _run_main(["--source", src, "--resolution", 32, "--out", out, "-q"], capsys)
+    assert "b.png" in _assert_one_line_failure(code, err, out, "cannot read")
+
+
+def test_cli_lmdb_folder_that_is_not_an_lmdb(tmp_path: Path) -> None:
+    src = tmp_path / "fake_lmdb"
+    src.mkdir()
+    (src / "data.mdb").write_bytes(b"this is not an LMDB file" * 200)
+    out = tmp_path / "out" / "ds.zip"
+    res = _cli("--source", str(src), "--resolution", "32", "--out", str(out), "-q")
+    line = _assert_one_line_failure(res.returncode, res.stderr, out, str(src))
+    try:
+        import lmdb  # noqa: F401
+    except ImportError:
+        assert "pip install lmdb" in line
+    else:
+        assert "cannot open LMDB" in line
+
+
+def _fake_lmdb(fail_open: bool):
+    """A stand-in `lmdb` module: open() fails like on a non-LMDB file, or iteration hits a
+    corrupt page after one good entry."""
+    import types
+
+    mod = types.ModuleType("lmdb")
+
+    class Error(Exception):
+        pass
+
+    class _Txn:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def cursor(self):
+            yield b"0001", _png(32)
+            raise Error("mdb_cursor_get: MDB_CORRUPTED: Located page was wrong type")
+
+    class _Env:
+        def stat(self):
+            return {"entries": 2}
+
+        def begin(self, write=False):
+            return _Txn()
+
+        def close(self):
+            pass
+
+    def open_(path, **kwargs):
+        if fail_open:
+            raise Error(f"{path}: MDB_INVALID: File is not an LMDB file")
+        return _Env()
+
+    mod.Error, mod.open = Error, open_
+    return mod
+
+
+@pytest.mark.parametrize("fail_open", [True, False], ids=["open", "read"])
+def test_lmdb_errors_are_one_line(tmp_path: Path, monkeypatch, capsys, fail_open) -> None:
+    monkeypatch.setitem(sys.modules, "lmdb", _fake_lmdb(fail_open))
+    src = tmp_path / "lsun"
+    src.mkdir()
+    (src / "data.mdb").write_bytes(b"junk")
+    out = tmp_path / "out" / "ds.zip"
+    code, err = _run_main(
+        ["--source", src, "--resolution", 32, "--out", out, "-q", "--workers", 1], capsys
+    )
+    line = _assert_one_line_failure(code, err, out, str(src))
+    assert ("cannot open LMDB" if fail_open else "is damaged") in line
+    assert "MDB_" in line
+
+
+def test_cli_output_folder_cannot_be_created(tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("I am a regular file")
+    out = blocker / "sub" / "ds.zip"
+    res = _cli("--source", "embedded:shapes", "--count", "3", "--resolution", "16",
+               "--out", str(out), "-q")  # fmt: skip
+    _assert_one_line_failure(res.returncode, res.stderr, out, str(blocker), codes=(1, 2))
+    assert blocker.read_text() == "I am a regular file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_check_resolution_follows_settings() -> None:
+    from common.settings import RESOLUTIONS
+    from data._common import check_resolution
+
+    assert all(check_resolution(r) == r for r in RESOLUTIONS)
+    for bad in (4, 48, 2048, 32.0, "32", True):
+        with pytest.raises(DatasetError, match="power of two"):
+            check_resolution(bad)

@@ -18,12 +18,20 @@ from scipy import linalg
 from threadpoolctl import threadpool_limits
 
 from benchmarks import quality as Q
-from benchmarks.metrics import QualityError, extract, feature_stats, frechet_distance, quantize
-from benchmarks.metrics.distances import trace_sqrt_product
-from benchmarks.metrics.extractors import FeatureSpec, ProxyFeatures, ProxyNet, load_nets
-from benchmarks.metrics.manifold import manifold_metrics
-from benchmarks.metrics.samples import generated_batches
-from benchmarks.metrics.weights import WEIGHT_URLS
+from benchmarks.quality import registry
+from benchmarks.quality.cli import build_parser
+from benchmarks.quality.cli import main as quality_main
+from benchmarks.quality.distances import feature_stats, frechet_distance, trace_sqrt_product
+from benchmarks.quality.errors import QualityError
+from benchmarks.quality.features import extract, quantize
+from benchmarks.quality.manifold import manifold_metrics
+from benchmarks.quality.nets import ProxyFeatures, ProxyNet, load_nets
+from benchmarks.quality.registry import POOL, FeatureSpec, Output
+from benchmarks.quality.samples import generated_batches
+from benchmarks.quality.weights import WEIGHT_URLS
+from common import settings
+from common.cli import UsageError, run
+from common.io import sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -393,8 +401,6 @@ def fake_weights(tmp_path_factory):
 def test_inception_path_wiring_with_torchscript_stand_ins(fake_weights):
     """The real-weights path end to end, with TorchScript stand-ins of NVIDIA's two files:
     clean-fid's InceptionV3W in both modes, uint8 into VGG16, real metric names, hashes."""
-    from benchmarks.metrics.weights import sha256_file
-
     data = ArrayDataset(structured_images(30, 0))
     res = Q.evaluate(
         TinyGenerator(), data, extractor="inception", num_gen=24, batch=12, cache_dir=None,
@@ -476,10 +482,12 @@ def test_random_noise_mode_is_repeatable_and_leaves_global_rng_alone():
     ("kwargs", "match"),
     [
         ({"metrics": ("fid", "lpips")}, "unknown metric"),
-        ({"num_gen": 1}, "num-gen must be >= 2"),
+        ({"num_gen": 1}, "num_gen: 1 is less than the minimum of 2"),
         ({"seeds": (0, 0)}, "distinct"),
         ({"modes": ("bicubic",)}, "unknown mode"),
-        ({"num_gen": 3, "metrics": ("pr",)}, "needs more than 3"),
+        ({"num_gen": 3, "metrics": ("pr",)}, "'pr' needs at least 4 images"),
+        ({"extractor": "inceptionv4"}, "unknown extractor 'inceptionv4'; registered: inception"),
+        ({"noise_mode": "loud"}, "noise_mode: 'loud' is not one of"),
     ],
 )
 def test_evaluate_rejects_bad_input(kwargs, match):
@@ -516,7 +524,11 @@ def real_run(tmp_path_factory):
 
 
 def _cli(args, capsys):
-    code = Q.main([str(a) for a in args])
+    """The CLI as `python -m benchmarks.quality` runs it (common.cli.run: exit-code rule)."""
+    try:
+        code = run(quality_main, [str(a) for a in args])
+    except SystemExit as exc:  # argparse's own one-line errors and --help
+        code = exc.code
     return code, capsys.readouterr()
 
 
@@ -542,11 +554,13 @@ def test_cli_end_to_end_with_training_checkpoint(real_run, capsys):
     assert len(fd["per_seed"]) == 2 and fd["std"] is not None and fd["mean"] > 0
     assert set(res["metrics"]["fd_proxy"]) == {"clean", "legacy_tensorflow"}
     assert card["num_real"] == 40 and card["num_gen"] == 32 and card["seeds"] == [0, 1]
-    assert card["k"] == 3 and card["weights"] == "G_ema" and card["noise_mode"] == "const"
+    assert card["metrics"]["pr"]["k"] == 3 and card["metrics"]["dc"]["k_dc"] == 3
+    assert card["metrics"]["fid"]["keys"] == ["fd_proxy_clean", "fd_proxy_legacy_tensorflow"]
+    assert card["weights"] == "G_ema" and card["noise_mode"] == "const"
     assert card["dataset"]["sha256"] == PreparedDataset(data).file_sha256
     assert card["dataset"]["recipe"]["resolution"] == 32
     assert set(card["versions"]) >= {"torch", "clean-fid", "numpy", "scipy"}
-    assert card["device"]["type"] == "cpu" and card["wall_time_s"] > 0
+    assert card["device"]["device"] == "cpu" and card["wall_time_s"] > 0
     assert res["generator"]["model"] == "stylegan2" and len(res["generator"]["sha256"]) == 64
     assert not list(out.parent.glob(".*tmp"))  # atomic write left nothing behind
 
@@ -564,12 +578,11 @@ def test_cli_bad_inputs_exit_2_without_output(real_run, tmp_path, capsys):
     cases = [
         (["--checkpoint", tmp_path / "nope.pt", *base], "checkpoint not found"),
         (["--checkpoint", ckpt, *base, "--metrics", "fid,is"], "unknown metric"),
-        (["--checkpoint", ckpt, *base, "--num-gen", 1], "num-gen must be >= 2"),
-        (
-            ["--checkpoint", ckpt, *base, "--data", tmp_path / "missing.zip"],
-            "dataset file not found",
-        ),
-        (["--checkpoint", ckpt, *base, "--seeds", "a,b"], "comma-separated integers"),
+        (["--checkpoint", ckpt, *base, "--num-gen", 1], "num_gen: 1 is less than the minimum"),
+        (["--checkpoint", ckpt, *base, "--data", tmp_path / "missing.zip"], "does not exist"),
+        (["--checkpoint", ckpt, *base, "--seeds", "a,b"], "comma-separated list of integers"),
+        (["--checkpoint", ckpt, *base, "--seeds", "0,0"], "distinct"),
+        (["--checkpoint", ckpt, *base, "--num-gen", "x"], "invalid int value"),
         (["--official", ckpt, *base], "--official needs --model"),
     ]
     for argv, needle in cases:
@@ -626,4 +639,133 @@ def test_cli_missing_weights_subprocess(tmp_path):
     assert "\n" not in err
     assert str(tmp_path / "w" / "inception-2015-12-05.pt") in err
     assert WEIGHT_URLS["inception-2015-12-05.pt"] in err
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def test_registry_keeps_the_result_key_names():
+    """Existing result JSONs and reports depend on these exact names."""
+    assert registry.metric_names() == ["fid", "kid", "pr", "dc"]
+    assert registry.extractor_names() == ["inception", "proxy"]
+    modes = ["clean", "legacy_tensorflow"]
+    keys = {(m, e): registry.result_keys(m, e, modes) for m in registry.metric_names()
+            for e in registry.extractor_names()}  # fmt: skip
+    assert keys == {
+        ("fid", "inception"): ["fid_clean", "fid_legacy_tensorflow"],
+        ("fid", "proxy"): ["fd_proxy_clean", "fd_proxy_legacy_tensorflow"],
+        ("kid", "inception"): ["kid_clean", "kid_legacy_tensorflow"],
+        ("kid", "proxy"): ["kd_proxy_clean", "kd_proxy_legacy_tensorflow"],
+        ("pr", "inception"): ["precision", "recall"],
+        ("pr", "proxy"): ["precision_proxy", "recall_proxy"],
+        ("dc", "inception"): ["density", "coverage"],
+        ("dc", "proxy"): ["density_proxy", "coverage_proxy"],
+    }
+    assert registry.result_keys("fid", modes=["clean"]) == ["fid_clean"]  # settings' extractor
+
+
+def test_key_info_answers_for_every_result_key():
+    info = registry.key_info("fid_legacy_tensorflow")
+    assert (info.metric, info.output, info.extractor, info.mode) == (
+        "fid", "fid", "inception", "legacy_tensorflow",
+    )  # fmt: skip
+    assert info.lower_is_better and info.comparable and "fid50k_full" in info.protocol
+    assert "FID" in info.label
+    proxy = registry.key_info("fd_proxy_clean")
+    assert proxy.metric == "fid" and not proxy.comparable and "FID" not in proxy.label
+    assert "not comparable" in proxy.protocol and proxy.mode == "clean"
+    recall = registry.key_info("recall_proxy")
+    assert (recall.metric, recall.lower_is_better, recall.mode) == ("pr", False, None)
+    assert registry.key_info("kid").metric == "kid"  # an entry of result["metrics"]
+    assert registry.key_info("coverage").protocol.startswith("Naeem")
+    assert registry.key_info("lpips", None) is None
+    with pytest.raises(KeyError):
+        registry.key_info("lpips")
+
+
+def test_settings_check_the_registered_names():
+    """common.settings validates config names through registry.metric_names()."""
+    base = {"run": "x", "datasets": {"d": {"source": "s", "resolution": 32}},
+            "models": {"stylegan2": {}}}  # fmt: skip
+    with pytest.raises(UsageError, match="'lpips' is not registered; available: fid, kid"):
+        settings.load({**base, "quality": {"metrics": ["lpips"]}})
+
+
+def test_cli_defaults_and_help_come_from_settings():
+    args = build_parser().parse_args(["--checkpoint", "c", "--data", "d", "--out", "o"])
+    for name, default in settings.defaults(settings.Quality).items():
+        if not name.startswith("curve_"):
+            assert getattr(args, name) == default, name
+    text = build_parser().format_help()
+    assert settings.help_of(settings.Quality, "pr_block") in text
+    assert "results/cache" in text
+
+
+@pytest.fixture
+def toy_metric(monkeypatch):
+    """A metric registered through the public API, in a private copy of the registry table."""
+    monkeypatch.setattr(registry, "_METRICS", dict(registry._METRICS))
+    calls = []
+
+    @registry.register_metric(
+        "toy",
+        features=POOL,
+        outputs=[Output("toy_gap", "mean gap", generic="gap", generic_label="mean gap")],
+        lower_is_better=True,
+        protocol="|mean(real) - mean(gen)| of pool features",
+        card=lambda ctx: {"what": "a test metric"},
+    )
+    def toy(real, gen, ctx):
+        calls.append((ctx.seed, ctx.mode))
+        return float(abs(real.array.mean() - gen.array.mean()))
+
+    return calls
+
+
+def test_a_registered_metric_is_computed_and_described(toy_metric):
+    assert registry.metric_names()[-1] == "toy"
+    assert registry.result_keys("toy", "proxy", ["clean"]) == ["gap_proxy_clean"]
+    assert registry.result_keys("toy", "inception") == [
+        "toy_gap_clean",
+        "toy_gap_legacy_tensorflow",
+    ]
+    info = registry.key_info("gap_proxy_legacy_tensorflow")
+    assert (info.metric, info.lower_is_better, info.mode) == ("toy", True, "legacy_tensorflow")
+    assert info.protocol.startswith("|mean(real)")
+    data = ArrayDataset(structured_images(20, 0))
+    res = Q.evaluate(
+        TinyGenerator(), data, metrics=["toy", "fid"], extractor="proxy", num_gen=16, batch=8,
+        seeds=[0, 1], cache_dir=None, progress=False,
+    )  # fmt: skip
+    assert sorted(toy_metric) == [(0, "clean"), (0, "legacy_tensorflow"), (1, "clean"),
+                                  (1, "legacy_tensorflow")]  # fmt: skip
+    assert set(res["summary"]) == {"gap_proxy_clean", "gap_proxy_legacy_tensorflow",
+                                   "fd_proxy_clean", "fd_proxy_legacy_tensorflow"}  # fmt: skip
+    assert len(res["metrics"]["gap_proxy"]["clean"]["per_seed"]) == 2
+    assert res["card"]["metrics"]["toy"]["what"] == "a test metric"
+
+
+def test_a_registered_metric_reaches_the_cli_json(toy_metric, real_run, tmp_path, capsys):
+    _, data, ckpt = real_run
+    out = tmp_path / "toy.json"
+    argv = ["--checkpoint", ckpt, "--data", data, "--metrics", "toy", "--modes", "clean",
+            "--num-gen", 8, "--num-real", 16, "--batch", 8, "--extractor", "proxy",
+            "--no-cache", "--quiet", "--out", out]  # fmt: skip
+    code, io = _cli(argv, capsys)
+    assert code == 0, io.err
+    res = json.loads(out.read_text())
+    assert list(res["summary"]) == ["gap_proxy_clean"] and res["summary"]["gap_proxy_clean"] >= 0
+    assert "gap_proxy_clean=" in io.out
+
+
+def test_cli_unknown_metric_lists_the_registered_ones(real_run, tmp_path, capsys):
+    _, data, ckpt = real_run
+    out = tmp_path / "never.json"
+    argv = ["--checkpoint", ckpt, "--data", data, "--metrics", "nonexistent",
+            "--extractor", "proxy", "--out", out]  # fmt: skip
+    code, io = _cli(argv, capsys)
+    assert code == 2 and io.err.count("\n") == 1, io.err
+    assert "unknown metric 'nonexistent'" in io.err
+    assert f"registered: {', '.join(registry.metric_names())}" in io.err
     assert not out.exists()

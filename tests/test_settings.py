@@ -88,8 +88,11 @@ def test_schema_is_generated_from_the_dataclasses():
     schema = settings.json_schema()
     for cls, node in [(settings.RunConfig, schema)] + [
         (cls, schema["properties"][name])
-        for name, cls in (("train", settings.Train), ("profile", settings.Profile),
-                          ("quality", settings.Quality))  # fmt: skip
+        for name, cls in (
+            ("train", settings.Train),
+            ("profile", settings.Profile),
+            ("quality", settings.Quality),
+        )  # fmt: skip
     ]:
         names = {f.name for f in dataclasses.fields(cls)}
         assert set(node["properties"]) == names and node["additionalProperties"] is False

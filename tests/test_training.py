@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
-import training.train as train_mod
+import training.loss as loss_mod
+from common import settings
+from common.cli import UsageError, run
 from data.prepare import prepare
 from models import available
 from training.checkpoint import (
@@ -28,19 +29,18 @@ from training.checkpoint import (
     save_checkpoint,
 )
 from training.ema import ema_decay
-from training.train import (
-    BatchStream,
-    load_hparams,
-    main,
-    make_optimizer,
-    split_overrides,
-    train,
-)
+from training.errors import TrainingError
+from training.hparams import resolve_hparams
+from training.loop import train
+from training.networks import make_optimizer
+from training.sampler import BatchStream
+from training.train import main, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"width": 0.125, "z_dim": 32, "n_mlp": 2}
 FAST_REG = {"d_reg_interval": 2, "g_reg_interval": 2}  # regularisers run within a few steps
-TINY_CLI = [f"--override={k}={v}" for k, v in {**TINY, **FAST_REG}.items()]
+TINY_CLI = [f"--build={k}={v}" for k, v in TINY.items()]
+TINY_CLI += [f"--hparam={k}={v}" for k, v in FAST_REG.items()]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -62,7 +62,7 @@ def dataset(tmp_path_factory) -> Path:
 
 
 def tiny_run(model, data, out, **kw):
-    args = dict(kimg=0.016, batch=4, snap_kimg=0.008, device="cpu", overrides=TINY,
+    args = dict(kimg=0.016, batch=4, snap_kimg=0.008, device="cpu", build=TINY,
                 hparams=FAST_REG, grid=4, progress=False, log_every=1)  # fmt: skip
     args.update(kw)
     return train(model, data, out, **args)
@@ -114,8 +114,11 @@ def test_every_model_trains_and_writes_outputs(model, dataset, tmp_path):
     assert meta["dataset"]["sha256"] and meta["dataset"]["path"] == str(dataset.resolve())
     assert set(state) >= {"G", "D", "G_ema", "opt_G", "opt_D", "rng", "loop"}
     assert torch.isfinite(torch.tensor(state["loop"]["pl_mean"]))
-    if model == "stylegan2":  # configured with path-length regularisation + mixing
+    if model == "stylegan2":  # its registered recipe: path-length regularisation + mixing
         assert meta["hparams"]["pl_weight"] == 2.0 and state["loop"]["pl_mean"] > 0
+        assert meta["hparams"]["mixing"] == 0.9
+    else:
+        assert meta["hparams"]["pl_weight"] == 0 and meta["hparams"]["mixing"] == 0
     # PixelFolder's dead merge layer is found generically and frozen (and still saved)
     frozen = [n for n in meta["frozen_params"] if "posfolders.0.conv_merge" in n]
     assert bool(frozen) == (model == "pixelfolder")
@@ -123,7 +126,11 @@ def test_every_model_trains_and_writes_outputs(model, dataset, tmp_path):
 
 
 def test_load_generator_round_trip(dataset, tmp_path):
-    final = tiny_run("cips", dataset, tmp_path, kimg=0.008)
+    final = tiny_run("cips", dataset, tmp_path, kimg=0.012, snap_kimg=None)
+    # no snapshot interval: the untrained start and the end only
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("ckpt-*.pt")) == [
+        "ckpt-00000000.pt", "ckpt-00000003.pt",
+    ]  # fmt: skip
     G, meta = load_generator(final)
     state = load_checkpoint(final)
     assert not G.training and meta["model"] == "cips" and meta["resolution"] == 32
@@ -136,7 +143,7 @@ def test_load_generator_round_trip(dataset, tmp_path):
     assert img.shape == (2, 3, 32, 32) and torch.equal(img, G(z, noise_mode="const"))
     with pytest.raises(CheckpointError, match="does not exist"):
         load_generator(tmp_path / "nope.pt")
-    assert issubclass(CheckpointError, ValueError)
+    assert issubclass(CheckpointError, UsageError) and issubclass(TrainingError, UsageError)
 
 
 def test_resume_is_bit_exact(dataset, tmp_path):
@@ -224,14 +231,14 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(
     dataset, tmp_path, monkeypatch, capsys
 ):
     calls = {"n": 0}
-    real = train_mod.d_logistic_loss
+    real = loss_mod.d_logistic_loss
 
     def blows_up_on_step_3(real_logits, fake_logits):
         calls["n"] += 1
         loss = real(real_logits, fake_logits)
         return loss * float("nan") if calls["n"] == 3 else loss
 
-    monkeypatch.setattr(train_mod, "d_logistic_loss", blows_up_on_step_3)
+    monkeypatch.setattr(loss_mod, "d_logistic_loss", blows_up_on_step_3)
     argv = ["--model", "stylegan2", "--data", str(dataset), "--out", str(tmp_path), "--kimg", "0.016",
             "--batch", "4", "--snap-kimg", "0.008", "--device", "cpu", "--grid", "2", *TINY_CLI]  # fmt: skip
     assert main(argv) == 1
@@ -260,16 +267,11 @@ def test_bad_input_exits_2(dataset, tmp_path, capsys):
         "not writable": ["--model", "cips", *base, "--out", str(blocker / "sub")],
         "no such checkpoint": ["--model", "cips", *base, "--resume", str(tmp_path / "nope.pt")],
         "corrupt": ["--model", "cips", *base, "--resume", str(corrupt)],
-        "unknown hyper-parameter": [
-            "--model",
-            "cips",
-            *base,
-            "--config",
-            str(write_config(tmp_path)),
-        ],
-    }
+        "--build expects KEY=VALUE": ["--model", "cips", *base, "--build", "width"],
+        "--batch must be > 0": ["--model", "cips", *base, "--batch", "0"],
+    }  # fmt: skip
     for expected, argv in cases.items():
-        assert main(argv) == 2, expected
+        assert run(main, argv) == 2, expected
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and expected in err and "\n" not in err, (expected, err)
     # the real entry point turns that into the process exit status
@@ -278,22 +280,37 @@ def test_bad_input_exits_2(dataset, tmp_path, capsys):
     assert proc.returncode == 2 and "unknown model 'nosuchgan'" in proc.stderr
 
 
-def write_config(tmp_path) -> Path:
-    path = tmp_path / "bad.yaml"
-    path.write_text("defaults:\n  lr: 0.002\ncips:\n  lr_typo: 1\n")
-    return path
+@pytest.mark.parametrize(
+    "flag, item, expected",
+    [
+        ("--hparam", "lr_typo=1", "--hparam: unknown hyper-parameter(s) lr_typo; known: beta1, "),
+        ("--build", "bogus=1", "unexpected keyword argument 'bogus'"),
+    ],
+)
+def test_unknown_keys_exit_2_with_one_line(dataset, tmp_path, capsys, flag, item, expected):
+    """Build overrides and hyper-parameters are separate flags; a wrong key in either is bad
+    input (one line, exit 2), found before anything is trained or written."""
+    argv = ["--model", "cips", "--data", str(dataset), "--out", str(tmp_path), "--device", "cpu",
+            "--kimg", "0.004", "--batch", "4", flag, item]  # fmt: skip
+    assert run(main, argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and expected in err and "\n" not in err, err
+    assert not (tmp_path / "checkpoints").exists()
 
 
-def test_config_defaults_and_overrides(tmp_path):
-    sg, pf = load_hparams("stylegan2"), load_hparams("pixelfolder")
-    assert (
-        sg["mixing"] == 0.9
-        and sg["pl_weight"] == 2.0
-        and pf["mixing"] == 0
-        and pf["pl_weight"] == 0
-    )
-    assert load_hparams("a_model_not_in_the_file") == load_hparams("cips")  # defaults only
-    assert load_hparams("cips", overrides={"r1_gamma": 5})["r1_gamma"] == 5
+def test_hparams_defaults_recipe_and_overrides():
+    """HParams defaults ⊕ models.recipe(model) ⊕ the user's, unknown keys named in one line."""
+    defaults = settings.defaults(settings.HParams)
+    sg, pf = resolve_hparams("stylegan2"), resolve_hparams("pixelfolder")
+    assert sg == {**defaults, "mixing": 0.9, "pl_weight": 2.0}  # stylegan2's registered recipe
+    assert pf == resolve_hparams("cips") == defaults  # no recipe: the defaults only
+    assert resolve_hparams("stylegan2", {"mixing": 0})["mixing"] == 0  # the user's value wins
+    assert resolve_hparams("cips", {"r1_gamma": 5})["r1_gamma"] == 5
+    with pytest.raises(TrainingError, match=r"unknown hyper-parameter\(s\) lr_typo; known: ") as e:
+        resolve_hparams("cips", {"lr_typo": 1})
+    assert "\n" not in str(e.value) and "ema_rampup" in str(e.value)
+    with pytest.raises(TrainingError, match="unknown model 'nosuchgan'"):
+        resolve_hparams("nosuchgan")
     g = make_optimizer([torch.zeros(1, requires_grad=True)], pf, pf["g_reg_interval"]).param_groups[
         0
     ]
@@ -305,13 +322,22 @@ def test_config_defaults_and_overrides(tmp_path):
         0.99 ** (16 / 17)
     )
     assert ema_decay(pf["ema_half_life_steps"]) == 0.5 ** (32 / 10000)
-    build, hp = split_overrides(["width=0.125", "z_dim=64", "mixing=0.5"], sg.keys())
-    assert build == {"width": 0.125, "z_dim": 64} and hp == {"mixing": 0.5}
+
+
+def test_cli_defaults_come_from_the_typed_config():
+    args = parse_args(["--model", "cips", "--data", "d.zip", "--out", "o", "--build", "width=0.125",
+                       "--build", "z_dim=64", "--hparam", "mixing=0.5", "--hparam", "xflip=false"])  # fmt: skip
+    defaults = settings.defaults(settings.Train)
+    for name in ("kimg", "batch", "snap_kimg", "seed", "threads", "workers", "log_every", "grid",
+                 "keep"):  # fmt: skip
+        assert getattr(args, name) == defaults[name], name
+    assert args.snap_kimg is None  # only at the end (and kimg 0)
+    assert args.build == ["width=0.125", "z_dim=64"]
+    assert args.hparam == ["mixing=0.5", "xflip=false"]
+    assert parse_args(["--model", "m", "--data", "d", "--out", "o", "--kimg", "2"]).kimg == 2.0
 
 
 # ------------------------------------------------------------------------------ CPU presets learn
-
-CPU_PRESETS = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -329,10 +355,11 @@ def test_cpu_preset_learns_in_a_cpu_minute(model, faces32, tmp_path):
     from benchmarks.quality import evaluate
     from benchmarks.quality import load_checkpoint as load_for_eval
 
-    overrides = CPU_PRESETS["models"][model]
-    hp = CPU_PRESETS["train"]["overrides"]
-    final = train(model, faces32, tmp_path, kimg=1.0, batch=16, snap_kimg=1.0, device="cpu",
-                  overrides=overrides, hparams=hp, progress=False)  # fmt: skip
+    cfg = settings.load(ROOT / "config" / "default.yaml", check_names=False)
+    preset = cfg.models[model]
+    hp = {**cfg.train.hparams, **preset.hparams}
+    final = train(model, faces32, tmp_path, kimg=1.0, batch=16, device="cpu",
+                  build=preset.build, hparams=hp, progress=False)  # fmt: skip
 
     def fd(ckpt):
         G, _, _ = load_for_eval(ckpt, torch.device("cpu"))

@@ -1,5 +1,6 @@
-"""The Snakemake workflow: both configs plan, bad configs fail at once, and a tiny end-to-end run
-adds a new model exactly as the README says (one file, one import line, one config entry)."""
+"""The Snakemake workflow: both configs plan, bad configs fail at once in one line, and a tiny
+end-to-end run adds a new model and a new metric exactly as the READMEs say (one file and one
+registry line each, one config entry) and finds both in the report."""
 
 import json
 import shutil
@@ -40,6 +41,20 @@ class ToyGenerator(Generator):
 '''
 
 
+TOY_METRIC = '''"""A toy metric: how far apart the mean features of real and generated images are."""
+
+import numpy as np
+
+from ..registry import POOL, register_metric
+
+
+@register_metric("meangap", features=POOL, lower_is_better=True,
+                 protocol="L2 distance between the feature means (toy)")
+def meangap(real, gen, ctx):
+    return float(np.linalg.norm(real.array.mean(0) - gen.array.mean(0)))
+'''
+
+
 def run(args, cwd=ROOT, timeout=1200):
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
@@ -53,15 +68,29 @@ def test_dry_run_plans_every_config(configfile):
         assert rule in out.stdout
 
 
-def test_bad_config_fails_at_once(tmp_path):
+@pytest.mark.parametrize(
+    "section,key,value,expect",
+    [
+        (
+            "quality",
+            "extractor",
+            "inceptionv4",
+            "quality.extractor: 'inceptionv4' is not registered",
+        ),
+        ("quality", "metrics", ["fid", "ssim"], "quality.metrics: 'ssim' is not registered"),
+        ("models", "nogan", {}, "models: 'nogan' is not registered; available: cips, inr_gan"),
+        ("train", "batch", 0, "train.batch: 0 is less than the minimum of 1"),
+    ],
+)
+def test_bad_config_fails_at_once_in_one_line(tmp_path, section, key, value, expect):
     cfg = yaml.safe_load((ROOT / "config/default.yaml").read_text())
-    cfg["quality"]["extractor"] = "inceptionv4"
+    cfg[section][key] = value
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
     out = run([*SNAKEMAKE, "-n", "--cores", "1", "--configfile", str(bad)])
-    said = out.stdout + out.stderr
     assert out.returncode != 0
-    assert "'inceptionv4' is not one of ['proxy', 'inception']" in said and "extractor" in said
+    lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and expect in lines[0], lines
 
 
 def _copy_repo(dst: Path) -> Path:
@@ -89,8 +118,18 @@ def test_tiny_workflow_end_to_end_with_an_added_model(tmp_path):
     (repo / "models" / "toy.py").write_text(TOY_MODEL)
     init = repo / "models" / "__init__.py"
     init.write_text(init.read_text() + "from . import toy  # noqa: E402,F401\n")
+    # the quality README's two steps for a metric: one file, its name in the import line
+    metrics_pkg = repo / "benchmarks" / "quality" / "metrics"
+    (metrics_pkg / "meangap.py").write_text(TOY_METRIC)
+    init = metrics_pkg / "__init__.py"
+    init.write_text(
+        init.read_text().replace(
+            "from . import fid, kid, pr, dc", "from . import fid, kid, pr, dc, meangap"
+        )
+    )
     cfg = yaml.safe_load((ROOT / "tests/workflow/tiny.yaml").read_text())
     cfg["models"] = {"pixelfolder": cfg["models"]["pixelfolder"], "toy": {}}
+    cfg["quality"]["metrics"] += ["meangap"]
     cfg["profile"] = {"resolutions": [32], "latency": [{"resolution": 32, "batch_sizes": [1, 2]}]}
     (repo / "toy.yaml").write_text(yaml.safe_dump(cfg))
 
@@ -100,7 +139,8 @@ def test_tiny_workflow_end_to_end_with_an_added_model(tmp_path):
     for name in ("report.html", "efficiency.csv", "efficiency.md", "quality.csv", "quality.md", "claims.md",
                  "scaling.csv", "latency.csv", "table1_vs_paper.md", "table2_vs_paper.md"):  # fmt: skip
         assert (rep / name).exists(), name
-    for plot in ("scaling", "throughput_vs_batch", "training_curves", "pareto_quality_vs_macs"):
+    for plot in ("scaling", "throughput_vs_batch", "training_curves", "pareto_quality_vs_macs",
+                 "quality_metrics"):  # fmt: skip
         assert (rep / "plots" / f"{plot}.png").exists() and (
             rep / "plots" / f"{plot}.svg"
         ).exists(), plot
@@ -120,6 +160,13 @@ def test_tiny_workflow_end_to_end_with_an_added_model(tmp_path):
     )
     metrics = json.loads((repo / "results/tiny/metrics/faces_toy.json").read_text())
     assert metrics["card"]["extractor"] == "proxy" and "fd_proxy" in metrics["metrics"]
+
+    # the toy metric: computed and written by the quality rule, tabled and plotted by the report
+    toy_keys = [k for k in metrics["summary"] if k.startswith("meangap")]
+    assert toy_keys and all(metrics["summary"][k] >= 0 for k in toy_keys)
+    assert set(toy_keys) <= set(qual.columns)
+    assert toy_keys[0] in (rep / "quality.md").read_text()
+    assert "meangap (proxy features)" in (rep / "plots" / "quality_metrics.svg").read_text()
 
     # changing report code does not retrain: only the report is out of date
     render = repo / "reports" / "render.py"

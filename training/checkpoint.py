@@ -1,22 +1,34 @@
-"""Training checkpoints: one self-describing file per snapshot, written atomically.
+"""Training checkpoints: one self-describing file per snapshot, written atomically, and the
+resume logic (what a snapshot holds, how a run continues from one).
 
 A checkpoint is a plain dict of tensors and plain Python values, so it loads with
 `torch.load(weights_only=True)` (no pickled classes, no code execution on load). The `meta`
 entry says how to rebuild the generator (`models.build(meta["model"], **meta["build_kwargs"])`),
-which is all `load_generator` needs; everything else is there to resume training exactly.
+which is all `load_generator` needs; everything else is there to resume training exactly:
+weights, optimizers, step, images seen, path-length mean and the process RNG states.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import random
 import re
 import shutil
+import time
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import torch
 
-from data.atomic import atomic_output
+from common.cli import UsageError, first_line
+from common.io import atomic_output
+
+from .errors import TrainingError
+
+log = logging.getLogger("pixbench.train")
 
 FORMAT_NAME = "pixbench-checkpoint"
 FORMAT_VERSION = 1
@@ -25,8 +37,8 @@ FINAL_NAME = "final.pt"
 _SNAPSHOT_RE = re.compile(r"^ckpt-(\d+)\.pt$")
 
 
-class CheckpointError(ValueError):
-    """A missing, unreadable or non-pixbench checkpoint; the message is one line."""
+class CheckpointError(UsageError):
+    """A missing, unreadable or non-pixbench checkpoint; the message is one line (exit 2)."""
 
 
 def snapshot_name(step: int) -> str:
@@ -132,9 +144,121 @@ def load_generator(path, which: str = "G_ema", device="cpu"):
         G = build(meta["model"], **meta["build_kwargs"])
         G.load_state_dict(state[which])
     except (RuntimeError, TypeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
-            f"cannot rebuild {meta['model']!r} from {str(path)!r}: {first[:200]}"
+            f"cannot rebuild {meta['model']!r} from {str(path)!r}: {first_line(exc)[:200]}"
         ) from None
     G = G.to(device).eval().requires_grad_(False)
     return G, dict(meta)
+
+
+# --------------------------------------------------------------------------------- resume
+
+
+def rng_states() -> dict:
+    """Process RNG states as plain tensors/lists (loadable with weights_only=True)."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    return {
+        "torch_cpu": torch.get_rng_state(),
+        "torch_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [
+            np_state[0],
+            torch.from_numpy(np_state[1].astype(np.int64)),
+            *map(float, np_state[2:]),
+        ],
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+    }
+
+
+def restore_rng_states(s: dict) -> None:
+    torch.set_rng_state(s["torch_cpu"])
+    if (
+        s["torch_cuda"]
+        and torch.cuda.is_available()
+        and len(s["torch_cuda"]) == torch.cuda.device_count()
+    ):
+        torch.cuda.set_rng_state_all(s["torch_cuda"])
+    name, keys, pos, has_gauss, cached = s["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), cached))
+    random.setstate((s["python"][0], tuple(s["python"][1]), s["python"][2]))
+
+
+def find_resume(resume, out: Path) -> Path | None:
+    """`--resume`: None/'none' → fresh; 'auto' → newest snapshot in `out` (else fresh); a
+    directory → its newest snapshot; a file → itself."""
+    if resume in (None, "", "none"):
+        return None
+    if resume == "auto":
+        path = latest_checkpoint(out)
+        if path is None:
+            log.info("--resume auto: no checkpoint in %s, starting fresh", out)
+        return path
+    path = Path(resume)
+    if path.is_dir():
+        found = latest_checkpoint(path)
+        if found is None:
+            raise CheckpointError(f"--resume {str(resume)!r}: no checkpoint in that directory")
+        return found
+    if not path.is_file():
+        raise CheckpointError(f"--resume {str(resume)!r}: no such checkpoint file")
+    return path
+
+
+class Resume(NamedTuple):
+    """Where a run starts: the checkpoint (or None) and the build overrides and seed it fixes."""
+
+    path: Path | None
+    state: dict | None
+    build: dict
+    seed: int
+
+
+def open_resume(resume, out: Path, model: str, resolution: int, build: dict, seed: int) -> Resume:
+    """Load the checkpoint `resume` names and check it is this run's; a resumed run takes its
+    build overrides and seed from the checkpoint (so they need not be repeated)."""
+    path = find_resume(resume, out)
+    if path is None:
+        return Resume(None, None, build, seed)
+    state = load_checkpoint(path)
+    old = state["meta"]
+    if (old["model"], old["resolution"]) != (model, resolution):
+        raise TrainingError(
+            f"checkpoint {str(path)!r} is {old['model']}@{old['resolution']}, "
+            f"not {model}@{resolution}"
+        )
+    if build and build != old["overrides"]:
+        raise TrainingError(f"checkpoint was built with {old['overrides']}, not {build}")
+    return Resume(path, state, dict(old["overrides"]), int(old["seed"]))
+
+
+def training_state(meta: dict, nets, step: int, nimg: int, pl_mean) -> dict:
+    """Everything a resumed run needs to continue bit-exactly (see restore_training_state)."""
+    return {
+        "meta": {**meta, "step": step, "nimg": nimg, "kimg": nimg / 1000, "time": time.time()},
+        "G": nets.G.state_dict(),
+        "D": nets.D.state_dict(),
+        "G_ema": nets.G_ema.state_dict(),
+        "opt_G": nets.opt_G.state_dict(),
+        "opt_D": nets.opt_D.state_dict(),
+        "loop": {"pl_mean": float(pl_mean)},
+        "rng": rng_states(),
+    }
+
+
+def restore_training_state(nets, state: dict, hp: dict, world_size: int) -> tuple[int, int, float]:
+    """Load weights and optimizers into `nets` → (step, images seen, path-length mean). The
+    process RNGs are restored on a single process only (each rank's would differ)."""
+    for key in ("G", "D", "G_ema", "opt_G", "opt_D"):
+        getattr(nets, key).load_state_dict(state[key])
+    if world_size == 1:
+        restore_rng_states(state["rng"])
+    if state["meta"]["hparams"] != hp:
+        log.warning("hyper-parameters differ from the checkpoint's %s", state["meta"]["hparams"])
+    meta = state["meta"]
+    return int(meta["step"]), int(meta["nimg"]), float(state["loop"]["pl_mean"])
+
+
+def prune_snapshots(run_dir: Path, keep: int | None) -> None:
+    """Delete all but the newest `keep` snapshots (None keeps them all)."""
+    for old in sorted((Path(run_dir) / CHECKPOINT_DIR).glob("ckpt-*.pt"))[: -keep if keep else 0]:
+        old.unlink()

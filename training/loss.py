@@ -1,4 +1,9 @@
-"""The StyleGAN2 losses as small pure functions (logits in, scalar or per-sample tensor out)."""
+"""The training objective: the StyleGAN2 losses as small pure functions, and `StyleGAN2Loss`,
+which puts them together into the four passes of a step (the recipe every model trains with).
+
+A loss object only computes the scalar each pass minimises; the loop owns zero_grad, backward,
+the gradient all-reduce and the optimizer step, so a new objective never touches that plumbing.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,9 @@ import math
 
 import torch
 import torch.nn.functional as F
+
+from . import distributed as dist_utils
+from .sampler import sample_ws
 
 
 def d_logistic_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -30,3 +38,67 @@ def path_lengths(img: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
     y = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
     (grad,) = torch.autograd.grad((img * y).sum(), ws, create_graph=True)
     return grad.pow(2).sum(2).mean(1).sqrt()
+
+
+class StyleGAN2Loss:
+    """Logistic D loss + lazy R1, non-saturating G loss + lazy path length, style mixing.
+
+    Lazy regularisation: R1 runs every `d_reg_interval` D steps and path length every
+    `g_reg_interval` G steps, each scaled by its interval so the average strength is unchanged
+    (the optimizers' lr/beta ratio for this lives in training.networks.make_optimizer).
+    Every draw comes from the step's generator `gen` or the step-seeded global RNG, in a fixed
+    order, so a step is a pure function of (weights, reals, seed, rank, step).
+    """
+
+    def __init__(self, G, D, hp: dict, d=None):
+        self.G, self.D, self.hp, self.d = G, D, hp, d or dist_utils.Dist()
+        self.mixing = float(hp["mixing"])
+
+    def augment(self, real: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Random horizontal flips of the reals (x-flip augmentation), if configured."""
+        if not self.hp["xflip"]:
+            return real
+        flip = (torch.rand(real.shape[0], generator=gen) < 0.5).to(real.device).view(-1, 1, 1, 1)
+        return torch.where(flip, real.flip(3), real)
+
+    def ws(self, n: int, gen: torch.Generator, device) -> torch.Tensor:
+        return sample_ws(self.G, n, gen, self.mixing, device)
+
+    # ---- D passes
+    def d_main(self, real: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Logistic loss on the reals vs fakes of a G that is not being trained in this pass."""
+        with torch.no_grad():
+            fake = self.G.synthesis(self.ws(real.shape[0], gen, real.device))
+        return d_logistic_loss(self.D(real), self.D(fake))
+
+    def d_reg_due(self, step: int) -> bool:
+        return step % self.hp["d_reg_interval"] == 0
+
+    def d_reg(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(R1 penalty, the objective to backward: γ/2 · R1 · interval)."""
+        real.requires_grad_(True)
+        real_logits = self.D(real)
+        r1 = r1_penalty(real_logits, real)
+        # the 0·logit term puts every D parameter in the graph (zero, not missing, grads)
+        objective = self.hp["r1_gamma"] / 2 * r1 * self.hp["d_reg_interval"] + 0 * real_logits[0, 0]
+        return r1, objective
+
+    # ---- G passes
+    def g_main(self, n: int, gen: torch.Generator, device) -> torch.Tensor:
+        return g_nonsaturating_loss(self.D(self.G.synthesis(self.ws(n, gen, device))))
+
+    def g_reg_due(self, step: int) -> bool:
+        return self.hp["pl_weight"] > 0 and step % self.hp["g_reg_interval"] == 0
+
+    def g_reg(self, n: int, gen: torch.Generator, pl_mean: torch.Tensor, device):
+        """(penalty, objective to backward, new path-length mean) on batch n // pl_batch_shrink;
+        the target mean is averaged over ranks so every rank regularises towards the same one."""
+        hp = self.hp
+        ws = self.ws(max(1, n // hp["pl_batch_shrink"]), gen, device)
+        img = self.G.synthesis(ws)
+        lengths = path_lengths(img, ws)
+        batch_mean = dist_utils.all_mean(lengths.mean().detach(), self.d)
+        pl_mean = pl_mean + hp["pl_decay"] * (batch_mean - pl_mean)
+        penalty = (lengths - pl_mean).pow(2).mean()
+        objective = hp["pl_weight"] * hp["g_reg_interval"] * penalty + 0 * img[0, 0, 0, 0]
+        return penalty, objective, pl_mean

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-
-NAMES = {"pixelfolder": "PixelFolder", "cips": "CIPS", "stylegan2": "StyleGAN2",
-         "inr_gan": "INR-GAN"}  # fmt: skip  (the paper's spelling of each model)
+NAMES = {
+    "pixelfolder": "PixelFolder",
+    "cips": "CIPS",
+    "stylegan2": "StyleGAN2",
+    "inr_gan": "INR-GAN",
+}  # fmt: skip  (the paper's spelling of each model)
 
 
 def pretty(model: str) -> str:
@@ -50,6 +53,7 @@ def _t2(fid_ffhq, p_ffhq, r_ffhq, fid_church, p_church, r_church):
     return {k: PaperNumber(v, k.split("_")[1], src) for k, v in vals.items() if v is not None}
 
 
+TABLE2_METRICS = ("fid", "pr")  # registered metric names of what Table 2 reports
 TABLE2 = {
     "inr_gan": _t2(4.95, 0.631, 0.465, 4.04, 0.590, 0.465),
     "cips": _t2(4.38, 0.670, 0.407, 2.92, 0.603, 0.474),

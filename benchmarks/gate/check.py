@@ -68,7 +68,8 @@ def measure(kind: str, name: str, resolution: int) -> dict:
 
 
 def current_grid(resolutions=GENERATOR_RESOLUTIONS) -> list[tuple[str, str, int]]:
-    grid = [("generator", n, r) for n in models.available() for r in resolutions]
+    grid = [("generator", n, r) for n in models.available() for r in resolutions
+            if r in models.resolutions(n)]  # fmt: skip
     grid += [("discriminator", n, r) for n, rs in DISCRIMINATORS.items() for r in rs]
     return grid
 

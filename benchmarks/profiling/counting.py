@@ -20,6 +20,7 @@ import contextlib
 import io
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
@@ -87,7 +88,8 @@ def count_params(module: nn.Module) -> dict:
     if own:
         by_module[ROOT_KEY] = own
     total = sum(p.numel() for p in module.parameters())
-    mapping = by_module.get("style", 0)
+    style = getattr(module, "style", None)  # every Generator's mapping network (models/base.py)
+    mapping = sum(p.numel() for p in style.parameters()) if isinstance(style, nn.Module) else 0
     return {"params": total, "params_mapping": mapping, "params_synthesis": total - mapping,
             "params_by_module": by_module}  # fmt: skip
 
@@ -182,6 +184,8 @@ def count_macs_fvcore(module_cpu: nn.Module, x: torch.Tensor) -> MacCount:
     with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
         fa = FlopCountAnalysis(wrapper, (x,))
         fa.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        # fvcore counts 4 FLOPs per bilinear output; resampling is not conv/linear work here
+        fa.set_op_handle("aten::upsample_bilinear2d", lambda inputs, outputs: Counter())
         total = int(fa.total())
         by_module = fa.by_module()
     fir = sum(

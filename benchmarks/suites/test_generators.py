@@ -1,7 +1,7 @@
-"""Generator forward throughput, eager vs compiled (pytest-benchmark; not in the default test run).
+"""Generator forward throughput, eager vs compiled (pytest-benchmark).
 
-    .venv/bin/python -m pytest benchmarks/test_generators.py            # all cases
-    .venv/bin/python -m pytest benchmarks/test_generators.py -k "64"    # the quick ones
+    .venv/bin/python -m pytest benchmarks/suites/test_generators.py --benchmark-enable
+    .venv/bin/python -m pytest benchmarks/suites/test_generators.py --benchmark-enable -k "64"
 
 Each case records images/s, achieved MAC/s (batch-1 MACs × batch / median time) and
 "utilization": achieved MAC/s ÷ the MAC/s of a dense fp32 matmul measured in the same session.
@@ -14,16 +14,19 @@ import torch
 import models
 from benchmarks.profiling.counting import build_for_counting, count_macs, example_input
 from benchmarks.profiling.timing import matmul_macs_per_s
-from common.provenance import device_info
 from common.device import resolve_device
+from common.provenance import device_info
 
 DEVICE = resolve_device("auto")
 # (resolution, batch): batch 8 at 256 (CIPS: 2, its activations are 16x larger), 8 at 64
 CASES = [
-    (name, res, (2 if name == "cips" and res == 256 else 8))
+    pytest.param(name, res, batch, compiled, id=f"{name}-{res}-b{batch}-{mode}",
+                 marks=[pytest.mark.heavy] if res > 64 or compiled else [])
     for name in models.available()
     for res in (64, 256)
-]
+    for batch in [2 if name == "cips" and res == 256 else 8]
+    for compiled, mode in ((False, "eager"), (True, "compiled"))
+]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -31,8 +34,7 @@ def roof():
     return matmul_macs_per_s(DEVICE)
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
-@pytest.mark.parametrize("name,res,batch", CASES, ids=[f"{n}-{r}-b{b}" for n, r, b in CASES])
+@pytest.mark.parametrize("name,res,batch,compiled", CASES)
 def test_generator_forward(benchmark, roof, name, res, batch, compiled):
     macs = count_macs(
         build_for_counting(name, res), example_input(build_for_counting(name, res))
@@ -49,6 +51,8 @@ def test_generator_forward(benchmark, roof, name, res, batch, compiled):
 
     forward()  # compile / allocator warm-up outside the timed rounds
     benchmark.pedantic(forward, rounds=3, iterations=1, warmup_rounds=1)
+    if benchmark.disabled:  # quick mode: the call ran once, untimed
+        return
     seconds = benchmark.stats.stats.median
     achieved = macs * batch / seconds
     benchmark.extra_info.update(

@@ -1,4 +1,4 @@
-"""Feature networks behind the metrics.
+"""The feature networks behind the extractors (see extractors.py for which net serves what).
 
 * `inception`: NVIDIA's TorchScript Inception (`inception-2015-12-05.pt`, 2048-D pool features)
   through clean-fid's own `InceptionV3W` wrapper, loaded from our weights directory instead of /tmp.
@@ -8,14 +8,13 @@
 
 Every net takes a float32 NCHW batch with values in [0, 255] and a `resize` tag: `clean` means
 the batch was already resized to 299x299 by clean-fid's PIL-bicubic resizer, `none` means raw
-(uint8-valued) pixels that the net resizes itself.
+(uint8-valued) pixels that the net resizes itself. `card()` is what the metric card records.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,24 +26,21 @@ from . import weights as W
 
 INCEPTION_FILE = "inception-2015-12-05.pt"
 VGG16_FILE = "vgg16.pt"
-EXTRACTORS = ("inception", "proxy")
-# clean-fid mode -> where resizing happens (see module docstring)
-MODE_RESIZE = {"clean": "clean", "legacy_tensorflow": "none"}
 
 
-@dataclass(frozen=True)
-class FeatureSpec:
-    """One feature set: which net, and whether clean-fid's clean resize runs before it."""
+class _WeightsNet:
+    """A net loaded from one verified weights file."""
 
-    net: str
-    resize: str
+    def __init__(self, weights: W.WeightFile):
+        self.file = str(weights.path)
+        self.sha256 = weights.sha256
+        self.url = weights.url
 
-    @property
-    def tag(self) -> str:
-        return f"{self.net}-{self.resize}"
+    def card(self) -> dict:
+        return {"file": self.file, "sha256": self.sha256, "url": self.url}
 
 
-class InceptionNet:
+class InceptionNet(_WeightsNet):
     """Inception via clean-fid's InceptionV3W: `clean` input goes straight into the layers,
     `none` input is resized inside the TorchScript module (legacy_tensorflow = NVIDIA fid50k)."""
 
@@ -56,27 +52,23 @@ class InceptionNet:
                 model = InceptionV3W(str(weights.path.parent), download=False, resize_inside=False)
         except Exception as exc:  # noqa: BLE001 - a corrupt file surfaces as zip/pickle errors
             raise W.corrupt_error(weights, exc) from None
+        super().__init__(weights)
         self.model = model.to(device).eval()
-        self.file = str(weights.path)
-        self.sha256 = weights.sha256
-        self.url = weights.url
 
     def __call__(self, x: torch.Tensor, resize: str) -> torch.Tensor:
         self.model.resize_inside = resize == "none"
         return self.model(x)
 
 
-class VGG16Net:
+class VGG16Net(_WeightsNet):
     """NVIDIA's vgg16.pt called as in pr50k3_full: uint8 NCHW in, `return_features=True`,
     resizing inside the module."""
 
     name = "vgg16"
 
     def __init__(self, weights: W.WeightFile, device: torch.device):
+        super().__init__(weights)
         self.model = W.load_torchscript(weights, device)
-        self.file = str(weights.path)
-        self.sha256 = weights.sha256
-        self.url = weights.url
 
     def __call__(self, x: torch.Tensor, resize: str) -> torch.Tensor:
         if resize != "none":
@@ -133,43 +125,38 @@ class ProxyFeatures:
     """Adapter giving ProxyNet the common (x, resize) call; the net resizes internally anyway."""
 
     name = "proxy"
-    file = None
-    url = None
 
     def __init__(self, device: torch.device, seed: int = 0):
         self.model = ProxyNet(seed).to(device).eval()
         self.sha256 = self.model.sha256()
 
+    def card(self) -> dict:
+        return {"file": None, "sha256": self.sha256, "url": None, "version": ProxyNet.version,
+                "dim": self.model.dim}  # fmt: skip
+
     def __call__(self, x: torch.Tensor, resize: str) -> torch.Tensor:
         return self.model(x)
 
 
-def specs_for(extractor: str, metrics: set[str], modes: tuple[str, ...]) -> dict[str, list]:
-    """Which feature sets each metric family needs: 'fd' (FID/KID per mode) and 'pr' (P/R/D/C)."""
-    fd_net, pr_net = ("inception", "vgg16") if extractor == "inception" else ("proxy", "proxy")
-    needs: dict[str, list] = {}
-    if metrics & {"fid", "kid"}:
-        needs["fd"] = [(mode, FeatureSpec(fd_net, MODE_RESIZE[mode])) for mode in modes]
-    if metrics & {"pr", "dc"}:
-        needs["pr"] = [(None, FeatureSpec(pr_net, "none"))]
-    return needs
+# net name -> (weights file or None, class); an extractor names the nets it uses
+NETS = {
+    "inception": (INCEPTION_FILE, InceptionNet),
+    "vgg16": (VGG16_FILE, VGG16Net),
+    "proxy": (None, ProxyFeatures),
+}
+
+
+def locate_weights(names, weights_dir: str | Path, download: bool = True) -> dict:
+    """Find and verify the weights file of every net in `names` (one-line QualityError if not)."""
+    return {n: W.locate(NETS[n][0], weights_dir, download) for n in sorted(names) if NETS[n][0]}
 
 
 def load_nets(
-    names: set[str], weights_dir: str | Path, device: torch.device, download: bool = True
+    names, weights_dir: str | Path, device: torch.device, download: bool = True
 ) -> dict[str, object]:
     """Locate, verify and load every net in `names`. All files are checked before any is loaded,
     so a missing VGG16 is reported before minutes are spent loading Inception."""
-    files = {}
-    if "inception" in names:
-        files["inception"] = W.locate(INCEPTION_FILE, weights_dir, download)
-    if "vgg16" in names:
-        files["vgg16"] = W.locate(VGG16_FILE, weights_dir, download)
-    nets: dict[str, object] = {}
-    if "inception" in names:
-        nets["inception"] = InceptionNet(files["inception"], device)
-    if "vgg16" in names:
-        nets["vgg16"] = VGG16Net(files["vgg16"], device)
-    if "proxy" in names:
-        nets["proxy"] = ProxyFeatures(device)
-    return nets
+    files = locate_weights(names, weights_dir, download)
+    return {
+        n: NETS[n][1](files[n], device) if n in files else NETS[n][1](device) for n in sorted(names)
+    }

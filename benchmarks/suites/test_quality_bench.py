@@ -1,6 +1,6 @@
-"""pytest-benchmark for the quality pipeline (not part of the default run, which collects tests/).
+"""pytest-benchmark for the quality pipeline.
 
-    .venv/bin/pytest benchmarks/test_quality_bench.py --benchmark-enable
+    .venv/bin/pytest benchmarks/suites/test_quality_bench.py --benchmark-enable
 
 * feature extraction throughput (images/s) of our in-memory path vs clean-fid's own folder path
   (`get_folder_features` on PNGs), same images, same injected proxy net, clean and legacy modes;
@@ -18,9 +18,10 @@ from cleanfid import fid as cleanfid_fid
 from PIL import Image
 from threadpoolctl import threadpool_limits
 
-from benchmarks.metrics.distances import frechet_distance
-from benchmarks.metrics.extractors import MODE_RESIZE, FeatureSpec, ProxyFeatures, ProxyNet
-from benchmarks.metrics.features import extract
+from benchmarks.quality.distances import frechet_distance
+from benchmarks.quality.features import extract
+from benchmarks.quality.nets import ProxyFeatures, ProxyNet
+from benchmarks.quality.registry import MODES, FeatureSpec
 
 CPU = torch.device("cpu")
 NUM, RES, BATCH = 128, 64, 32
@@ -38,14 +39,16 @@ def images(tmp_path_factory):
 
 def _throughput(benchmark, fn):
     benchmark.pedantic(fn, rounds=3, iterations=1, warmup_rounds=1)
+    if benchmark.disabled:  # quick mode: the call ran once, untimed
+        return
     benchmark.extra_info["images_per_s"] = round(NUM / benchmark.stats.stats.median, 1)
 
 
-@pytest.mark.parametrize("mode", list(MODE_RESIZE))
+@pytest.mark.parametrize("mode", list(MODES))
 def test_extract_ours(benchmark, images, mode):
     arr, _ = images
     nets = {"proxy": ProxyFeatures(CPU)}
-    spec = FeatureSpec("proxy", MODE_RESIZE[mode])
+    spec = FeatureSpec("proxy", MODES[mode].resize)
     batches = torch.from_numpy(arr).permute(0, 3, 1, 2)
 
     def run():
@@ -54,8 +57,8 @@ def test_extract_ours(benchmark, images, mode):
     _throughput(benchmark, run)
 
 
-@pytest.mark.parametrize("mode", list(MODE_RESIZE))
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.heavy)])
 def test_extract_cleanfid_folder(benchmark, images, mode, workers):
     _, folder = images
     proxy = ProxyNet().eval()

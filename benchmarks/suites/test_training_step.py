@@ -1,13 +1,12 @@
-"""One full training step per model, and the data loader beside it (pytest-benchmark; not in the
-default test run, which collects tests/ only).
+"""One full training step per model, and the data loader beside it (pytest-benchmark).
 
-    .venv/bin/python -m pytest benchmarks/test_training_step.py
+    .venv/bin/python -m pytest benchmarks/suites/test_training_step.py --benchmark-enable
 
-A "full step" is what training.train does per batch: D step, G step, EMA update, with lazy R1
+A "full step" is what training.loop does per batch: D step, G step, EMA update, with lazy R1
 and path-length regularisation at their intervals. One round runs d_reg_interval (16) steps, so
 every regulariser runs at its real frequency, and the per-step time is the round's ÷ 16.
 64×64, global batch 16, on the current device. On CUDA the official full-width networks are
-trained; on CPU the narrow variants of config/default.yaml (full width costs about a second per
+trained; on CPU the narrow variants (`models.<name>.build`) of config/default.yaml (full width costs about a second per
 image even at 32×32 here). `extra_info` records img/s and which variant ran.
 
 The loader case times the DataLoader alone (prepared zip → uint8 batches, the loop's settings),
@@ -20,34 +19,31 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 import models
-from benchmarks.timing import device_info
-from data.prepare import prepare
+from common import settings
 from common.device import resolve_device
+from common.provenance import device_info
+from data.dataset import open_dataset
+from data.prepare import prepare
 from training.distributed import Dist
-from training.train import (
-    BatchStream,
-    load_hparams,
-    make_networks,
-    open_dataset,
-    seed_step,
-    to_float_images,
-    training_step,
-)
+from training.hparams import resolve_hparams
+from training.loop import training_step
+from training.networks import make_networks
+from training.sampler import BatchStream, seed_step, to_float_images
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEVICE = resolve_device("auto")
 RES, BATCH = 64, 16
-CPU_PRESETS = yaml.safe_load((ROOT / "config" / "default.yaml").read_text())["models"]
+CPU_PRESETS = settings.load(ROOT / "config" / "default.yaml", check_names=False).models
 
 
 def variant(name: str) -> dict:
     """Full width on a GPU; on CPU the default run's preset (tiny fallback for a new model)."""
     if DEVICE.type == "cuda":
         return {}
-    return CPU_PRESETS.get(name, {"width": 0.125, "z_dim": 64, "n_mlp": 2})
+    preset = CPU_PRESETS.get(name)
+    return dict(preset.build) if preset else {"width": 0.125, "z_dim": 64, "n_mlp": 2}
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +64,11 @@ def batches(data: Path, workers: int):
 
 @pytest.mark.parametrize("name", models.available())
 def test_training_step(benchmark, data, name):
-    hp = load_hparams(name)
+    hp = resolve_hparams(name)
     interval = int(hp["d_reg_interval"])
-    overrides = variant(name)
+    build = variant(name)
     torch.manual_seed(0)
-    nets, _ = make_networks(name, RES, overrides, hp, DEVICE)
+    nets, _ = make_networks(name, RES, build, hp, DEVICE)
     stream = batches(data, workers=2 if DEVICE.type == "cuda" else 0)
     state = {"step": 0, "pl_mean": torch.zeros((), device=DEVICE)}
 
@@ -95,6 +91,8 @@ def test_training_step(benchmark, data, name):
         assert torch.isfinite(stats).all()
 
     benchmark.pedantic(round_of_steps, rounds=2, iterations=1, warmup_rounds=1)
+    if benchmark.disabled:  # quick mode (--benchmark-disable): the round ran once, untimed
+        return
     step_s = benchmark.stats.stats.median / interval
     benchmark.extra_info.update(
         {
@@ -104,7 +102,7 @@ def test_training_step(benchmark, data, name):
             "sec_per_step": step_s,
             "img_per_s": BATCH / step_s,
             "min_per_kimg": 1000 / BATCH * step_s / 60,
-            "variant": overrides or "official architecture",
+            "variant": build or "official architecture",
             **device_info(DEVICE),
         }
     )
@@ -118,4 +116,6 @@ def test_data_loader(benchmark, data):
             to_float_images(next(stream), DEVICE)
 
     benchmark.pedantic(fetch, rounds=3, iterations=1, warmup_rounds=1)
+    if benchmark.disabled:
+        return
     benchmark.extra_info["img_per_s"] = 16 * BATCH / benchmark.stats.stats.median

@@ -1,6 +1,6 @@
 """Locating, checksumming and (if the network allows) fetching the metric networks' weights.
 
-Weights live in one directory we control (default `resources/weights/`), never in /tmp or
+Weights live in one directory we control (`settings.Quality.weights_dir`), never in /tmp or
 site-packages where clean-fid would put them. Every result records the sha256 of the file used.
 An optional `<file>.sha256` next to the weights pins the expected hash.
 """
@@ -8,16 +8,17 @@ An optional `<file>.sha256` next to the weights pins the expected hash.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
-import tempfile
 import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from common.cli import first_line
+from common.io import atomic_output, sha256_file
 
 from .errors import QualityError
 
@@ -26,23 +27,7 @@ WEIGHT_URLS = {
     "inception-2015-12-05.pt": f"{CDN}/inception-2015-12-05.pt",
     "vgg16.pt": f"{CDN}/vgg16.pt",
 }
-DEFAULT_WEIGHTS_DIR = Path("resources/weights")
 DOWNLOAD_TIMEOUT_S = 5.0
-
-_sha_cache: dict[tuple[str, int, int], str] = {}
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, memoised per (path, size, mtime) within the process."""
-    st = os.stat(path)
-    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _sha_cache:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(chunk), b""):
-                h.update(block)
-        _sha_cache[key] = h.hexdigest()
-    return _sha_cache[key]
 
 
 @dataclass(frozen=True)
@@ -59,17 +44,15 @@ def _try_download(url: str, dest: Path, timeout: float) -> bool:
     """Fetch `url` into `dest` atomically; False (and nothing left behind, not even a folder we
     created) on any failure."""
     created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
-    tmp = None
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+        with (
+            atomic_output(dest, suffix=".partial") as tmp,
+            urllib.request.urlopen(url, timeout=timeout) as resp,
+            open(tmp, "wb") as out,
+        ):
             shutil.copyfileobj(resp, out)
-        os.replace(tmp, dest)
         return True
     except Exception:  # noqa: BLE001 - any network/disk problem means "not available"
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         for folder in created:  # innermost first
             with contextlib.suppress(OSError):
                 folder.rmdir()
@@ -85,7 +68,7 @@ def locate(name: str, weights_dir: str | os.PathLike, download: bool = True) -> 
     if not path.is_file():
         raise QualityError(
             f"missing metric weights {path} (expected file; download {url} and place it there, "
-            "see benchmarks/QUALITY.md; or use --extractor proxy)"
+            "see benchmarks/quality/README.md; or use --extractor proxy)"
         )
     digest = sha256_file(path)
     pin = path.with_name(path.name + ".sha256")
@@ -102,9 +85,8 @@ def locate(name: str, weights_dir: str | os.PathLike, download: bool = True) -> 
 
 def corrupt_error(weights: WeightFile, exc: BaseException) -> QualityError:
     """One-line replacement for the zip/pickle traceback a truncated TorchScript file produces."""
-    first = (str(exc).strip().splitlines() or [""])[0][:160]
     return QualityError(
-        f"cannot load {weights.path} as TorchScript ({type(exc).__name__}: {first}); "
+        f"cannot load {weights.path} as TorchScript ({type(exc).__name__}: {first_line(exc)}); "
         f"the file is corrupt or truncated, delete it and download {weights.url} again"
     )
 

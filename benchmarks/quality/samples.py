@@ -1,54 +1,15 @@
-"""Where the images come from: the real set (first N of a prepared dataset, no x-flip) and the
-generator's samples (seeded latents, NVIDIA uint8 quantization), both as uint8 NCHW batches."""
+"""Where the images come from: the real set (first N of a dataset opened by
+data.dataset.open_dataset, no x-flip) and the generator's samples (seeded latents, NVIDIA uint8
+quantization), both as uint8 NCHW batches."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import torch
 
-from . import weights as W
 from .errors import QualityError
 from .features import quantize
-
-
-def first_line(exc: BaseException) -> str:
-    """First line of an exception message: CLI errors must stay one line."""
-    return (str(exc).strip().splitlines() or [""])[0][:200]
-
-
-def open_dataset(data) -> tuple[Sequence, dict]:
-    """A prepared dataset file (through data.dataset.PreparedDataset, x-flip off) or any sequence
-    of uint8 (C, H, W) tensors; returns it with its provenance for the metric card."""
-    if isinstance(data, (str, os.PathLike)):
-        path = Path(data)
-        if not path.is_file():
-            raise QualityError(f"dataset file not found: {path}")
-        try:
-            from data.dataset import PreparedDataset
-        except ImportError as exc:
-            raise QualityError(f"cannot import data.dataset.PreparedDataset ({exc})") from None
-        try:
-            ds = PreparedDataset(str(path), xflip=False)
-        except Exception as exc:  # noqa: BLE001 - any reader failure is a bad input file
-            raise QualityError(
-                f"cannot read dataset {path}: {type(exc).__name__}: {first_line(exc)}"
-            ) from None
-        sha = getattr(ds, "file_sha256", None) or W.sha256_file(path)
-        where = str(path)
-    else:
-        ds, sha, where = data, getattr(data, "file_sha256", None), None
-    info = {
-        "path": where,
-        "sha256": sha,
-        "recipe": getattr(ds, "recipe", None),
-        "resolution": getattr(ds, "resolution", None),
-        "num_images": len(ds),
-        "xflip": False,
-    }
-    return ds, info
 
 
 def _image(item) -> torch.Tensor:

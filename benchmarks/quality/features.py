@@ -2,6 +2,7 @@
 
 One pass over an image stream feeds every requested feature set, so FID in `clean` and
 `legacy_tensorflow` mode and precision/recall are all computed from the very same pixels.
+`gather` returns each set as a `FeatureSet`, what a metric function receives.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,10 @@ import torch
 from cleanfid.resize import build_resizer
 from tqdm.auto import tqdm
 
-from data.atomic import atomic_output
+from common.io import atomic_output, write_json
 
 from .distances import feature_stats
-from .extractors import FeatureSpec
+from .registry import FeatureSpec
 
 FEATURES_VERSION = 1  # bump when extraction changes in a way that invalidates cached features
 
@@ -117,8 +118,7 @@ class FeatureCache:
         if self.root is None or key is None:
             return
         _atomic_write(self._path(key, ".npy"), lambda f: np.save(f, feats))
-        meta = json.dumps({**key, "shape": list(feats.shape)}, indent=1, sort_keys=True)
-        _atomic_write(self._path(key, ".json"), lambda f: f.write(meta.encode()))
+        write_json(self._path(key, ".json"), {**key, "shape": list(feats.shape)})
 
     def stats(self, key: dict | None, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float64 (mu, sigma) of `feats`, read from / written to `<key>.stats.npz`."""
@@ -131,3 +131,49 @@ class FeatureCache:
         mu, sigma = feature_stats(feats)
         _atomic_write(path, lambda f: np.savez(f, mu=mu, sigma=sigma))
         return mu, sigma
+
+
+class FeatureSet:
+    """One feature array as a metric sees it: `.array` (float32, N x D), `.stats()` (float64
+    mean and covariance, through the disk cache) and `.memo(name, make)` for anything else
+    derived from it, so metrics sharing a value (k-NN radii, tensors) compute it once."""
+
+    def __init__(self, array: np.ndarray, cache: FeatureCache | None = None, key=None):
+        self.array = array
+        self._cache, self._key = cache, key
+        self._memo: dict = {}
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def memo(self, name, make: Callable):
+        if name not in self._memo:
+            self._memo[name] = make()
+        return self._memo[name]
+
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._cache is None:
+            return self.memo("stats", lambda: feature_stats(self.array))
+        return self.memo("stats", lambda: self._cache.stats(self._key, self.array))
+
+
+def gather(
+    cache: FeatureCache,
+    specs: list[FeatureSpec],
+    key_of: Callable[[FeatureSpec], dict | None],
+    make_batches: Callable[[], Iterable[torch.Tensor]],
+    total: int,
+    nets: dict,
+    device: torch.device,
+    desc: str,
+    progress: bool = True,
+) -> dict[FeatureSpec, FeatureSet]:
+    """Every spec's features, from the cache where present; one pass covers all the misses."""
+    arrays = {spec: cache.load(key_of(spec)) for spec in specs}
+    missing = [spec for spec, feats in arrays.items() if feats is None]
+    if missing:
+        new = extract(make_batches(), missing, nets, device, total, desc, progress)
+        for spec in missing:
+            cache.save(key_of(spec), new[spec])
+        arrays.update(new)
+    return {spec: FeatureSet(arrays[spec], cache, key_of(spec)) for spec in specs}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from cleanfid.fid import kernel_distance as _cleanfid_kernel_distance
 from scipy.linalg import blas, eigh, lapack
 
 
@@ -87,11 +86,13 @@ def kernel_distance(
     `seed` (and restore it afterwards) so the number is reproducible. Features are promoted to
     float64 because the estimate is a small difference of large kernel sums.
     """
+    from cleanfid.fid import kernel_distance as cleanfid_kernel_distance  # heavy; only here
+
     state = np.random.get_state()
     try:
         np.random.seed(seed)
         return float(
-            _cleanfid_kernel_distance(
+            cleanfid_kernel_distance(
                 np.asarray(feats1, dtype=np.float64),
                 np.asarray(feats2, dtype=np.float64),
                 num_subsets=num_subsets,

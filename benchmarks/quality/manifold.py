@@ -9,12 +9,13 @@ Precision/recall (Kynkäänniemi et al. 2019, NVIDIA stylegan2-ada/stylegan3 pro
   * On CUDA the features are cast to float16 first, as NVIDIA does. On CPU they stay float32
     (float16 cdist is slow there and the extra rounding buys nothing); results can differ from
     a GPU run only where a distance ties a radius within float16 resolution.
-Density/coverage (Naeem et al. 2020), from the same real radii but with their strict `<`:
+Density/coverage (Naeem et al. 2020), from real radii of the same rule but with their strict `<`:
   density  = 1/k * mean over generated of #{real j : d(gen, real_j) < r_j}
   coverage = fraction of real j whose nearest generated sample is closer than r_j.
   The paper recommends k=5; we use the caller's k (default 3, shared with P/R) unless `k_dc`
   is given, and record it.
 All distances are computed in row x column blocks, so memory is O(row_block * col_block).
+The metrics pr and dc (metrics/pr.py, metrics/dc.py) share the real radii through FeatureSet.memo.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import numpy as np
 import torch
 
 
-def _as_tensor(x, device: torch.device) -> torch.Tensor:
+def as_tensor(x, device: torch.device) -> torch.Tensor:
+    """float32 features on `device`, float16 on CUDA as NVIDIA does."""
     t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
     return t.half() if device.type == "cuda" else t
 
@@ -72,14 +74,27 @@ def _inside(
     return torch.cat(hits)
 
 
-def _density_coverage(
-    real: torch.Tensor,
-    fake: torch.Tensor,
-    real_radii: torch.Tensor,
-    k: int,
-    row_block: int,
-    col_block: int,
-) -> tuple[float, float]:
+def precision_recall(
+    real: torch.Tensor, fake: torch.Tensor, k: int, real_radii: torch.Tensor | None = None,
+    row_block: int = 10_000, col_block: int = 10_000,
+) -> dict[str, float]:  # fmt: skip
+    """NVIDIA pr50k3: precision (generated inside the real manifold), recall (the reverse)."""
+    if real_radii is None:
+        real_radii = knn_radii(real, (k,), row_block, col_block)[k]
+    fake_radii = knn_radii(fake, (k,), row_block, col_block)[k]
+    return {
+        "precision": float(_inside(fake, real, real_radii, row_block, col_block).double().mean()),
+        "recall": float(_inside(real, fake, fake_radii, row_block, col_block).double().mean()),
+    }
+
+
+def density_coverage(
+    real: torch.Tensor, fake: torch.Tensor, k: int, real_radii: torch.Tensor | None = None,
+    row_block: int = 10_000, col_block: int = 10_000,
+) -> dict[str, float]:  # fmt: skip
+    """Naeem et al. 2020 density and coverage with real radii of k neighbours (strict <)."""
+    if real_radii is None:
+        real_radii = knn_radii(real, (k,), row_block, col_block)[k]
     count = 0.0
     nearest = torch.full((real.shape[0],), float("inf"), device=real.device)
     for rows in fake.split(row_block):
@@ -90,9 +105,10 @@ def _density_coverage(
             end = start + cols.shape[0]
             nearest[start:end] = torch.minimum(nearest[start:end], dist.float().min(dim=0).values)
             start = end
-    density = count / (k * fake.shape[0])
-    coverage = float((nearest < real_radii.float()).double().mean())
-    return density, coverage
+    return {
+        "density": count / (k * fake.shape[0]),
+        "coverage": float((nearest < real_radii.float()).double().mean()),
+    }
 
 
 def manifold_metrics(
@@ -100,34 +116,36 @@ def manifold_metrics(
     gen_features,
     k: int = 3,
     k_dc: int | None = None,
-    want: tuple[str, ...] = ("precision", "recall", "density", "coverage"),
     row_block: int = 10_000,
     col_block: int = 10_000,
     device: torch.device | str = "cpu",
 ) -> dict[str, float]:
-    """Precision, recall (NVIDIA pr50k3 rule) and density, coverage (Naeem et al.) as floats."""
+    """Precision, recall (k) and density, coverage (k_dc, default k) of two feature arrays."""
     device = torch.device(device)
     k_dc = k if k_dc is None else k_dc
-    real = _as_tensor(real_features, device)
-    fake = _as_tensor(gen_features, device)
-    out: dict[str, float] = {}
-    pr = {"precision", "recall"} & set(want)
-    dc = {"density", "coverage"} & set(want)
-    real_ks = tuple(sorted(({k} if pr else set()) | ({k_dc} if dc else set())))
-    real_radii = knn_radii(real, real_ks, row_block, col_block) if real_ks else {}
-    if "precision" in want:
-        inside = _inside(fake, real, real_radii[k], row_block, col_block)
-        out["precision"] = float(inside.double().mean())
-    if "recall" in want:
-        fake_radii = knn_radii(fake, (k,), row_block, col_block)[k]
-        inside = _inside(real, fake, fake_radii, row_block, col_block)
-        out["recall"] = float(inside.double().mean())
-    if dc:
-        density, coverage = _density_coverage(
-            real, fake, real_radii[k_dc], k_dc, row_block, col_block
-        )
-        if "density" in want:
-            out["density"] = density
-        if "coverage" in want:
-            out["coverage"] = coverage
-    return out
+    real, fake = as_tensor(real_features, device), as_tensor(gen_features, device)
+    radii = knn_radii(real, tuple(sorted({k, k_dc})), row_block, col_block)
+    return {
+        **precision_recall(real, fake, k, radii[k], row_block, col_block),
+        **density_coverage(real, fake, k_dc, radii[k_dc], row_block, col_block),
+    }
+
+
+# ----------------------------------------------------------------------------- for metrics
+
+
+def dtype_note(device: torch.device) -> str:
+    return "float16 (CUDA, as NVIDIA)" if device.type == "cuda" else "float32 (CPU)"
+
+
+def tensor_of(features, device: torch.device) -> torch.Tensor:
+    """A FeatureSet's array as a (memoised) tensor on `device`."""
+    return features.memo(("tensor", str(device)), lambda: as_tensor(features.array, device))
+
+
+def real_radii(features, k: int, block: int, device: torch.device) -> torch.Tensor:
+    """The k-NN radii of a FeatureSet, memoised: shared by P/R and D/C and by every seed."""
+    t = tensor_of(features, device)
+    return features.memo(
+        ("radii", k, block, str(device)), lambda: knn_radii(t, (k,), block, block)[k]
+    )

@@ -1,0 +1,134 @@
+"""`python -m benchmarks.quality`: the registered metrics of one checkpoint, written as JSON.
+
+Every option of `common.settings.Quality` (except the workflow's curve_*) is a flag named after
+it (`num_gen` → `--num-gen`), with its default and help from there; list options take comma
+lists. Bad input is one line and exit 2, an unwritable output exit 1 (`common.cli.run`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+
+from common import settings
+from common.cli import OneLineParser, check_writable, parse_int_list
+from common.device import resolve_device
+from common.io import write_json
+from data.dataset import open_dataset
+
+from .errors import QualityError
+from .evaluation import DEFAULT_CACHE_DIR, evaluate, plan, resolve_options
+from .generators import load_checkpoint, load_official_generator
+from .nets import locate_weights
+
+FIELDS = [f.name for f in dataclasses.fields(settings.Quality) if not f.name.startswith("curve_")]
+
+
+def _kind(name: str):
+    """int, float, str, or (list, item type) of a Quality field, Optional stripped."""
+    tp = typing.get_type_hints(settings.Quality)[name]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    return (list, typing.get_args(tp)[0]) if typing.get_origin(tp) is list else tp
+
+
+def _add_quality_flags(p: OneLineParser) -> None:
+    defaults = settings.defaults(settings.Quality)
+    for name in FIELDS:
+        kind, default = _kind(name), defaults[name]
+        text = settings.help_of(settings.Quality, name).replace("%", "%%")
+        if isinstance(kind, tuple):
+            text += "; a comma list"
+            shown = ",".join(map(str, default)) if default is not None else None
+        else:
+            shown = default
+        if shown is not None:
+            text += f" (default: {shown})"
+        kw = {"type": kind} if kind in (int, float) else {}
+        p.add_argument(f"--{name.replace('_', '-')}", default=default, help=text, **kw)
+
+
+def build_parser() -> OneLineParser:
+    p = OneLineParser(prog="python -m benchmarks.quality", description=__doc__.splitlines()[0])
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="training checkpoint (loads G_ema unless --which G)")
+    src.add_argument("--official", help="official release checkpoint (needs --model)")
+    p.add_argument("--model", help="model name for --official")
+    p.add_argument("--resolution", type=int, help="for --official (default: the dataset's)")
+    p.add_argument("--which", default="G_ema", choices=("G_ema", "G"), help="EMA or raw weights")
+    p.add_argument("--data", required=True, help="prepared dataset file")
+    _add_quality_flags(p)
+    device = settings.defaults(settings.RunConfig)["device"]
+    p.add_argument("--device", default=device, help=f"auto | cpu | cuda[:N] (default: {device})")
+    p.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR), help="feature cache folder "
+                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--no-cache", action="store_true", help="do not read or write cached features")
+    p.add_argument("--no-download", action="store_true", help="never try to fetch weights")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch and BLAS")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--out", required=True, help="result JSON (written atomically)")
+    return p
+
+
+def quality_options(args) -> dict:
+    """The Quality fields of parsed arguments, comma lists split (ints checked here)."""
+    out = {}
+    for name in FIELDS:
+        value, kind = getattr(args, name), _kind(name)
+        if isinstance(kind, tuple) and isinstance(value, str):
+            flag = f"--{name.replace('_', '-')}"
+            if kind[1] is int:
+                value = parse_int_list(value, flag, minimum=0)
+            else:
+                value = [s.strip() for s in value.split(",") if s.strip()]
+        out[name] = value
+    return out
+
+
+def evaluate_args(args) -> dict:
+    """Everything the CLI does except writing the file; cheap checks come before G is loaded."""
+    opts = resolve_options(**quality_options(args))
+    if args.official and not args.model:
+        raise QualityError("--official needs --model NAME")
+    download = not args.no_download
+    locate_weights({s.net for s in plan(opts).specs}, opts.weights_dir, download)
+    ds = open_dataset(args.data, xflip=False)
+    device = resolve_device(args.device)
+    if args.checkpoint:
+        G, info, gid = load_checkpoint(args.checkpoint, device, args.which)
+    else:  # official weights carry no resolution: default to the dataset's
+        resolution = args.resolution or getattr(ds, "resolution", None)
+        G, info, gid = load_official_generator(args.official, args.model, resolution, device)
+    return evaluate(
+        G, ds, device=device, cache_dir=None if args.no_cache else args.cache_dir,
+        generator_id=gid, generator_info=info, download=download, progress=not args.quiet,
+        **dataclasses.asdict(opts),
+    )  # fmt: skip
+
+
+def _limit_threads(n: int) -> None:
+    """On a shared CPU box, oversubscribed OpenMP/OpenBLAS pools can be 10x slower than one."""
+    import torch
+
+    if n < 1:
+        raise QualityError(f"--threads must be >= 1 (got {n})")
+    torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(n)  # stays in effect for the rest of the process
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run through `common.cli.run(main)`: UsageError → exit 2, OSError → exit 1."""
+    args = build_parser().parse_args(argv)
+    out = check_writable(args.out)
+    if args.threads is not None:
+        _limit_threads(args.threads)
+    result = evaluate_args(args)
+    write_json(out, result)
+    summary = ", ".join(f"{k}={v:.4g}" for k, v in result["summary"].items())
+    print(f"{out}: {summary}")
+    return 0

@@ -1,0 +1,295 @@
+"""The one table of quality metrics and feature extractors; it answers without computing.
+
+A metric is ONE function `fn(real, gen, ctx) -> float | {output: float}` registered with
+`@register_metric(...)`, which declares the features it needs (`POOL`: one set per resize mode,
+`MANIFOLD`: one set of raw-pixel features), the outputs it writes, whether lower is better and
+its protocol. `real`/`gen` are `features.FeatureSet`s (`.array`, `.stats()`, `.memo()`); `ctx`
+is a `Context` (the validated `settings.Quality` options, device, seed, mode).
+
+An extractor says which net computes each kind of feature and how results are named: with the
+reference networks (`comparable=True`) an output keeps its name (`fid`), with any other features
+it takes its generic name plus the extractor's suffix (`fd_proxy`), so a proxy number never
+looks like FID. A result key is that stem, plus `_<mode>` for per-mode metrics (`fid_clean`).
+
+    metric_names(), extractor_names(), mode_names()     registered names, in registration order
+    get(name) -> Metric, get_extractor(name) -> Extractor, select(names) -> [Metric]
+    result_keys(metric, extractor=None, modes=None)     summary keys a run writes
+    key_info(key[, default]) -> KeyInfo                 what a result key means
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from common import settings
+
+from .errors import QualityError
+
+# ----------------------------------------------------------------------------- features, modes
+
+
+@dataclass(frozen=True)
+class Features:
+    """A kind of feature a metric needs; each extractor maps it to one of its nets."""
+
+    name: str
+    per_mode: bool  # one feature set (and one result) per resize mode
+    description: str
+
+
+POOL = Features("pool", True, "pool features (Inception-v3: 2048-D), one set per resize mode")
+MANIFOLD = Features("manifold", False, "features of raw uint8 pixels, resized inside the net "
+                    "(VGG16: 4096-D fc)")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A resize protocol of per-mode features (clean-fid's `mode`)."""
+
+    name: str
+    resize: str  # "clean": clean-fid's PIL bicubic before the net; "none": the net resizes
+    label: str
+    note: str
+
+
+MODES = {
+    m.name: m
+    for m in (
+        Mode("clean", "clean", "clean-fid clean",
+             "clean-fid clean: PIL bicubic to 299x299 on float32 channels, no re-quantization"),
+        Mode("legacy_tensorflow", "none", "NVIDIA fid50k_full",
+             "resize inside the TorchScript net (TF-style bilinear), NVIDIA fid50k_full"),
+    )
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One feature set: which net, and whether clean-fid's clean resize runs before it."""
+
+    net: str
+    resize: str
+
+    @property
+    def tag(self) -> str:
+        return f"{self.net}-{self.resize}"
+
+
+# ----------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Output:
+    """One number a metric writes: its name and label on the reference networks, and the
+    generic name/label of the same quantity on other features (FID is FD only on Inception)."""
+
+    name: str
+    label: str
+    generic: str | None = None
+    generic_label: str | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a metric function may read besides the two feature sets."""
+
+    options: settings.Quality
+    device: Any
+    seed: int | None = None
+    mode: str | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    fn: Callable = field(repr=False)
+    features: Features
+    outputs: tuple[Output, ...]
+    lower_is_better: bool
+    protocol: str
+    card: Callable[[Context], dict] | None = field(default=None, repr=False)
+    min_images: Callable[[settings.Quality], int] | None = field(default=None, repr=False)
+
+    def __call__(self, real, gen, ctx: Context) -> dict[str, float]:
+        values = self.fn(real, gen, ctx)
+        if not isinstance(values, dict):
+            values = {self.outputs[0].name: values}
+        names = [o.name for o in self.outputs]
+        if sorted(values) != sorted(names):
+            raise ValueError(f"metric {self.name!r} returned {sorted(values)}, declared {names}")
+        return {name: float(values[name]) for name in names}
+
+
+@dataclass(frozen=True)
+class Extractor:
+    name: str
+    nets: dict[str, str]  # Features.name -> net name (benchmarks.quality.nets.NETS)
+    label: str
+    comparable: bool  # the reference networks: numbers comparable with published ones
+    suffix: str = ""
+
+    def stem(self, output: Output) -> str:
+        return output.name if self.comparable else (output.generic or output.name) + self.suffix
+
+    def spec(self, features: Features, mode: str | None = None) -> FeatureSpec:
+        if features.name not in self.nets:
+            raise QualityError(f"extractor {self.name!r} has no {features.name!r} features")
+        return FeatureSpec(self.nets[features.name], MODES[mode].resize if mode else "none")
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What one result key means (`key_info`)."""
+
+    key: str
+    metric: str  # registered metric name
+    output: str  # the metric's output ("precision" of "pr")
+    extractor: str
+    mode: str | None  # None: a per-mode metric's entry in result["metrics"], or no modes
+    lower_is_better: bool
+    protocol: str
+    label: str
+    comparable: bool
+
+
+# ----------------------------------------------------------------------------- registration
+
+_METRICS: dict[str, Metric] = {}
+_EXTRACTORS: dict[str, Extractor] = {}
+_RAISE = object()
+
+
+def register_metric(
+    name: str,
+    *,
+    features: Features,
+    lower_is_better: bool,
+    protocol: str,
+    outputs: Sequence[Output | str] | None = None,
+    card: Callable[[Context], dict] | None = None,
+    min_images: Callable[[settings.Quality], int] | None = None,
+):
+    """Decorator: register `fn(real, gen, ctx)` as metric `name` (outputs default to [name];
+    a plain string output is its own label). Result keys must stay unique over all metrics."""
+
+    def deco(fn):
+        if name in _METRICS:
+            raise ValueError(f"metric {name!r} is registered twice")
+        outs = tuple(o if isinstance(o, Output) else Output(o, o) for o in outputs or [name])
+        _METRICS[name] = Metric(name, fn, features, outs, lower_is_better, protocol, card,
+                                min_images)  # fmt: skip
+        try:
+            _key_table()
+        except ValueError:
+            del _METRICS[name]
+            raise
+        return fn
+
+    return deco
+
+
+def register_extractor(extractor: Extractor) -> Extractor:
+    if extractor.name in _EXTRACTORS:
+        raise ValueError(f"extractor {extractor.name!r} is registered twice")
+    _EXTRACTORS[extractor.name] = extractor
+    try:
+        _key_table()
+    except ValueError:
+        del _EXTRACTORS[extractor.name]
+        raise
+    return extractor
+
+
+# ----------------------------------------------------------------------------- lookups
+
+
+def metric_names() -> list[str]:
+    return list(_METRICS)
+
+
+def extractor_names() -> list[str]:
+    return list(_EXTRACTORS)
+
+
+def mode_names() -> list[str]:
+    return list(MODES)
+
+
+def get(name: str) -> Metric:
+    if name not in _METRICS:
+        raise QualityError(f"unknown metric {name!r}; registered: {', '.join(_METRICS)}")
+    return _METRICS[name]
+
+
+def get_extractor(name: str) -> Extractor:
+    if name not in _EXTRACTORS:
+        raise QualityError(f"unknown extractor {name!r}; registered: {', '.join(_EXTRACTORS)}")
+    return _EXTRACTORS[name]
+
+
+def select(names: Sequence[str] | None) -> list[Metric]:
+    """The metrics to compute: `names` in order (None: every registered metric)."""
+    if names is None:
+        return list(_METRICS.values())
+    if not names:
+        raise QualityError(f"no metric selected; registered: {', '.join(_METRICS)}")
+    return [get(n) for n in dict.fromkeys(names)]
+
+
+def check_modes(modes: Sequence[str]) -> list[str]:
+    bad = [m for m in modes if m not in MODES]
+    if not modes or bad:
+        raise QualityError(f"unknown mode {(bad or [''])[0]!r}; registered: {', '.join(MODES)}")
+    return list(dict.fromkeys(modes))
+
+
+def result_key(stem: str, mode: str | None) -> str:
+    return stem if mode is None else f"{stem}_{mode}"
+
+
+def result_keys(
+    metric: str | Metric, extractor: str | None = None, modes: Sequence[str] | None = None
+) -> list[str]:
+    """The summary keys `metric` writes with `extractor` over `modes` (defaults: settings)."""
+    metric = metric if isinstance(metric, Metric) else get(metric)
+    default = settings.defaults(settings.Quality)
+    ex = get_extractor(extractor or default["extractor"])
+    modes = check_modes(default["modes"] if modes is None else modes)
+    per = modes if metric.features.per_mode else [None]
+    return [result_key(ex.stem(o), mode) for o in metric.outputs for mode in per]
+
+
+def key_info(key: str, default=_RAISE) -> KeyInfo:
+    """Metric, direction, protocol and label of a summary key (`fid_clean`) or of an entry of
+    result["metrics"] (`fid`); unknown keys raise KeyError unless a default is given."""
+    table = _key_table()
+    if key in table:
+        return table[key]
+    if default is _RAISE:
+        raise KeyError(f"{key!r} is not a result key of any registered metric")
+    return default
+
+
+def _key_table() -> dict[str, KeyInfo]:
+    table: dict[str, KeyInfo] = {}
+    for ex in _EXTRACTORS.values():
+        for m in _METRICS.values():
+            for out in m.outputs:
+                stem = ex.stem(out)
+                for mode in [None, *(MODES if m.features.per_mode else ())]:
+                    info = _info(result_key(stem, mode), m, out, ex, mode)
+                    if table.setdefault(info.key, info) != info:
+                        raise ValueError(f"result key {info.key!r} of metric {m.name!r} is "
+                                         f"already written by {table[info.key].metric!r}")  # fmt: skip
+    return table
+
+
+def _info(key: str, m: Metric, out: Output, ex: Extractor, mode: str | None) -> KeyInfo:
+    label = out.label if ex.comparable else f"{out.generic_label or out.label} ({ex.name} features)"
+    protocol = m.protocol + (f"; {MODES[mode].label}" if mode else "")
+    if not ex.comparable:
+        protocol += f"; {ex.name} features, not comparable with published numbers"
+    return KeyInfo(key, m.name, out.name, ex.name, mode, m.lower_is_better, protocol,
+                   label + (f" [{mode}]" if mode else ""), ex.comparable)  # fmt: skip

@@ -1,0 +1,272 @@
+"""INR-GAN (models/inr_gan.py): exact sizes, names, forward parity and MACs of the released
+`inr-gan-bil` generator, and the common interface."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import models
+from models.inr_gan import INRGANGenerator
+from models.inr_layers import FMMLayer, inr_coord_grid, log_fourier_basis, pixel_std
+from tests.golden import fill_golden, golden_input, load_reference, output_stats
+
+REF = load_reference("inr_gan_outputs.json")
+LAYOUT = load_reference("inr_gan_state_dict_layout_256.json")
+TINY = dict(width=0.0625, z_dim=32, n_mlp=2)
+COUNTS = {64: 51_195_775, 128: 62_672_538, 256: 72_436_573}
+MACS = {64: 4_298_989_568, 256: 14_950_418_432}
+
+
+def n_params(m):
+    return sum(p.numel() for p in m.parameters())
+
+
+def meta_build(res, **overrides):
+    with torch.device("meta"):
+        return models.build("inr_gan", resolution=res, **overrides)
+
+
+# ----------------------------------------------------------------------------- exact sizes
+@pytest.mark.parametrize("res", [64, 128, 256])
+def test_param_counts(res):
+    assert COUNTS[res] == REF["params"][str(res)]
+    assert n_params(meta_build(res)) == COUNTS[res]
+
+
+def test_state_dict_names_and_shapes_match_official():
+    ours = {k: list(v.shape) for k, v in meta_build(256).state_dict().items()}
+    assert ours == LAYOUT
+
+
+@pytest.mark.parametrize("res", [16, 100, 512, 1024])
+def test_other_resolutions_fail_in_one_line(res):
+    with pytest.raises(ValueError, match=f"resolution {res} is not supported") as e:
+        models.build("inr_gan", resolution=res)
+    assert "\n" not in str(e.value) and "up to 256" in str(e.value)
+
+
+def test_block_layout():
+    G = meta_build(256)
+    blocks = G.synthesis_network.blocks()
+    assert [b.size for b in blocks] == [32, 32, 32, 32, 64, 128, 256]
+    assert [b.num_conv for b in blocks] == [1, 2, 2, 2, 2, 3, 3]
+    assert G.num_ws == 16 and models.recipe("inr_gan") == {}  # defaults: R1 10, no PL, no mixing
+
+
+# ----------------------------------------------------------------------------- official parity
+def _assert_close_to_golden(stats, ref):
+    assert stats["shape"] == ref["shape"]
+    for key in ("mean", "std", "abs_sum"):
+        assert stats[key] == pytest.approx(ref[key], rel=1e-4), key
+    for key in ("y[0,:,0,0]", "y[1,:,R//2,R//3]"):
+        assert stats[key] == pytest.approx(ref[key], abs=1e-3), key
+
+
+@pytest.mark.parametrize("res", [64, 256])
+def test_forward_matches_official(res):
+    G = models.build("inr_gan", resolution=res)
+    fill_golden(G)
+    z = golden_input((2, 512), 12345)
+    for mode in ("eval", "train"):
+        G.train(mode == "train")
+        with torch.no_grad():
+            y = G(z)
+        _assert_close_to_golden(output_stats(y), REF["models"]["inr_gan"][str(res)][mode])
+
+
+def test_fill_rule_fills_random_basis_only():
+    G = models.build("inr_gan", resolution=256, **TINY)
+    before = {k: v.clone() for k, v in G.named_buffers()}
+    fill_golden(G)
+    for k, v in G.named_buffers():
+        assert torch.equal(v, before[k]) != k.endswith("random_basis"), k
+    sg = models.build("stylegan2", resolution=32, **TINY)  # other models: buffers untouched
+    before = {k: v.clone() for k, v in sg.named_buffers()}
+    fill_golden(sg)
+    assert all(torch.equal(v, before[k]) for k, v in sg.named_buffers())
+
+
+def test_coordinates_and_log_basis():
+    c = inr_coord_grid(4)
+    assert c[0, 0].tolist() == [-1.0, -0.5, 0.0, 0.5]  # x along the width, half-open grid
+    assert c[1, :, 0].tolist() == [0.5, 0.0, -0.5, -1.0]  # y decreasing downwards
+    b = log_fourier_basis(32, use_diagonal=True)
+    assert b.shape == (20, 2) and log_fourier_basis(128, use_diagonal=False).shape == (14, 2)
+    assert b[0].tolist() == pytest.approx([0.0, math.pi / 2])
+    assert b[9].tolist() == pytest.approx([16 * math.pi / 2, 0.0])
+    d = 2 * math.pi / (4 * math.sqrt(2)) / math.sqrt(2)
+    assert b[10].tolist() == pytest.approx([-d, d]) and b[15].tolist() == pytest.approx([d, d])
+
+
+def test_fmm_layer_matches_its_definition():
+    torch.manual_seed(0)
+    layer = FMMLayer(6, 5, 8, rank=3, instance_norm=True)
+    x, w = torch.randn(2, 6, 7), torch.randn(2, 8)
+    s = layer.affine(w)
+    left, right = s[:, :15].view(2, 5, 3), s[:, 15:].view(2, 3, 6)
+    W = layer.weight[:, :, 0, 0] * (1 + left @ right / math.sqrt(3))
+    W = W / (W.norm(dim=2, keepdim=True) + 1e-8)
+    xn = x / (x.std(dim=2, keepdim=True) + 1e-8)
+    ref = F.leaky_relu(W @ xn + layer.bias.view(1, -1, 1), 0.2) * math.sqrt(2)
+    assert torch.allclose(layer(x, w), ref, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- MACs
+def _counting():
+    try:
+        from benchmarks.profiling import counting
+    except ImportError:  # before the move
+        from benchmarks import counting
+    return counting
+
+
+@pytest.mark.parametrize("res", [64, 256])
+def test_true_macs_flop_counter_mode(res):
+    counting = _counting()
+    G = counting.build_for_counting("inr_gan", res)
+    mc = counting.count_macs(G, counting.example_input(G))
+    assert mc.total == mc.macs == MACS[res] == REF["macs_true_batch1"][str(res)]
+    assert mc.by_module["mapping"] == 2 * 512 * 512
+    assert counting.count_macs(G, counting.example_input(G), "paper").macs == MACS[res]
+
+
+def _bilinear_outputs(G, batch=1):
+    """Elements written by the ×2 bilinear upsamplings (features and RGB skip)."""
+    n = 0
+    for blk in G.synthesis_network.blocks():
+        if blk.up:
+            n += (blk.conv0.in_ch - blk.coord_fuser.total_dim + 3) * blk.size**2
+    return batch * n
+
+
+def _affine_outputs(G):
+    return sum(m.affine.bias.numel() for m in G.modules() if hasattr(m, "affine") and m is not G)
+
+
+def test_counters_agree_at_256():
+    """fvcore (told that bilinear resampling is not MAC work; by default it counts 4 FLOPs per
+    bilinear output) gives FlopCounterMode's number exactly; ptflops adds the affine biases."""
+    counting = _counting()
+    G = counting.build_generator("inr_gan", 256, "cpu", modconv_mode="grouped").train()
+    z = torch.zeros(1, 512)
+    assert counting.count_macs_fvcore(G, z).total == MACS[256]
+    assert _bilinear_outputs(G) > 0  # the resampling that fvcore would otherwise count
+    pt = counting.count_macs_ptflops(counting.build_for_counting("inr_gan", 256), z.to("meta"))
+    assert pt.total - _affine_outputs(G) == MACS[256]
+
+
+# ----------------------------------------------------------------------------- interface
+def test_stages_and_shapes():
+    G = meta_build(256, **TINY)
+    img, stages = G(torch.randn(2, 32, device="meta"), return_stages=True)
+    assert img.shape == (2, 3, 256, 256)
+    assert [s.shape[-1] for s in stages] == [32, 32, 32, 32, 64, 128, 256]
+    G = models.build("inr_gan", resolution=64, **TINY)
+    img, stages = G(torch.randn(2, 32), return_stages=True)
+    assert torch.equal(img, stages[-1]) and img.is_contiguous()
+
+
+def test_truncation_noise_modes_and_mixing():
+    G = models.build("inr_gan", resolution=32, **TINY).eval()
+    z = torch.randn(3, 32)
+    with torch.no_grad():
+        ys = [G(z, noise_mode=m) for m in ("random", "random", "const", "none")]
+        assert all(torch.equal(ys[0], y) for y in ys)  # no noise inputs in the released model
+        y = G(z, truncation_psi=0.0)
+        assert torch.allclose(y[0], y[1], atol=1e-5) and torch.allclose(y[0], y[2], atol=1e-5)
+        z2 = torch.randn(3, 32)
+        assert torch.equal(G(z, z_mix=z, mix_index=3), ys[0])
+        assert not torch.allclose(G(z, z_mix=z2, mix_index=3), ys[0])
+    with pytest.raises(ValueError, match="noise_mode"):
+        G(z, noise_mode="loud")
+
+
+def test_modconv_modes_agree_and_are_checked():
+    G = models.build("inr_gan", resolution=64, **TINY)
+    A = models.build("inr_gan", resolution=64, modconv_mode="activations", **TINY)
+    A.load_state_dict(G.state_dict())
+    z = torch.randn(2, 32)
+    assert torch.allclose(G(z), A(z), atol=1e-4)
+    with pytest.raises(ValueError, match="modulated conv mode 'fast' is unknown"):
+        models.build("inr_gan", resolution=64, modconv_mode="fast")
+
+
+def test_w_avg_is_tracked_in_training_mode_only():
+    G = models.build("inr_gan", resolution=32, **TINY)
+    G.eval()(torch.randn(4, 32))
+    assert not G.style.w_avg.any()
+    G.train()(torch.randn(4, 32))
+    assert G.style.w_avg.abs().sum() > 0 and "mapping.w_avg" in G.state_dict()
+
+
+def test_load_official_state_dict_strict(tmp_path):
+    src = models.build("inr_gan", resolution=64)
+    state = src.state_dict()
+    assert isinstance(src, INRGANGenerator) and "mapping.fc0.weight" in state
+    torch.save({"G_ema": state}, tmp_path / "snapshot.pt")  # NVIDIA's key
+    torch.save(state, tmp_path / "bare.pt")
+    for path, key in ((tmp_path / "snapshot.pt", "G_ema"), (tmp_path / "bare.pt", "g_ema")):
+        G = models.load_official(path, "inr_gan", resolution=64, key=key)
+        assert not G.training
+        for k, v in state.items():
+            assert torch.equal(G.state_dict()[k], v), k
+
+
+def test_narrow_variant_trains():
+    """A few plain G/D steps (non-saturating loss, R1 on real images) of the narrow variant."""
+    torch.manual_seed(0)
+    G = models.build("inr_gan", resolution=32, **TINY).train()
+    D = models.build_discriminator(32, width=0.0625)
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-3, betas=(0.0, 0.99))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-3, betas=(0.0, 0.99))
+    real = torch.rand(4, 3, 32, 32) * 2 - 1
+    before = [p.detach().clone() for p in G.parameters()]
+    for _ in range(3):
+        real.requires_grad_(True)
+        real_logits = D(real)
+        (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+        loss_d = F.softplus(D(G(torch.randn(4, 32)).detach())).mean()
+        loss_d = loss_d + F.softplus(-real_logits).mean() + 5.0 * grad.pow(2).sum([1, 2, 3]).mean()
+        opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+        real = real.detach()
+        loss_g = F.softplus(-D(G(torch.randn(4, 32)))).mean()
+        opt_g.zero_grad()
+        loss_g.backward()
+        assert all(p.grad is not None for p in G.parameters())  # every parameter is reachable
+        opt_g.step()
+        assert torch.isfinite(loss_d) and torch.isfinite(loss_g)
+    assert all(not torch.equal(p, q) for p, q in zip(G.parameters(), before, strict=True))
+
+
+@pytest.mark.parametrize("mean", [0.0, 300.0])  # one-pass sums, and the two-pass fallback
+def test_pixel_std_matches_torch(mean):
+    x = torch.randn(2, 8, 4096, generator=torch.Generator().manual_seed(0)) + mean
+    ref = x.double().std(dim=2)
+    assert torch.allclose(pixel_std(x).double(), ref, rtol=1e-5)
+    assert pixel_std(x.to("meta")).shape == ref.shape  # no data-dependent branch on meta
+
+
+@pytest.mark.parametrize("batch", [1, 3])  # batch 1 takes the as_strided upsampling input
+def test_backward_through_upsampling(batch):
+    G = models.build("inr_gan", resolution=64, **TINY)
+    G(torch.randn(batch, 32)).square().mean().backward()
+    grads = [p.grad for p in G.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fmm_layer_gradients(channels_last):
+    torch.manual_seed(0)
+    norm = FMMLayer(4, 3, 5, rank=2, instance_norm=True).double()
+    fused = FMMLayer(6, 3, 5, rank=2).double()  # 4 pixel channels + 2 batch-independent ones
+    x = torch.randn(2, 4, 7, dtype=torch.float64, requires_grad=True)
+    extra = torch.randn(2, 7, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w: norm(x, w, channels_last=channels_last), (x, w))
+    assert torch.autograd.gradcheck(
+        lambda x, e, w: fused(x, w, extra=e, channels_last=channels_last), (x, extra, w)
+    )
