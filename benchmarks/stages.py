@@ -9,13 +9,15 @@ It runs the network, so it lives with the measurements; the report only shows it
 
 from __future__ import annotations
 
+import json
+
 import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
 
 from common.cli import OneLineParser, check_writable, parse_int_list, run
 from common.device import resolve_device
-from common.io import atomic_output, write_json
+from common.io import atomic_output
 
 
 @torch.no_grad()
@@ -57,12 +59,15 @@ def main(argv=None) -> int:
         check_writable(out)
     G, meta = load_generator(args.checkpoint, device=resolve_device(args.device))
     stages = stage_images(G, seeds)
-    with atomic_output(args.out, suffix=".png") as tmp:
-        save_image(stage_grid(stages), tmp, format="png")
     info = {"model": meta["model"], "kimg": meta.get("kimg"), "variant": meta.get("variant"),
             "seeds": seeds, "stage_sizes": [int(s.shape[-1]) for s in stages],
             "kind": G.stage_label, "image": str(args.out)}  # fmt: skip
-    write_json(args.json, info)
+    # both files are written before either is replaced: a failure leaves neither (nor a temp)
+    with atomic_output(args.out, suffix=".png") as png, atomic_output(args.json) as js:
+        save_image(stage_grid(stages), png, format="png")
+        js.write_text(
+            json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+        )  # what common.io.write_json writes
     return 0
 
 

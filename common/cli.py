@@ -1,6 +1,7 @@
 """The rules every pixbench command line follows: bad input is one line on stderr and exit 2;
-an output that cannot be written is one line and exit 1; outputs are written atomically
-(common.io) so a failure leaves nothing half-written; progress and logs go to stderr."""
+an output that cannot be written is one line and exit 1 (so is any other fault, see `run`);
+outputs are written atomically (common.io) so a failure leaves nothing half-written; progress
+and logs go to stderr."""
 
 from __future__ import annotations
 
@@ -115,17 +116,40 @@ def format_overrides(flag: str, mapping: dict) -> list[str]:
 
 
 def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
-    """Call `main` with the exit-code rule: UsageError → 2, OSError → 1, Ctrl-C → 130; each
-    reported as one line, never a traceback."""
+    """Call `main` with the exit-code rule: UsageError → 2, OSError → 1, Ctrl-C → 130, anything
+    else (an input no check foresaw, or a bug) → 1; each reported as one line, never a traceback
+    (PIXBENCH_TRACEBACK=1 re-raises the unexpected ones to show where they came from). stdout is
+    flushed inside the rule, so a full disk or a closed pipe there is one line too."""
     try:
-        return main(argv)
+        code = main(argv)
+        sys.stdout.flush()
+        return code
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as e:
+        _drop_unwritable_stdout()
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         print(f"error: {where}{e.strerror or first_line(e)}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("error: interrupted; no output written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as e:
+        if os.environ.get("PIXBENCH_TRACEBACK") == "1":
+            raise
+        print(f"error: {type(e).__name__}: {first_line(e)} (unexpected; run with "
+              "PIXBENCH_TRACEBACK=1 to see where)", file=sys.stderr)  # fmt: skip
+        return EXIT_FAILURE
+
+
+def _drop_unwritable_stdout() -> None:
+    """If stdout itself cannot be written, point it at /dev/null so the interpreter's final
+    flush does not add its own multi-line complaint after our one line."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass

@@ -2,6 +2,7 @@
 (as patterns with {wildcards}) and the report (as paths) both read.
 
     results/<run>/
+      preflight.json                          what the config needs, found   (common.preflight)
       data/<dataset>.zip                      prepared images + recipe       (data.prepare)
       profile/<model>_<res>.json              full-width cost                (benchmarks.profiling)
       profile_variant/<dataset>_<model>.json  cost of the trained variant    (benchmarks.profiling)
@@ -18,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 PATTERNS = {
+    "preflight": "preflight.json",
     "dataset": "data/{dataset}.zip",
     "profile": "profile/{model}_{res}.json",
     "variant": "profile_variant/{dataset}_{model}.json",

@@ -83,6 +83,15 @@ class Train:
     log_every: int = opt(10, help="a log.csv row every N steps", minimum=1)
     grid: int = opt(8, help="sample grid of GRID×GRID images per snapshot", minimum=1)
     keep: int | None = opt(None, help="keep only the newest N snapshots", minimum=1)
+    micro_batch: int | None = opt(None, help="images per forward; a step averages batch/micro_batch "
+                                  "of them (default: batch / processes)", minimum=1)  # fmt: skip
+    precision: str = opt("fp32", help="training passes: fp32 | bf16 (autocast) | fp16 (autocast "
+                         "+ GradScaler, CUDA only)", enum=["fp32", "bf16", "fp16"])  # fmt: skip
+    channels_last: bool = opt(False, help="channels-last memory format for G and D in training")
+    compile: str | None = opt(None, help="torch.compile backend for the G/D forwards of the main "
+                              "passes, e.g. inductor (default: eager)")  # fmt: skip
+    tf32: bool = opt(False, help="allow TF32 matmuls and convolutions on CUDA (default: fp32)")
+    cudnn_benchmark: bool = opt(False, help="let cuDNN time conv algorithms and keep the fastest")
     hparams: dict = opt(factory=dict, help="hyper-parameters for every model (HParams keys)")
 
 
@@ -134,6 +143,8 @@ class RunConfig:
     models: dict[str, Model] = opt(help="registered generator name → its variant", minProperties=1)
     description: str = opt("", help="one paragraph, shown in the report")
     device: str = opt("auto", help="auto (CUDA when present) | cpu | cuda", enum=list(DEVICES))
+    rehearsal: bool = opt(False, help="a miniature run of a paper config with stand-in data and "
+                          "weights: FID claims are judged but labelled as a rehearsal")  # fmt: skip
     train: Train = opt(factory=Train, help="the training runs")
     profile: Profile = opt(factory=Profile, help="cost of every model at full width")
     quality: Quality = opt(factory=Quality, help="quality metrics")
@@ -252,7 +263,7 @@ def load(source: str | Path | dict, check_names: bool = True) -> RunConfig:
             source = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
         except OSError as e:
             raise UsageError(f"cannot read config {where}: {e.strerror or e}") from None
-        except yaml.YAMLError as e:
+        except (yaml.YAMLError, UnicodeDecodeError) as e:  # binary files: not UTF-8 text
             raise UsageError(f"{where} is not valid YAML: {str(e).splitlines()[0]}") from None
     cfg = validate(source, RunConfig, where)
     return check_registered(cfg, where) if check_names else cfg

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -23,6 +26,22 @@ def palette(*frames: pd.DataFrame) -> dict:
     """One colour per model, the same in every panel and plot (sorted names → fixed order)."""
     names = sorted(set().union(*(set(f["model"]) for f in frames)))
     return dict(zip(names, sns.color_palette(n_colors=len(names)), strict=True))
+
+
+def plain_log(ax, axis: str = "y") -> None:
+    """Log-scale tick labels as plain numbers (20, 0.01), not 2×10¹."""
+    fmt = mticker.FuncFormatter(lambda v, _: f"{v:g}")
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    narrow = lo > 0 and hi / lo < 10  # less than a decade: a few evenly spaced plain ticks
+    target.set_major_locator(mticker.MaxNLocator(5) if narrow
+                             else mticker.LogLocator(base=10, subs=(1, 2, 5)))  # fmt: skip
+    target.set_major_formatter(fmt)
+    target.set_minor_formatter(mticker.NullFormatter())
+
+
+def wrap(label: str, width: int = 34) -> str:
+    return "\n".join(textwrap.wrap(label, width)) or label
 
 
 def save(fig, out_dir: Path, name: str) -> Path:
@@ -83,8 +102,9 @@ def pareto(res: RunResults, out_dir: Path) -> Path | None:
         front = front[front[metric] <= best] if lower else front[front[metric] >= best]
         ax.plot(front.GMACs, front[metric], "k--", lw=1, alpha=0.6)
     ax.set_xscale("log")
+    plain_log(ax, "x")
     ax.set_xlabel("GMACs per image of the evaluated variant (batch 1)")
-    ax.set_ylabel(axis_label(metric))
+    ax.set_ylabel(wrap(axis_label(metric), 40))
     ax.set_title("Quality vs cost (dashed = Pareto front)")
     return save(fig, out_dir, "pareto_quality_vs_macs")
 
@@ -105,7 +125,8 @@ def quality_metrics(res: RunResults, out_dir: Path) -> Path | None:
     for ax, key in zip(axes.flat, keys, strict=False):
         sns.barplot(data=df[df.key == key], x="model", y="value", hue="model", ax=ax,
                     palette=colors, legend=False)  # fmt: skip
-        ax.set(title=axis_label(key), xlabel="", ylabel="")
+        ax.set(xlabel="", ylabel="")
+        ax.set_title(wrap(axis_label(key), 30), fontsize=10)
         ax.tick_params(axis="x", labelrotation=30)
     for ax in axes.flat[len(keys) :]:
         ax.set_visible(False)
@@ -116,7 +137,7 @@ def quality_metrics(res: RunResults, out_dir: Path) -> Path | None:
 def scaling(scale: pd.DataFrame, out_dir: Path) -> Path | None:
     if scale.empty:
         return None
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
     long = scale.melt(id_vars=["model", "resolution"], value_vars=["GMACs", "GMACs_paper_convention"],
                       var_name="convention", value_name="GMACs_value")  # fmt: skip
     long["convention"] = long.convention.map(
@@ -125,13 +146,15 @@ def scaling(scale: pd.DataFrame, out_dir: Path) -> Path | None:
     common = dict(x="resolution", hue="model", marker="o", palette=palette(scale))
     sns.lineplot(data=long, y="GMACs_value", style="convention", ax=axes[0], **common)
     axes[0].set(ylabel="GMACs per image (batch 1)", title="MACs vs resolution")
-    sns.lineplot(data=scale, y="params", ax=axes[1], **common)
-    axes[1].set(ylabel="parameters", title="Parameters vs resolution")
+    sns.lineplot(data=scale.assign(params_M=scale.params / 1e6), y="params_M", ax=axes[1], **common)
+    axes[1].set(ylabel="parameters (M)", title="Parameters vs resolution")
     sns.lineplot(data=scale, y="train_saved_MiB", ax=axes[2], **common)
     axes[2].set(ylabel="MiB saved for backward (batch 1)", title="Training activation memory")
     for ax in axes:
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        plain_log(ax)
+        ax.xaxis.set_minor_locator(mticker.NullLocator())
         ax.set_xticks(
             sorted(scale.resolution.unique()),
             labels=[str(r) for r in sorted(scale.resolution.unique())],
@@ -140,23 +163,30 @@ def scaling(scale: pd.DataFrame, out_dir: Path) -> Path | None:
 
 
 def throughput(lat: pd.DataFrame, out_dir: Path) -> Path | None:
+    """images/s against batch size, valid rows only: a row timed against a roof that moved, or
+    with an impossible utilization, is not a result and is not drawn (the latency table says why)."""
     if lat.empty:
         return None
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    lat = lat.assign(resolution=lat.resolution.astype(str) + " px")
-    sns.lineplot(
-        data=lat,
-        x="batch",
-        y="images_per_s",
-        hue="model",
-        style="resolution",
-        marker="o",
-        ax=ax,
-        palette=palette(lat),
-    )
+    ok = lat[lat["valid"].astype(bool)] if "valid" in lat else lat
+    dropped = len(lat) - len(ok)
+    title = f"Throughput on {lat.device.iloc[0]}"
+    if ok.empty:
+        ax.text(0.5, 0.5, f"no valid latency measurement in this run\n({dropped} invalid rows: "
+                "see the latency table)", ha="center", va="center", transform=ax.transAxes)  # fmt: skip
+        ax.set(xticks=[], yticks=[], title=title)
+        return save(fig, out_dir, "throughput_vs_batch")
+    ok = ok.assign(resolution=ok.resolution.astype(str) + " px")
+    sns.lineplot(data=ok, x="batch", y="images_per_s", hue="model", style="resolution",
+                 marker="o", ax=ax, palette=palette(ok))  # fmt: skip
     ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(ok.batch.unique()), labels=[str(b) for b in sorted(ok.batch.unique())])
+    ax.xaxis.set_minor_locator(mticker.NullLocator())
     ax.set_yscale("log")
-    ax.set(xlabel="batch size", ylabel="images / s", title=f"Throughput on {lat.device.iloc[0]}")
+    plain_log(ax)
+    if dropped:
+        title += f"\n({dropped} invalid rows not drawn)"
+    ax.set(xlabel="batch size", ylabel="images / s", title=title)
     return save(fig, out_dir, "throughput_vs_batch")
 
 
@@ -167,7 +197,7 @@ def training_curves(res: RunResults, out_dir: Path) -> Path | None:
     logs = pd.concat(frames)
     curves = [c.assign(dataset=d, model=m) for (d, m), c in res.curves.items() if not c.empty]
     ncols = 3 if curves else 2
-    fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 4))
+    fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 4), layout="constrained")
     colors = palette(logs, *curves)
     sns.lineplot(
         data=logs, x="kimg", y="loss_D", hue="model", style="dataset", ax=axes[0], palette=colors
@@ -190,8 +220,10 @@ def training_curves(res: RunResults, out_dir: Path) -> Path | None:
             ax=axes[2],
             palette=colors,
         )
-        axes[2].set_yscale("log")  # from the untrained start (kimg 0) down by orders of magnitude
-        axes[2].set(title="at each snapshot", ylabel=axis_label(cmetric))
+        if (cdf[cmetric] > 0).all() and cdf[cmetric].max() / cdf[cmetric].min() > 10:
+            axes[2].set_yscale("log")  # from the untrained start down by orders of magnitude
+            plain_log(axes[2])
+        axes[2].set(title="at each snapshot", ylabel=wrap(axis_label(cmetric), 40))
     return save(fig, out_dir, "training_curves")
 
 
@@ -226,3 +258,95 @@ def mac_breakdown(res: RunResults, out_dir: Path, resolution: int = 256) -> Path
         fontsize=8, title="top-level module", bbox_to_anchor=(1.02, 1), loc="upper left"
     )
     return save(fig, out_dir, f"mac_breakdown_{resolution}")
+
+
+def claims_chart(claims: pd.DataFrame | None, out_dir: Path) -> Path | None:
+    """Every claim: the paper's value (open diamond) against the measured one (dot coloured by
+    verdict), one panel per unit, so each axis is in the claim's own unit."""
+    from reports.headline import VERDICTS, claim_numbers
+
+    if claims is None or claims.empty:
+        return None
+    df = claim_numbers(claims)
+    units = list(dict.fromkeys(df["unit"]))
+    sizes = [int((df["unit"] == u).sum()) for u in units]
+    fig, axes = plt.subplots(len(units), 1, figsize=(11, 0.8 + 0.32 * sum(sizes) + 0.55 * len(units)),
+                             gridspec_kw={"height_ratios": [s + 1.2 for s in sizes]}, squeeze=False)  # fmt: skip
+    for ax, unit in zip(axes[:, 0], units, strict=True):
+        _claims_panel(ax, df[df["unit"] == unit].reset_index(drop=True), unit, VERDICTS)
+    handles = [plt.Line2D([], [], marker="D", ls="", mfc="none", mec="k", label="paper")]
+    handles += [plt.Line2D([], [], marker="o", ls="", color=c, label=v)
+                for v, (_, c, _) in VERDICTS.items()]  # fmt: skip
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), frameon=False,
+               bbox_to_anchor=(0.5, 1.0), fontsize=9)  # fmt: skip
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    return save(fig, out_dir, "claims_paper_vs_measured")
+
+
+def _claims_panel(ax, df: pd.DataFrame, unit: str, verdicts: dict) -> None:
+    y = range(len(df))
+    values = pd.concat([df["paper_value"], df["measured_value"]]).dropna()
+    log = len(values) > 0 and (values > 0).all() and values.max() / values.min() > 20
+    lo, hi = (values.min(), values.max()) if len(values) else (0, 1)
+    mid = (lo * hi) ** 0.5 if log else (lo + hi) / 2
+    for i, r in df.iterrows():
+        color = verdicts.get(r["verdict"], ("", "#555", ""))[1]
+        if pd.notna(r["measured_value"]):
+            ax.plot([r["paper_value"], r["measured_value"]], [i, i], color=color, lw=1.5, alpha=0.6)
+            ax.plot(r["measured_value"], i, "o", color=color, ms=7, zorder=3)
+        else:
+            right = r["paper_value"] > mid
+            ax.annotate("not measured", (r["paper_value"], i), xytext=(-8 if right else 8, -3),
+                        textcoords="offset points", fontsize=8, color=color,
+                        ha="right" if right else "left")  # fmt: skip
+        ax.plot(r["paper_value"], i, "D", mfc="none", mec="k", ms=7, zorder=4)
+    ax.set_yticks(list(y), labels=[_short(c) for c in df["claim"]], fontsize=8)
+    ax.set_ylim(len(df) - 0.4, -0.6)
+    if log:
+        ax.set_xscale("log")
+        plain_log(ax, "x")
+    ax.set_xlabel(unit or "value", fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _short(claim: str, width: int = 70) -> str:
+    return claim if len(claim) <= width else claim[: width - 1] + "…"
+
+
+def _training_seconds(log: pd.DataFrame) -> pd.DataFrame:
+    """(kimg, seconds) at each log row: seconds of training (snapshots excluded, as the log's
+    sec_per_kimg is measured) summed from the start, with (0, 0) first."""
+    kimg = pd.to_numeric(log["kimg"])
+    seconds = (kimg.diff().fillna(kimg) * pd.to_numeric(log["sec_per_kimg"])).cumsum()
+    return pd.concat([pd.DataFrame({"kimg": [0.0], "seconds": [0.0]}),
+                      pd.DataFrame({"kimg": kimg, "seconds": seconds})], ignore_index=True)  # fmt: skip
+
+
+def quality_vs_training(res: RunResults, out_dir: Path) -> Path | None:
+    """The curve metric at each evaluated snapshot against images seen (kimg) and against
+    training wall-clock seconds, per model: quality against training cost."""
+    frames = []
+    for key, curve in res.curves.items():
+        if curve.empty or key not in res.logs or "sec_per_kimg" not in res.logs[key]:
+            continue
+        clock = _training_seconds(res.logs[key])
+        seconds = [float(np.interp(k, clock["kimg"], clock["seconds"])) for k in curve["kimg"]]
+        frames.append(curve.assign(dataset=key[0], model=key[1], seconds=seconds))
+    if not frames:
+        return None
+    df = pd.concat(frames, ignore_index=True)
+    metric = headline_quality(res, df.columns)
+    if metric is None:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 4.6), sharey=True, layout="constrained")
+    common = dict(y=metric, hue="model", style="dataset", marker="o", palette=palette(df))
+    sns.lineplot(data=df, x="kimg", ax=axes[0], legend=False, **common)
+    sns.lineplot(data=df, x="seconds", ax=axes[1], **common)
+    axes[1].legend(fontsize=8)
+    axes[0].set(xlabel="images seen (kimg)", ylabel=wrap(axis_label(metric), 40))
+    axes[1].set(xlabel="training seconds\n(wall clock, snapshots excluded)")
+    if (df[metric] > 0).all() and df[metric].max() / df[metric].min() > 10:
+        axes[0].set_yscale("log")
+        plain_log(axes[0])
+    fig.suptitle("Quality against training cost (each evaluated snapshot)")
+    return save(fig, out_dir, "quality_vs_training_cost")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks.profiling.timing import ROOF_DRIFT_LIMIT
 from common import settings
 from common.cli import (
     OneLineParser,
@@ -27,9 +28,10 @@ from common.cli import (
 )
 from common.io import atomic_output as atomic_path
 from common.io import atomic_write_text as write_text
+from reports import columns, plots, tables
 from reports import html as H
-from reports import plots, tables
 from reports.collect import RunResults, load_results
+from reports.headline import headline_html, headline_markdown, sources_html
 
 log = logging.getLogger("pixbench.report")
 
@@ -70,9 +72,10 @@ def proxy_banner(res: RunResults) -> str:
 
 
 def _write_table(df, out: Path, name: str, prov: str, title: str, note: str = "") -> None:
+    """CSV with the machine names; Markdown as a reader sees it (human names, rounded)."""
     with atomic_path(out / f"{name}.csv") as tmp:
         df.to_csv(tmp, index=False)
-    write_text(out / f"{name}.md", f"# {title}\n\n{prov}\n\n{note}{tables.to_markdown(df)}")
+    write_text(out / f"{name}.md", f"# {title}\n\n{prov}\n\n{note}{tables.to_markdown(df, name)}")
 
 
 def _copy(src: Path | None, dst: Path) -> Path | None:
@@ -85,8 +88,17 @@ def _copy(src: Path | None, dst: Path) -> Path | None:
 
 
 MACS_NOTE = ("MACs = multiply-accumulates of conv/linear/matmul at batch 1 (FLOPs ≈ 2 × MACs); "
-             "FIR filters listed separately.\n\n")  # fmt: skip
-PROXY_NOTE = "PROXY features: not Inception FID; compare within this run only.\n\n"
+             "FIR filters listed separately; true count vs the paper's convention: docs/macs.md.\n\n")  # fmt: skip
+PROXY_NOTE = (
+    "PROXY features: not Inception FID; compare within this run only (docs/metrics.md).\n\n"
+)
+LATENCY_NOTE = (
+    "Utilization = achieved MAC/s ÷ the median dense-matmul rate (the roof) sampled in the same "
+    "process before each batch size and after the last. A row is INVALID, its figures not shown "
+    "as results, when its utilization exceeds 1 or the roof moved more than "
+    f"{100 * ROOF_DRIFT_LIMIT:.0f} % of its median during the job (benchmarks/profiling/timing.py)."
+    "\n\n"
+)
 
 
 def write_tables(res: RunResults, out: Path, prov: str) -> dict:
@@ -94,7 +106,7 @@ def write_tables(res: RunResults, out: Path, prov: str) -> dict:
     qnote = PROXY_NOTE if res.proxy else ""
     specs = {
         "efficiency": (tables.efficiency_table, "Efficiency (full-width architectures)", MACS_NOTE),
-        "latency": (tables.latency_table, "Latency and throughput", ""),
+        "latency": (tables.latency_table, "Latency and throughput", LATENCY_NOTE),
         "scaling": (tables.scaling_table, "Scaling with resolution", MACS_NOTE),
         "quality": (tables.quality_table, "Quality", qnote),
         "table1_vs_paper": (tables.paper_table1, "Paper Table 1 (256×256) beside this run",
@@ -110,26 +122,25 @@ def write_tables(res: RunResults, out: Path, prov: str) -> dict:
         write_text(
             out / "claims.md", f"# Paper claims vs measured\n\n{prov}\n\n{claims_md.read_text()}"
         )
+    write_text(out / "headline.md", f"# Headline\n\n{prov}\n\n{headline_markdown(res.claims)}")
     return frames
 
 
 def make_figures(res: RunResults, frames: dict, fig_dir: Path) -> dict:
     return {
+        "claims": plots.claims_chart(res.claims, fig_dir),
         "pareto": plots.pareto(res, fig_dir),
         "metrics": plots.quality_metrics(res, fig_dir),
         "scaling": plots.scaling(frames["scaling"], fig_dir),
         "throughput": plots.throughput(frames["latency"], fig_dir),
         "training": plots.training_curves(res, fig_dir),
+        "training_cost": plots.quality_vs_training(res, fig_dir),
         "breakdown": plots.mac_breakdown(res, fig_dir),
     }
 
 
 def gallery(items: dict, caption) -> str:
-    figs_html = "".join(
-        f"<figure>{H.img_tag(path, caption(key))}<figcaption>{html.escape(caption(key))}</figcaption></figure>"
-        for key, path in items.items()
-    )
-    return f"<div class='grid'>{figs_html}</div>"
+    return f"<div class='grid'>{''.join(H.figure(p, caption(k)) for k, p in items.items())}</div>"
 
 
 def stage_caption(key, info: dict) -> str:
@@ -137,6 +148,41 @@ def stage_caption(key, info: dict) -> str:
     if len(info["stage_sizes"]) == 1:
         text += "; only one stage at this resolution (train at 64 px or more to see several)"
     return text
+
+
+def _table(t: dict, name: str) -> str:
+    return H.table_html(columns.display(name, t[name]))
+
+
+def _note(text: str) -> str:
+    return f"<p class='note'>{html.escape(text.strip())}</p>" if text.strip() else ""
+
+
+def sections(res: RunResults, t: dict, figs: dict, samples: dict, stages: dict) -> list:
+    """(title, html) of every section, in reading order."""
+    qnote = _note(PROXY_NOTE if res.proxy else "")
+    qual_label = " (PROXY features)" if res.proxy else ""
+    return [
+        ("Paper claims vs measured", H.claims_html(res.claims)),
+        ("Paper Table 1 beside ours", _note(MACS_NOTE) + _table(t, "table1_vs_paper")),
+        ("Efficiency", _note(MACS_NOTE) + _table(t, "efficiency")
+         + H.img_tag(figs["breakdown"], "MAC breakdown by top-level module at 256")),
+        ("Scaling with resolution", H.img_tag(figs["scaling"], "scaling") + _table(t, "scaling")),
+        ("Latency and throughput", _note(LATENCY_NOTE) + H.img_tag(figs["throughput"], "throughput")
+         + _table(t, "latency")),
+        (f"Quality{qual_label}", qnote + _table(t, "quality")
+         + H.img_tag(figs["metrics"], "every metric")),
+        ("Quality against cost", qnote + H.pair(
+            H.figure(figs["training_cost"], "against training cost: images seen and seconds"),
+            H.figure(figs["pareto"], "against inference cost: GMACs per image (Pareto front)"))),
+        ("Paper Table 2 beside ours", qnote + _table(t, "table2_vs_paper")),
+        ("Training", H.img_tag(figs["training"], "training curves")),
+        ("Samples (G_ema, fixed seeds, const noise)", gallery(samples, lambda k: f"{k[1]} on {k[0]}")),
+        ("Stage-by-stage RGB outputs (paper Fig. 6)",
+         gallery(stages, lambda k: stage_caption(k, res.stages[k]))),
+        ("Sources", sources_html()),
+        ("Provenance", provenance_section(res)),
+    ]  # fmt: skip
 
 
 def render(results: str | Path, out: str | Path, config: dict) -> Path:
@@ -149,38 +195,34 @@ def render(results: str | Path, out: str | Path, config: dict) -> Path:
     stages = {
         k: _copy(s["png"], out / "stages" / f"{k[0]}_{k[1]}.png") for k, s in res.stages.items()
     }
-    qnote = html.escape(PROXY_NOTE if res.proxy else "")
-    qual_label = " (PROXY features)" if res.proxy else ""
-    sections = [
-        ("Paper claims vs measured", H.claims_html(res.claims)),
-        ("Paper Table 1 beside ours", f"<p>{MACS_NOTE}</p>" + H.table_html(t["table1_vs_paper"])),
-        ("Efficiency", H.table_html(t["efficiency"]) + H.img_tag(figs["breakdown"], "MAC breakdown")),
-        ("Scaling with resolution", H.img_tag(figs["scaling"], "scaling") + H.table_html(t["scaling"])),
-        ("Latency and throughput", H.img_tag(figs["throughput"], "throughput") + H.table_html(t["latency"])),
-        (f"Quality{qual_label}", f"<p>{qnote}</p>" + H.table_html(t["quality"])
-         + H.img_tag(figs["metrics"], "every metric") + H.img_tag(figs["pareto"], "pareto")),
-        ("Paper Table 2 beside ours", f"<p>{qnote}</p>" + H.table_html(t["table2_vs_paper"])),
-        ("Training", H.img_tag(figs["training"], "training curves")),
-        ("Samples (G_ema, fixed seeds, const noise)", gallery(samples, lambda k: f"{k[1]} on {k[0]}")),
-        ("Stage-by-stage RGB outputs (paper Fig. 6)", gallery(stages, lambda k: stage_caption(k, res.stages[k]))),
-        ("Provenance", f"<p>{html.escape(prov)}</p><pre>{html.escape(yaml.safe_dump(config, sort_keys=False))}</pre>"
-         + _metric_cards(res)),
-    ]  # fmt: skip
-    doc = H.page(
-        f"pixbench report: {config.get('run')}", sections, proxy_banner(res), html.escape(prov)
-    )
+    chart = H.img_tag(figs["claims"], "every claim: paper value against measured value",
+                      id_="claims-chart")  # fmt: skip
+    top = (f"<p class='prov'>{html.escape(prov)}</p>" + headline_html(res.claims, chart)
+           + proxy_banner(res))  # fmt: skip
+    doc = H.page(f"pixbench report: {config.get('run')}", top,
+                 sections(res, t, figs, samples, stages))  # fmt: skip
     write_text(out / "report.html", doc)
     log.info("wrote %s", out / "report.html")
     return out / "report.html"
 
 
-def _metric_cards(res: RunResults) -> str:
-    cards = {f"{d}/{m}": q["card"] for (d, m), q in res.quality.items()}
-    return (
-        "<h3>Metric cards</h3><pre>"
-        + html.escape(json.dumps(cards, indent=1, default=str))
-        + "</pre>"
-    )
+def provenance_section(res: RunResults) -> str:
+    """The provenance line, then the run config and each metric card folded away."""
+    cfg = res.config
+    summary = (f"Run config `{cfg.get('run')}`: {len(res.models)} models, {len(res.datasets)} "
+               f"datasets, device {cfg.get('device', 'auto')}")  # fmt: skip
+    parts = [f"<p>{html.escape(provenance(res))}</p>",
+             H.details(summary, f"<pre>{html.escape(yaml.safe_dump(cfg, sort_keys=False))}</pre>")]  # fmt: skip
+    if res.quality:
+        parts.append("<h3>Metric cards</h3>")
+    for (d, m), q in sorted(res.quality.items()):
+        card = q.get("card", {})
+        line = (f"{d}/{m}: {card.get('extractor')} features, {card.get('num_gen')} generated vs "
+                f"{card.get('num_real')} real, seeds {card.get('seeds')}, "
+                f"{q.get('generator', {}).get('kimg')} kimg")  # fmt: skip
+        body = f"<pre>{html.escape(json.dumps(card, indent=1, default=str))}</pre>"
+        parts.append(H.details(line, body))
+    return "".join(parts)
 
 
 def main(argv=None) -> int:
@@ -201,10 +243,47 @@ def main(argv=None) -> int:
             raise UsageError(f"--config-json is not JSON ({first_line(exc)})") from None
     else:
         source = args.config
-    cfg = settings.load(source, check_names=False)
+    cfg = settings.as_dict(settings.load(source, check_names=False))
+    check_results(args.results, cfg)
     check_writable_dir(args.out)
-    render(args.results, args.out, settings.as_dict(cfg))
+    render(args.results, args.out, cfg)
     return 0
+
+
+def check_results(results: str | Path, config: dict) -> None:
+    """Read every results file before anything is written; an unreadable one (cut short, not
+    JSON/CSV) is one line naming it, not the JSON or pandas traceback."""
+    try:
+        load_results(results, config)
+    except UsageError:
+        raise
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        OSError,
+    ) as exc:  # pandas' parser errors are ValueErrors
+        bad = _unreadable_file(Path(results))
+        what = str(bad) if bad else f"the results in {results}"
+        raise UsageError(f"cannot read {what} ({type(exc).__name__}: {first_line(exc)}); delete "
+                         "it and re-run the workflow to write it again") from None  # fmt: skip
+
+
+def _unreadable_file(root: Path) -> Path | None:
+    """The first results file (outside the feature cache) that does not parse."""
+    import pandas as pd
+
+    for path in sorted(root.rglob("*")):
+        if "cache" in path.relative_to(root).parts or path.suffix not in (".json", ".csv"):
+            continue
+        try:
+            if path.suffix == ".json":
+                json.loads(path.read_text(encoding="utf-8"))
+            else:
+                pd.read_csv(path)
+        except (ValueError, OSError):
+            return path
+    return None
 
 
 if __name__ == "__main__":

@@ -85,3 +85,68 @@ def test_latency_profile_on_cuda_records_memory():
     for b in ("1", "2"):
         assert lat["by_batch"][b]["cuda_max_memory_allocated"] > 0
         assert lat["by_batch"][b]["images_per_s"] > 0
+
+
+# ------------------------------------------------------------------------------ training fast paths
+
+
+@pytest.fixture(scope="module")
+def data32(tmp_path_factory):
+    from data.prepare import prepare
+
+    out = tmp_path_factory.mktemp("cuda_data") / "emb32.zip"
+    prepare("embedded:default", 32, out, count=64, progress=False)
+    return out
+
+
+def _train_cuda(data, out, **kw):
+    from tests.test_training_parallel import FAST_REG, NARROW
+    from training.checkpoint import load_checkpoint
+    from training.loop import train
+
+    train("stylegan2", data, out, kimg=0.016, batch=4, grid=2, device="cuda", build=NARROW,
+          hparams=FAST_REG, progress=False, log_every=1, **kw)  # fmt: skip
+    return load_checkpoint(out / "checkpoints" / "final.pt"), load_checkpoint(
+        out / "checkpoints" / "ckpt-00000000.pt"
+    )
+
+
+# option → largest ‖w − w_fp32‖ / ‖w_fp32 − w_init‖ after 4 steps (the CPU tests' tolerances;
+# TF32 rounds matmul/conv inputs to 10 mantissa bits, like fp16)
+CUDA_FAST = {
+    "bf16": ({"precision": "bf16"}, 0.5),
+    "channels_last": ({"channels_last": True}, 1e-3),
+    "compile": ({"compile": "inductor"}, 1e-3),
+    "tf32": ({"tf32": True, "cudnn_benchmark": True}, 0.5),
+}
+
+
+@pytest.mark.parametrize("option", sorted(CUDA_FAST))
+def test_training_fast_path_on_cuda_stays_close_to_fp32(option, data32, tmp_path):
+    from tests.test_training_parallel import relative_difference
+
+    kw, tol = CUDA_FAST[option]
+    ref, init = _train_cuda(data32, tmp_path / "fp32")
+    state, _ = _train_cuda(data32, tmp_path / option, **kw)
+    for net in ("G", "D"):
+        gap, _ = relative_difference(state[net], ref[net], init[net])
+        assert gap < tol, (option, net, gap)
+    numerics = state["meta"]["numerics"]
+    assert numerics["precision"] == kw.get("precision", "fp32")
+    assert numerics["tf32_cudnn"] == numerics["tf32_matmul"] == bool(kw.get("tf32"))
+    assert numerics["cudnn_benchmark"] == bool(kw.get("cudnn_benchmark"))
+    assert not ref["meta"]["numerics"]["tf32_cudnn"]  # exact fp32 by default, even for cuDNN
+
+
+def test_fp16_grad_scaler_on_cuda(data32, tmp_path):
+    """fp16 autocast + GradScaler: close to fp32 from a calibrated scale (as on CPU autocast),
+    and a whole run writes its scalers into the checkpoint and records the precision."""
+    from tests.test_training_fastpath import fp16_against_fp32
+
+    rel, scalers = fp16_against_fp32("cuda")
+    assert 0 < rel < 0.5, rel
+    assert all(s["_growth_tracker"] == 3 for s in scalers.values())
+    state, _ = _train_cuda(data32, tmp_path, precision="fp16")
+    assert set(state["scalers"]) == {"G", "D"} and state["meta"]["numerics"]["precision"] == "fp16"
+    assert all(0 < s["scale"] <= 2.0**16 for s in state["scalers"].values())
+    assert all(torch.isfinite(v).all() for v in state["G"].values() if v.is_floating_point())

@@ -282,9 +282,9 @@ def test_latency_section_small():
 def profile_dir(profiles256, tmp_path_factory):
     """Full profiles at 256; at 512/1024 (params only matter) the CI gate's lighter entries."""
     d = tmp_path_factory.mktemp("profiles")
-    for name in ("pixelfolder", "cips", "stylegan2"):
+    for name in AVAILABLE:
         (d / f"{name}-256.json").write_text(json.dumps(profiles256[name]))
-        for r in (512, 1024):
+        for r in (r for r in (512, 1024) if r in models.resolutions(name)):
             entry = {
                 "schema": efficiency.SCHEMA,
                 "overrides": {},
@@ -320,7 +320,24 @@ def test_claims_verdicts(profile_dir, tmp_path):
     assert not_reproduced == {
         "PixelFolder has 20.84 M parameters at 512 (Table B)",
         "CIPS has 574.32 M parameters at 1024 (Table B)",
+        "INR-GAN has 107.03 M parameters at 256 (Table 1)",
+        "INR-GAN needs 38.76 GMACs at 256 (Table 1)",
+        "PixelFolder has 80.5 % fewer parameters than INR-GAN (256, Table 1)",
+        "PixelFolder has 38.6 % fewer MACs than INR-GAN (256, Table 1)",
     }
+    assert "72,436,573" in rows["INR-GAN has 107.03 M parameters at 256 (Table 1)"]["explanation"]
+    for res in (512, 1024):  # no released INR-GAN config above 256: not measured, with why
+        row = rows[
+            f"INR-GAN has {paper.TABLE_B_PARAMS['inr_gan'][res].value:.2f} M parameters at {res} (Table B)"
+        ]
+        assert (
+            row["verdict"] == claims.NOT_MEASURED and f"no {res}-px network" in row["explanation"]
+        )
+    macs = rows["PixelFolder has 38.6 % fewer MACs than INR-GAN (256, Table 1)"]
+    assert "PixelFolder has 58.8 % more MACs than INR-GAN" in macs["explanation"]
+    assert "INR-GAN has 37.0 % fewer than PixelFolder" in macs["explanation"]
+    assert float(macs["paper_value"]) == pytest.approx(38.6, abs=0.05)
+    assert float(macs["measured_value"]) == pytest.approx(-58.8, abs=0.05)
     assert all(r["explanation"] and "\n" not in r["explanation"] for r in rows.values())
     md = out_md.read_text()
     assert md.startswith(
@@ -377,6 +394,13 @@ def test_fid_claims_need_inception_fid_of_the_full_model(profile_dir, tmp_path):
     )  # fmt: skip
     rows = {r.claim: r for r in claims.claim_rows(profiles, claims_cli.load_metrics(metrics))}
     assert rows[fid_ffhq].verdict == rows[fid_church].verdict == claims.NOT_MEASURED
+
+    # a rehearsal judges the narrow variant's stand-in FID, and says so on the row
+    rows = {r.claim: r for r in claims.claim_rows(profiles, claims_cli.load_metrics(metrics), True)}
+    church = rows[fid_church]
+    assert (church.verdict, church.measured) == (claims.REPRODUCED, "2.00")
+    assert church.explanation.startswith("REHEARSAL") and church.measured_value == 2.0
+    assert rows[fid_ffhq].verdict == claims.NOT_MEASURED  # still no FID protocol number there
 
 
 def test_paper_numbers_have_sources():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from benchmarks.quality.weights import WEIGHT_URLS
 from common import settings
 from common.cli import UsageError, run
 from common.io import sha256_file
+from tests.helpers import write_standin_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -354,48 +354,9 @@ def test_pinned_sha256_mismatch(tmp_path):
         load_nets({"vgg16"}, tmp_path, CPU, download=False)
 
 
-class _FakeInceptionLayers(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.register_buffer(
-            "proj", torch.randn(192, 2048, generator=torch.Generator().manual_seed(0))
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = torch.nn.functional.adaptive_avg_pool2d(x, 8).flatten(1)
-        return torch.relu(pooled @ self.proj).view(x.shape[0], 2048, 1, 1)
-
-
-class _FakeInception(torch.nn.Module):
-    """TorchScript with the interface clean-fid's InceptionV3W expects from NVIDIA's file."""
-
-    def __init__(self):
-        super().__init__()
-        self.layers = _FakeInceptionLayers()
-
-    def forward(self, img: torch.Tensor, return_features: bool = False) -> torch.Tensor:
-        x = torch.nn.functional.interpolate(img.to(torch.float32), size=(299, 299), mode="bilinear")
-        return self.layers((x - 128) / 128).view(img.shape[0], 2048)
-
-
-class _FakeVGG16(torch.nn.Module):
-    """TorchScript with NVIDIA vgg16.pt's call convention; insists on uint8 input like pr50k3."""
-
-    def forward(self, img: torch.Tensor, return_features: bool = False) -> torch.Tensor:
-        assert img.dtype == torch.uint8, "vgg16.pt gets uint8 images"
-        assert return_features
-        x = torch.nn.functional.adaptive_avg_pool2d(img.to(torch.float32), 4)
-        return x.flatten(1) / 255
-
-
 @pytest.fixture(scope="module")
 def fake_weights(tmp_path_factory):
-    root = tmp_path_factory.mktemp("weights")
-    with warnings.catch_warnings():  # torch deprecates TorchScript; NVIDIA's files are TorchScript
-        warnings.simplefilter("ignore", FutureWarning)
-        torch.jit.save(torch.jit.script(_FakeInception()), str(root / "inception-2015-12-05.pt"))
-        torch.jit.save(torch.jit.script(_FakeVGG16()), str(root / "vgg16.pt"))
-    return root
+    return write_standin_weights(tmp_path_factory.mktemp("weights"))
 
 
 def test_inception_path_wiring_with_torchscript_stand_ins(fake_weights):

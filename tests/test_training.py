@@ -1,4 +1,7 @@
-"""Training loop, checkpoints, resume exactness, DDP and CLI errors (tiny models at 32×32).
+"""Training loop, checkpoints, resume exactness and CLI errors (tiny models at 32×32); the
+data-parallel tests are in test_training_parallel.py, the kill-and-resume ones in
+test_training_kill.py, the fast paths (bf16, channels-last, compile, fp16) in
+test_training_fastpath.py.
 
 Runs use one torch thread: on a shared 2-core machine OpenMP spin-waiting with 2 threads can
 make a step 10-40× slower, and exact-resume equality needs a fixed thread count anyway.
@@ -7,8 +10,6 @@ make a step 10-40× slower, and exact-resume equality needs a fixed thread count
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,7 @@ from training.hparams import resolve_hparams
 from training.loop import train
 from training.networks import make_optimizer
 from training.sampler import BatchStream
-from training.train import main, parse_args
+from training.train import RUN_OPTIONS, main, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"width": 0.125, "z_dim": 32, "n_mlp": 2}
@@ -112,7 +113,10 @@ def test_every_model_trains_and_writes_outputs(model, dataset, tmp_path):
     assert meta["model"] == model and meta["step"] == 4 and meta["kimg"] == 0.016
     assert meta["narrow"] and meta["overrides"] == TINY
     assert meta["dataset"]["sha256"] and meta["dataset"]["path"] == str(dataset.resolve())
-    assert set(state) >= {"G", "D", "G_ema", "opt_G", "opt_D", "rng", "loop"}
+    assert set(state) >= {"G", "D", "G_ema", "opt_G", "opt_D", "rng", "loop", "scalers"}
+    assert len(state["rng"]) == 1 and state["scalers"] == {}  # one process's RNG states; fp32
+    assert meta["micro_batch"] == 4 and meta["world_size"] == 1
+    assert meta["numerics"]["precision"] == "fp32" and not meta["numerics"]["tf32_cudnn"]
     assert torch.isfinite(torch.tensor(state["loop"]["pl_mean"]))
     if model == "stylegan2":  # its registered recipe: path-length regularisation + mixing
         assert meta["hparams"]["pl_weight"] == 2.0 and state["loop"]["pl_mean"] > 0
@@ -328,9 +332,9 @@ def test_cli_defaults_come_from_the_typed_config():
     args = parse_args(["--model", "cips", "--data", "d.zip", "--out", "o", "--build", "width=0.125",
                        "--build", "z_dim=64", "--hparam", "mixing=0.5", "--hparam", "xflip=false"])  # fmt: skip
     defaults = settings.defaults(settings.Train)
-    for name in ("kimg", "batch", "snap_kimg", "seed", "threads", "workers", "log_every", "grid",
-                 "keep"):  # fmt: skip
+    for name in RUN_OPTIONS:
         assert getattr(args, name) == defaults[name], name
+    assert set(RUN_OPTIONS) == set(defaults) - {"gpus", "hparams"}  # every run option is a flag
     assert args.snap_kimg is None  # only at the end (and kimg 0)
     assert args.build == ["width=0.125", "z_dim=64"]
     assert args.hparam == ["mixing=0.5", "xflip=false"]
@@ -369,21 +373,3 @@ def test_cpu_preset_learns_in_a_cpu_minute(model, faces32, tmp_path):
 
     start, end = fd(tmp_path / "checkpoints" / "ckpt-00000000.pt"), fd(final)
     assert end < 0.25 * start, (start, end)
-
-
-# ------------------------------------------------------------------------------ multi-process
-
-
-def test_ddp_two_process_gloo_pixelfolder(dataset, tmp_path):
-    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "training.train", "--model", "pixelfolder",
-           "--data", str(dataset), "--out", str(tmp_path), "--kimg", "0.016", "--batch", "4",
-           "--snap-kimg", "0.008", "--device", "cpu", "--grid", "2", *TINY_CLI]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    state = load_checkpoint(tmp_path / "checkpoints" / "final.pt")
-    assert state["meta"]["world_size"] == 2 and state["meta"]["step"] == 4
-    assert any("posfolders.0.conv_merge" in n for n in state["meta"]["frozen_params"])
-    G, _ = load_generator(tmp_path / "checkpoints" / "final.pt")
-    assert torch.isfinite(G(torch.randn(2, G.z_dim), noise_mode="const")).all()

@@ -3,7 +3,6 @@ end-to-end run adds a new model and a new metric exactly as the READMEs say (one
 registry line each, one config entry) and finds both in the report."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+
+from tests.helpers import copy_repo
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -93,27 +94,8 @@ def test_bad_config_fails_at_once_in_one_line(tmp_path, section, key, value, exp
     assert len(lines) == 1 and expect in lines[0], lines
 
 
-def _copy_repo(dst: Path) -> Path:
-    skip = {
-        ".venv",
-        ".git",
-        "results",
-        ".snakemake",
-        "__pycache__",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".benchmarks",
-    }
-    ignore = shutil.ignore_patterns(*skip)
-    shutil.copytree(ROOT, dst, ignore=ignore)
-    for generated in (dst / "reports").iterdir():  # rendered runs, not code
-        if generated.is_dir() and not (generated / "__init__.py").exists():
-            shutil.rmtree(generated)
-    return dst
-
-
 def test_tiny_workflow_end_to_end_with_an_added_model(tmp_path):
-    repo = _copy_repo(tmp_path / "repo")
+    repo = copy_repo(tmp_path / "repo")
     # the README's three steps
     (repo / "models" / "toy.py").write_text(TOY_MODEL)
     init = repo / "models" / "__init__.py"

@@ -5,7 +5,8 @@ A checkpoint is a plain dict of tensors and plain Python values, so it loads wit
 `torch.load(weights_only=True)` (no pickled classes, no code execution on load). The `meta`
 entry says how to rebuild the generator (`models.build(meta["model"], **meta["build_kwargs"])`),
 which is all `load_generator` needs; everything else is there to resume training exactly:
-weights, optimizers, step, images seen, path-length mean and the process RNG states.
+weights, optimizers, step, images seen, path-length mean, the process RNG states of every rank
+and (fp16) the loss scalers.
 """
 
 from __future__ import annotations
@@ -231,8 +232,10 @@ def open_resume(resume, out: Path, model: str, resolution: int, build: dict, see
     return Resume(path, state, dict(old["overrides"]), int(old["seed"]))
 
 
-def training_state(meta: dict, nets, step: int, nimg: int, pl_mean) -> dict:
-    """Everything a resumed run needs to continue bit-exactly (see restore_training_state)."""
+def training_state(meta: dict, nets, step: int, nimg: int, pl_mean, rngs: list,
+                   scalers: dict | None = None) -> dict:  # fmt: skip
+    """Everything a resumed run needs to continue bit-exactly (see restore_training_state):
+    `rngs` holds every rank's process RNG states (rank order), `scalers` the fp16 GradScalers."""
     return {
         "meta": {**meta, "step": step, "nimg": nimg, "kimg": nimg / 1000, "time": time.time()},
         "G": nets.G.state_dict(),
@@ -241,21 +244,47 @@ def training_state(meta: dict, nets, step: int, nimg: int, pl_mean) -> dict:
         "opt_G": nets.opt_G.state_dict(),
         "opt_D": nets.opt_D.state_dict(),
         "loop": {"pl_mean": float(pl_mean)},
-        "rng": rng_states(),
+        "rng": list(rngs),
+        "scalers": dict(scalers or {}),
     }
 
 
-def restore_training_state(nets, state: dict, hp: dict, world_size: int) -> tuple[int, int, float]:
-    """Load weights and optimizers into `nets` → (step, images seen, path-length mean). The
-    process RNGs are restored on a single process only (each rank's would differ)."""
+def restore_training_state(nets, state: dict, hp: dict, d) -> tuple[int, int, float]:
+    """Load weights and optimizers into `nets` and this rank's process RNG states → (step,
+    images seen, path-length mean).
+
+    Rank r takes the checkpoint's rank-r RNG states. On a different number of processes there
+    is no such mapping: the states are left as seeded from the run's seed, with a warning. That
+    fallback changes no training draw (they are keyed by (seed, step, micro-batch), see
+    training.sampler), so the run goes on with the same maths if the micro-batch is unchanged.
+    """
     for key in ("G", "D", "G_ema", "opt_G", "opt_D"):
         getattr(nets, key).load_state_dict(state[key])
-    if world_size == 1:
-        restore_rng_states(state["rng"])
+    rngs = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]  # v1: one dict
+    if len(rngs) == d.world_size:
+        restore_rng_states(rngs[d.rank])
+    elif d.is_main:
+        log.warning("the checkpoint holds the RNG states of %d process(es), this run has %d: "
+                    "they start from the seed instead", len(rngs), d.world_size)  # fmt: skip
     if state["meta"]["hparams"] != hp:
         log.warning("hyper-parameters differ from the checkpoint's %s", state["meta"]["hparams"])
     meta = state["meta"]
     return int(meta["step"]), int(meta["nimg"]), float(state["loop"]["pl_mean"])
+
+
+def checkpoint_micro_batch(meta: dict) -> int:
+    """The micro-batch a checkpoint's run used (older ones: its per-process batch)."""
+    return int(meta.get("micro_batch") or meta["batch"] // meta.get("world_size", 1))
+
+
+def remove_stale_temps(run_dir: Path) -> list[Path]:
+    """Delete temp files a killed checkpoint write left in checkpoints/ (atomic_output names
+    them `.NAME.*`; a reader never picks them: latest_checkpoint matches ckpt-N.pt only)."""
+    stale = sorted((Path(run_dir) / CHECKPOINT_DIR).glob(".*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+        log.info("removed %s (left by an interrupted checkpoint write)", path)
+    return stale
 
 
 def prune_snapshots(run_dir: Path, keep: int | None) -> None:

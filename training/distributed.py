@@ -1,11 +1,11 @@
 """Data-parallel plumbing for `torchrun` (NCCL on CUDA, Gloo on CPU).
 
-Gradients are averaged with one flat all-reduce after each backward (as NVlabs' StyleGAN3 loop
-does) instead of wrapping the networks in DistributedDataParallel. Why: the loop runs several
-kinds of passes per step (main, lazy R1 with a double backward, lazy path length on a smaller
-batch) and PixelFolder keeps a parameter that never receives a gradient; explicit syncing
-handles all of that without find_unused_parameters or per-pass DDP wrappers. Gradients that are
-None are sent as zeros, so every rank always exchanges the same tensor layout.
+Gradients are averaged with one flat all-reduce after each pass (as NVlabs' StyleGAN3 loop does)
+instead of wrapping the networks in DistributedDataParallel. Why: the loop runs several kinds of
+passes per step (main, lazy R1 with a double backward, lazy path length on a smaller batch),
+accumulates micro-batches, and PixelFolder keeps a parameter that never receives a gradient;
+explicit syncing handles all of that without find_unused_parameters or per-pass DDP wrappers.
+Gradients that are None are sent as zeros, so every rank always exchanges the same layout.
 """
 
 from __future__ import annotations
@@ -57,14 +57,20 @@ def broadcast_module(module: torch.nn.Module, d: Dist) -> None:
             dist.broadcast(t.data, src=0)
 
 
-def sync_grads(params: list[torch.nn.Parameter], d: Dist) -> None:
-    """Average the gradients of `params` over ranks (missing gradients count as zeros)."""
-    if not d.enabled or not params:
+def reduce_grads(params: list[torch.nn.Parameter], d: Dist, count: int) -> None:
+    """Turn the gradient sums this rank accumulated into the mean over all `count` micro-batches
+    of the global batch (one flat all-reduce on several processes); missing gradients count as
+    zeros on any number of processes, so one process updates exactly what several would."""
+    if not params:
         return
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    if not d.enabled:
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g / count if count > 1 else g
+        return
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
-    flat /= d.world_size
+    flat /= count
     offset = 0
     for p in params:
         n = p.numel()
@@ -72,13 +78,26 @@ def sync_grads(params: list[torch.nn.Parameter], d: Dist) -> None:
         offset += n
 
 
-def all_mean(t: torch.Tensor, d: Dist) -> torch.Tensor:
-    """Mean of a tensor over ranks (identity on a single process)."""
+def all_sum(t: torch.Tensor, d: Dist) -> torch.Tensor:
+    """Sum of a tensor over ranks (identity on a single process)."""
     if d.enabled:
         t = t.clone()
         dist.all_reduce(t)
-        t /= d.world_size
     return t
+
+
+def all_mean(t: torch.Tensor, d: Dist) -> torch.Tensor:
+    """Mean of a tensor over ranks (identity on a single process)."""
+    return all_sum(t, d) / d.world_size if d.enabled else t
+
+
+def gather_objects(obj, d: Dist) -> list:
+    """[rank 0's obj, rank 1's, ...] on every rank (picklable objects, e.g. RNG states)."""
+    if not d.enabled:
+        return [obj]
+    out = [None] * d.world_size
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def barrier(d: Dist) -> None:

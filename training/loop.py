@@ -1,14 +1,18 @@
 """The one GAN training loop for every registered generator (StyleGAN2 recipe, SPEC §8.5).
 
 Read top to bottom like NVIDIA's stylegan3 `training_loop`: set-up (checks, data, resume,
-networks), the step loop with its log rows and snapshots, the finish (final.pt). What a step
-minimises lives in training.loss, what a checkpoint holds in training.checkpoint, the random
-draws in training.sampler, the outputs beside the checkpoints in training.runlog.
+networks), the step loop with its log rows and snapshots, the finish (final.pt). One step is
+training.step, what it minimises training.loss, what a checkpoint holds training.checkpoint,
+the random draws training.sampler, the outputs beside the checkpoints training.runlog.
 
-`batch` is the global batch (split evenly over processes), so a run means the same thing on
-any number of GPUs. Every random draw of step s on rank r comes from generators seeded by
-(seed, r, s) and the data order is a pure function of (seed, images seen): an interrupted CPU
-run resumed from a checkpoint ends bit-identical to an uninterrupted one.
+`batch` is the global batch and `micro_batch` the images per forward (default: batch /
+processes); a step averages the gradients of all batch/micro_batch micro-batches, which the
+processes split between them (training.step). Every random draw of micro-batch k in step s comes
+from generators seeded by (seed, k, s) and the data order is a pure function of (seed, images
+seen): so with a fixed micro-batch a run means the same thing on any number of processes (to
+the order of the final gradient additions), and an interrupted run resumed from a checkpoint ends bit-identical to an
+uninterrupted one (on CPU; on any number of processes if it resumes on the same number).
+The optional fast paths (precision, channels_last, compile, tf32) live in training.fastpath.
 """
 
 from __future__ import annotations
@@ -29,21 +33,26 @@ from . import distributed as dist_utils
 from .checkpoint import (
     CHECKPOINT_DIR,
     FINAL_NAME,
+    checkpoint_micro_batch,
     open_resume,
     prune_snapshots,
     publish_alias,
+    remove_stale_temps,
     restore_training_state,
+    rng_states,
     save_checkpoint,
     snapshot_name,
     training_state,
 )
-from .ema import ema_decay, update_ema
 from .errors import NonFiniteLossError, TrainingError
+from .fastpath import FastOptions, FastPath, backend_flags, numerics, to_channels_last
 from .hparams import resolve_hparams
-from .loss import StyleGAN2Loss
 from .networks import Networks, make_networks
 from .runlog import Tick, append_log, begin_run_dir, make_progress_bar, run_metadata, save_grid
-from .sampler import real_batches, seed_step, to_float_images
+from .sampler import MicroDraws, micro_batches, real_batches, to_float_images
+from .step import training_step
+
+__all__ = ["train", "training_step"]
 
 log = logging.getLogger("pixbench.train")
 _T = settings.defaults(settings.Train)  # the one home of the run defaults
@@ -64,10 +73,14 @@ class Run:
     keep: int | None
     resumed_from: Path | None
     pl_mean: torch.Tensor
+    micro_batch: int
+    micros: range  # this rank's micro-batches (indices in the global batch)
+    fast: FastPath
     meta: dict | None = None
     step: int = 0
     nimg: int = 0
-    last_snapshot: Path | None = None  # the newest snapshot this call wrote
+    snapped: bool = False  # a snapshot was written by this call (known on every rank)
+    last_snapshot: Path | None = None  # the newest snapshot this call wrote (rank 0)
 
 
 def train(
@@ -88,6 +101,12 @@ def train(
     log_every: int = _T["log_every"],
     grid: int = _T["grid"],
     keep: int | None = _T["keep"],
+    micro_batch: int | None = _T["micro_batch"],
+    precision: str = _T["precision"],
+    channels_last: bool = _T["channels_last"],
+    compile: str | None = _T["compile"],
+    tf32: bool = _T["tf32"],
+    cudnn_benchmark: bool = _T["cudnn_benchmark"],
     progress: bool = True,
 ) -> Path:
     """Train `model` on `data` until `kimg` thousand reals have been shown; return the final
@@ -95,32 +114,36 @@ def train(
 
     `build` goes to models.build (width, z_dim, n_mlp, ...); `hparams` overrides the model's
     recipe (common.settings.HParams keys). Snapshots are written at kimg 0, every `snap_kimg`
-    (None: none in between) and at the end; `keep` limits how many stay on disk.
+    (None: none in between) and at the end; `keep` limits how many stay on disk. The options
+    from `micro_batch` on are common.settings.Train's (see training.fastpath for the speed ones).
     """
     positive = {"batch": batch, "kimg": kimg, "log_every": log_every, "grid": grid}
-    if snap_kimg is not None:
-        positive["snap_kimg"] = snap_kimg
+    for name, value in (("snap_kimg", snap_kimg), ("micro_batch", micro_batch)):
+        if value is not None:
+            positive[name] = value
     bad = [k for k, v in positive.items() if not v > 0]
     if bad:
         raise TrainingError(f"{', '.join('--' + k.replace('_', '-') for k in bad)} must be > 0")
-    run, ds = set_up(model, data, Path(out), build=dict(build or {}), hparams=hparams,
-                     batch=batch, device=device, resume=resume, seed=seed,
-                     resolution=resolution, grid=grid, keep=keep)  # fmt: skip
+    fast = FastOptions(precision, channels_last, compile, tf32, cudnn_benchmark)
+    with backend_flags(fast):
+        run, ds = set_up(model, data, Path(out), build=dict(build or {}), hparams=hparams,
+                         batch=batch, micro_batch=micro_batch, device=device, resume=resume,
+                         seed=seed, resolution=resolution, grid=grid, keep=keep, fast=fast)  # fmt: skip
+        batches = real_batches(ds, batch, run.seed, run.nimg, run.d, workers, run.device)
+        total = int(round(kimg * 1000))
+        snap_every = None if snap_kimg is None else max(1, int(round(snap_kimg * 1000)))
+        if run.resumed_from is None:  # the untrained start: curves begin at kimg 0
+            snapshot(run)
+        train_until(run, batches, total, snap_every, log_every, progress)
+        return finish(run)
 
-    batches = real_batches(ds, batch, run.seed, run.nimg, run.d, workers, run.device)
-    total = int(round(kimg * 1000))
-    snap_every = None if snap_kimg is None else max(1, int(round(snap_kimg * 1000)))
-    if run.d.is_main and run.resumed_from is None:  # the untrained start: curves begin at kimg 0
-        snapshot(run)
-    train_until(run, batches, total, snap_every, log_every, progress)
-    return finish(run)
 
-
-def set_up(model, data, out: Path, *, build, hparams, batch, device, resume, seed, resolution,
-           grid, keep) -> tuple[Run, object]:  # fmt: skip
+def set_up(model, data, out: Path, *, build, hparams, batch, micro_batch, device, resume, seed,
+           resolution, grid, keep, fast: FastOptions) -> tuple[Run, object]:  # fmt: skip
     """Check everything a user can get wrong before any work starts (one-line UsageErrors),
     then join the process group and build, or resume, the networks."""
     hp, dev = resolve_hparams(model, hparams), resolve_device(device)
+    fast.check(dev)
     ds = open_dataset(data)
     if resolution is not None and int(resolution) != int(ds.resolution):
         raise TrainingError(
@@ -132,42 +155,74 @@ def set_up(model, data, out: Path, *, build, hparams, batch, device, resume, see
     d = dist_utils.init(dev.type)
     if d.enabled and dev.type == "cuda":
         dev = torch.device("cuda", d.local_rank)
-    if batch % d.world_size:
-        raise TrainingError(f"--batch {batch} (global) must divide over {d.world_size} processes")
+    micro_batch = resolve_micro_batch(batch, micro_batch, d, start.state)
 
     torch.manual_seed(start.seed)
     nets, frozen = make_networks(model, resolution, start.build, hp, dev)
+    if fast.channels_last:
+        to_channels_last(nets.G, nets.D, nets.G_ema)
     run = Run(out, hp, nets, d, dev, start.seed, batch, grid, keep, start.path,
-              pl_mean=torch.zeros((), device=dev))  # fmt: skip
+              pl_mean=torch.zeros((), device=dev), micro_batch=micro_batch,
+              micros=micro_batches(batch, micro_batch, d), fast=FastPath(fast, nets, dev))  # fmt: skip
     if start.state is not None:
-        run.step, run.nimg, pl_mean = restore_training_state(nets, start.state, hp, d.world_size)
+        run.step, run.nimg, pl_mean = restore_training_state(nets, start.state, hp, d)
         run.pl_mean.fill_(pl_mean)
+        run.fast.load_state_dict(start.state.get("scalers"))
     for net in (nets.G, nets.D, nets.G_ema):
         dist_utils.broadcast_module(net, d)
     run.meta = run_metadata(model, resolution, start.build, nets.G, ds, hp, seed=start.seed,
                             batch=batch, d=d, device=dev, frozen=frozen)  # fmt: skip
+    run.meta.update(micro_batch=micro_batch, numerics=numerics(fast))
     if d.is_main:
+        remove_stale_temps(out)
         begin_run_dir(out, run.meta, run.step if start.state is not None else None)
         how = f"resuming {start.path} at kimg {run.nimg / 1000:g}" if start.state else "fresh start"
-        log.info("%s@%d, %s, %s; batch %d over %d process(es) on %s", model, resolution,
-                 run.meta["variant"], how, batch, d.world_size, run.meta["device"])  # fmt: skip
+        log.info("%s@%d, %s, %s; batch %d (micro-batches of %d) over %d process(es) on %s, %s",
+                 model, resolution, run.meta["variant"], how, batch, micro_batch, d.world_size,
+                 run.meta["device"], fast.precision)  # fmt: skip
         if frozen:
             log.info("frozen (no loss reaches them): %s", ", ".join(frozen))
     return run, ds
 
 
+def resolve_micro_batch(batch: int, micro_batch: int | None, d, state: dict | None) -> int:
+    """Images per forward: the one given, else a resumed checkpoint's (so the run keeps its
+    maths on another number of processes), else batch / processes; it must divide each
+    process's share of the global batch."""
+    if batch % d.world_size:
+        raise TrainingError(f"--batch {batch} (global) must divide over {d.world_size} processes")
+    per_rank = batch // d.world_size
+    saved = checkpoint_micro_batch(state["meta"]) if state else None
+    if micro_batch is None:
+        micro_batch = saved or per_rank
+        if per_rank % micro_batch:  # resumed on a number of processes it cannot keep
+            raise TrainingError(
+                f"the checkpoint's micro-batch {micro_batch} does not divide --batch {batch} over "
+                f"{d.world_size} processes ({per_rank} each); pass --micro-batch"
+            )
+    elif per_rank % micro_batch:
+        raise TrainingError(f"--micro-batch {micro_batch} must divide --batch {batch} over "
+                            f"{d.world_size} processes ({per_rank} each)")  # fmt: skip
+    if saved is not None and micro_batch != saved and d.is_main:
+        log.warning("--micro-batch %d differs from the checkpoint's %d: the step's maths changes",
+                    micro_batch, saved)  # fmt: skip
+    return micro_batch
+
+
 def train_until(run: Run, batches, total: int, snap_every: int | None, log_every: int,
                 progress: bool) -> None:  # fmt: skip
     """The step loop: a log row every `log_every` steps, a snapshot at every `snap_every`
-    images and at `total` (rank 0 writes; every rank steps)."""
+    images and at `total` (every rank steps and snapshots; rank 0 writes)."""
     d, dev = run.d, run.device
     bar = make_progress_bar(total, run.nimg) if d.is_main and progress else None
     tick = Tick(run.nimg, dev)
+    n_micro = run.batch // run.micro_batch
     while run.nimg < total:
-        gen = seed_step(run.seed, d.rank, run.step)
+        draws = MicroDraws(run.seed, run.step, run.micros, n_micro)
         real = to_float_images(next(batches), dev)
-        stats, r1_ran, run.pl_mean = training_step(run.nets, real, step=run.step, gen=gen,
-                                                   hp=run.hp, pl_mean=run.pl_mean, d=d)  # fmt: skip
+        stats, r1_ran, run.pl_mean = training_step(run.nets, real, step=run.step, gen=draws,
+                                                   hp=run.hp, pl_mean=run.pl_mean, d=d,
+                                                   fast=run.fast)  # fmt: skip
         run.step, run.nimg = run.step + 1, run.nimg + run.batch
         check_finite(stats, run)
         tick.add(stats, r1_ran)
@@ -181,53 +236,12 @@ def train_until(run: Run, batches, total: int, snap_every: int | None, log_every
             append_log(run.out / "log.csv", row)
             if bar is not None:
                 bar.set_postfix(D=row["loss_D"], G=row["loss_G"], sec_kimg=row["sec_per_kimg"])
-            if snap:
-                snapshot(run)
+        if snap:
+            snapshot(run)
+        if snap or run.step % log_every == 0:
             tick = Tick(run.nimg, dev, tick.r1)
     if bar is not None:
         bar.close()
-
-
-def training_step(nets: Networks, real, *, step: int, gen: torch.Generator, hp: dict, pl_mean,
-                  d) -> tuple[torch.Tensor, bool, torch.Tensor]:  # fmt: skip
-    """One D step (+ lazy R1 at its interval), one G step (+ lazy path length) and the EMA update.
-
-    Returns the losses [D, G, R1, path] averaged over ranks (so every rank takes the same
-    decision on them), whether R1 ran, and the new path-length mean.
-    """
-    loss = StyleGAN2Loss(nets.G, nets.D, hp, d)
-    dev, n = real.device, real.shape[0]
-    real = loss.augment(real, gen)
-    r1 = penalty = torch.zeros((), device=dev)
-
-    for p in nets.d_params:  # D passes
-        p.requires_grad_(True)
-    loss_D = loss.d_main(real, gen)
-    optimize(nets.opt_D, nets.d_params, loss_D, d)
-    r1_ran = loss.d_reg_due(step)
-    if r1_ran:
-        r1, objective = loss.d_reg(real)
-        optimize(nets.opt_D, nets.d_params, objective, d)
-
-    for p in nets.d_params:  # G passes: D is only a critic here
-        p.requires_grad_(False)
-    loss_G = loss.g_main(n, gen, dev)
-    optimize(nets.opt_G, nets.g_params, loss_G, d)
-    if loss.g_reg_due(step):
-        penalty, objective, pl_mean = loss.g_reg(n, gen, pl_mean, dev)
-        optimize(nets.opt_G, nets.g_params, objective, d)
-
-    update_ema(nets.G_ema, nets.G, ema_decay(hp["ema_half_life_steps"], step, hp["ema_rampup"]))
-    stats = dist_utils.all_mean(torch.stack([loss_D, loss_G, r1, penalty]).detach(), d)
-    return stats, r1_ran, pl_mean
-
-
-def optimize(opt: torch.optim.Optimizer, params: list, objective: torch.Tensor, d) -> None:
-    """One optimizer step on `objective`'s gradients, averaged over ranks first."""
-    opt.zero_grad(set_to_none=True)
-    objective.backward()
-    dist_utils.sync_grads(params, d)
-    opt.step()
 
 
 def check_finite(stats: torch.Tensor, run: Run) -> None:
@@ -242,9 +256,15 @@ def check_finite(stats: torch.Tensor, run: Run) -> None:
     )
 
 
-def snapshot(run: Run) -> Path:
-    """Checkpoint + sample grid of G_ema at the current step, then prune to `keep` (rank 0)."""
-    state = training_state(run.meta, run.nets, run.step, run.nimg, run.pl_mean)
+def snapshot(run: Run) -> Path | None:
+    """Checkpoint + sample grid of G_ema at the current step, then prune to `keep`. Called on
+    every rank: each hands in its RNG states, rank 0 writes (and returns the path)."""
+    rngs = dist_utils.gather_objects(rng_states(), run.d)
+    run.snapped = True
+    if not run.d.is_main:
+        return None
+    state = training_state(run.meta, run.nets, run.step, run.nimg, run.pl_mean, rngs,
+                           run.fast.state_dict())  # fmt: skip
     path = save_checkpoint(run.out / CHECKPOINT_DIR / snapshot_name(run.step), state)
     grid_path = run.out / "samples" / f"grid-{run.step:08d}.png"
     save_grid(run.nets.G_ema, grid_path, run.grid, run.seed, max(run.batch // run.d.world_size, 16))
@@ -257,10 +277,10 @@ def snapshot(run: Run) -> Path:
 def finish(run: Run) -> Path:
     """Point checkpoints/final.pt at the newest snapshot and leave the process group."""
     final = run.out / CHECKPOINT_DIR / FINAL_NAME
+    if not run.snapped:  # nothing left to train (resumed at or past kimg)
+        snapshot(run)
     dist_utils.barrier(run.d)
     if run.d.is_main:
-        if run.last_snapshot is None:  # nothing left to train (resumed at or past kimg)
-            snapshot(run)
         publish_alias(run.last_snapshot, final)
     dist_utils.barrier(run.d)
     dist_utils.shutdown(run.d)

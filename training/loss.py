@@ -1,8 +1,9 @@
 """The training objective: the StyleGAN2 losses as small pure functions, and `StyleGAN2Loss`,
 which puts them together into the four passes of a step (the recipe every model trains with).
 
-A loss object only computes the scalar each pass minimises; the loop owns zero_grad, backward,
-the gradient all-reduce and the optimizer step, so a new objective never touches that plumbing.
+A loss object only computes the scalar each pass minimises on one micro-batch; the step
+(training.step) owns zero_grad, backward, accumulation over micro-batches, the gradient
+all-reduce and the optimizer step, so a new objective never touches that plumbing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-from . import distributed as dist_utils
 from .sampler import sample_ws
 
 
@@ -46,12 +46,19 @@ class StyleGAN2Loss:
     Lazy regularisation: R1 runs every `d_reg_interval` D steps and path length every
     `g_reg_interval` G steps, each scaled by its interval so the average strength is unchanged
     (the optimizers' lr/beta ratio for this lives in training.networks.make_optimizer).
-    Every draw comes from the step's generator `gen` or the step-seeded global RNG, in a fixed
-    order, so a step is a pure function of (weights, reals, seed, rank, step).
+    Every draw comes from the micro-batch's generator `gen` or the global RNG its pass was
+    seeded with (training.sampler.MicroDraws), in a fixed order, so a micro-batch's objective is
+    a pure function of (weights, reals, seed, micro-batch, step).
+
+    `synthesis` and `critic` stand in for G.synthesis and D in the main passes (torch.compile'd
+    versions, training.fastpath); the regularisers take gradients of gradients, so they always
+    call the eager modules.
     """
 
-    def __init__(self, G, D, hp: dict, d=None):
-        self.G, self.D, self.hp, self.d = G, D, hp, d or dist_utils.Dist()
+    def __init__(self, G, D, hp: dict, *, synthesis=None, critic=None):
+        self.G, self.D, self.hp = G, D, hp
+        self.synthesis = G.synthesis if synthesis is None else synthesis
+        self.critic = D if critic is None else critic
         self.mixing = float(hp["mixing"])
 
     def augment(self, real: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -68,15 +75,15 @@ class StyleGAN2Loss:
     def d_main(self, real: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Logistic loss on the reals vs fakes of a G that is not being trained in this pass."""
         with torch.no_grad():
-            fake = self.G.synthesis(self.ws(real.shape[0], gen, real.device))
-        return d_logistic_loss(self.D(real), self.D(fake))
+            fake = self.synthesis(self.ws(real.shape[0], gen, real.device))
+        return d_logistic_loss(self.critic(real), self.critic(fake))
 
     def d_reg_due(self, step: int) -> bool:
         return step % self.hp["d_reg_interval"] == 0
 
     def d_reg(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(R1 penalty, the objective to backward: γ/2 · R1 · interval)."""
-        real.requires_grad_(True)
+        real = real.detach().requires_grad_(True)
         real_logits = self.D(real)
         r1 = r1_penalty(real_logits, real)
         # the 0·logit term puts every D parameter in the graph (zero, not missing, grads)
@@ -85,20 +92,25 @@ class StyleGAN2Loss:
 
     # ---- G passes
     def g_main(self, n: int, gen: torch.Generator, device) -> torch.Tensor:
-        return g_nonsaturating_loss(self.D(self.G.synthesis(self.ws(n, gen, device))))
+        return g_nonsaturating_loss(self.critic(self.synthesis(self.ws(n, gen, device))))
 
     def g_reg_due(self, step: int) -> bool:
         return self.hp["pl_weight"] > 0 and step % self.hp["g_reg_interval"] == 0
 
-    def g_reg(self, n: int, gen: torch.Generator, pl_mean: torch.Tensor, device):
-        """(penalty, objective to backward, new path-length mean) on batch n // pl_batch_shrink;
-        the target mean is averaged over ranks so every rank regularises towards the same one."""
-        hp = self.hp
-        ws = self.ws(max(1, n // hp["pl_batch_shrink"]), gen, device)
+    def g_reg_lengths(self, n: int, gen: torch.Generator, device):
+        """(per-sample path lengths, the images) of a batch of n // pl_batch_shrink; the loop
+        averages the lengths over the global batch before any penalty is taken."""
+        ws = self.ws(max(1, n // self.hp["pl_batch_shrink"]), gen, device)
         img = self.G.synthesis(ws)
-        lengths = path_lengths(img, ws)
-        batch_mean = dist_utils.all_mean(lengths.mean().detach(), self.d)
-        pl_mean = pl_mean + hp["pl_decay"] * (batch_mean - pl_mean)
+        return path_lengths(img, ws), img
+
+    def next_pl_mean(self, pl_mean: torch.Tensor, batch_mean: torch.Tensor) -> torch.Tensor:
+        """The target path length moves towards the global batch's mean length."""
+        return pl_mean + self.hp["pl_decay"] * (batch_mean - pl_mean)
+
+    def g_reg(self, lengths: torch.Tensor, img: torch.Tensor, pl_mean: torch.Tensor):
+        """(penalty, objective to backward) of lengths against the (updated) target mean."""
+        hp = self.hp
         penalty = (lengths - pl_mean).pow(2).mean()
         objective = hp["pl_weight"] * hp["g_reg_interval"] * penalty + 0 * img[0, 0, 0, 0]
-        return penalty, objective, pl_mean
+        return penalty, objective

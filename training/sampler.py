@@ -1,11 +1,15 @@
-"""Every random draw of the loop, as a pure function of (seed, rank, step) or of the position in
-the data: what makes an interrupted run, resumed, end bit-identical to an uninterrupted one.
+"""Every random draw of the loop, as a pure function of (seed, micro-batch, step) or of the
+position in the data: what makes an interrupted run, resumed, end bit-identical to an
+uninterrupted one, and a step's draws independent of how many processes share it.
 
 The data order depends only on (seed, images seen), so resuming needs no sampler state; the
-per-step generators cover z, style mixing, flips, per-layer noise and path-length directions.
+per-step draws (MicroDraws) cover z, style mixing, flips, per-layer noise and path-length
+directions, keyed by each micro-batch's index in the global batch, not by the rank.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -61,9 +65,53 @@ def _mix_seed(*words: int) -> int:
 
 def seed_step(seed: int, rank: int, step: int) -> torch.Generator:
     """Seed the global torch RNG (the models' per-layer noise, CPU and CUDA) for this step and
-    return a CPU generator for everything the loop draws itself."""
+    return a CPU generator for everything the loop draws itself (one micro-batch per rank; the
+    loop itself uses MicroDraws)."""
     torch.manual_seed(_mix_seed(seed, rank, step, 1))
     return torch.Generator().manual_seed(_mix_seed(seed, rank, step, 2))
+
+
+PASSES = ("D", "R1", "G", "PL")  # the passes of a step, each with its own global-RNG seed
+
+
+class MicroDraws:
+    """The random sources of this rank's micro-batches in one step.
+
+    Micro-batch k of the global batch (k in `micros`, of `total`) owns a CPU generator (latents,
+    mixing, flips; drawn from across the step's passes in order) and, per pass, a fresh seed of
+    the global torch RNG (what the models draw themselves: per-layer noise, path-length
+    directions), set by `enter(i, pass)`. Nothing depends on the rank or on the order in which
+    micro-batches are visited, so one process looping over all of them draws what several
+    processes draw between them.
+    """
+
+    def __init__(self, seed: int | None, step: int, micros: Sequence[int], total: int):
+        self.seed, self.step, self.micros, self.total = seed, step, list(micros), total
+        self.gens = [torch.Generator().manual_seed(_mix_seed(seed, k, step, 2)) for k in micros]
+
+    @classmethod
+    def single(cls, gen: torch.Generator, total: int = 1) -> MicroDraws:
+        """One micro-batch per rank drawing from `gen`, the global RNG left as the caller seeded
+        it (training.sampler.seed_step): the interface of benchmarks and single-step tests."""
+        draws = cls.__new__(cls)
+        draws.seed, draws.step, draws.micros, draws.total, draws.gens = None, 0, [0], total, [gen]
+        return draws
+
+    def __len__(self) -> int:
+        return len(self.gens)
+
+    def enter(self, i: int, pass_name: str) -> None:
+        """Seed the global RNG for pass `pass_name` of this rank's i-th micro-batch."""
+        if self.seed is not None:
+            k = self.micros[i]
+            torch.manual_seed(_mix_seed(self.seed, k, self.step, 1, PASSES.index(pass_name)))
+
+
+def micro_batches(batch: int, micro_batch: int, d) -> range:
+    """Indices (in the global batch) of this rank's micro-batches: a contiguous block, the one
+    BatchStream hands this rank's images for."""
+    per_rank = batch // d.world_size // micro_batch
+    return range(d.rank * per_rank, (d.rank + 1) * per_rank)
 
 
 def sample_ws(G, n: int, gen: torch.Generator, mixing: float, device) -> torch.Tensor:

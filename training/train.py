@@ -28,7 +28,10 @@ from .errors import NonFiniteLossError
 
 log = logging.getLogger("pixbench.train")
 # the common.settings.Train fields this command shares (default and help come from there)
-RUN_OPTIONS = "kimg batch snap_kimg seed threads workers log_every grid keep".split()
+RUN_OPTIONS = (
+    "kimg batch snap_kimg seed threads workers log_every grid keep micro_batch precision "
+    "channels_last compile tf32 cudnn_benchmark"
+).split()
 
 
 def _scalar_type(annotation):
@@ -50,11 +53,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     arg("--hparam", action="append", default=[], metavar="KEY=VALUE",
         help=f"training hyper-parameter ({hp_keys}); repeatable")  # fmt: skip
     defaults, hints = settings.defaults(settings.Train), typing.get_type_hints(settings.Train)
+    schema = {f.name: f.metadata["schema"] for f in dataclasses.fields(settings.Train)}
     for name in RUN_OPTIONS:
+        flag, kind = f"--{name.replace('_', '-')}", hints[name]
         text = settings.help_of(settings.Train, name)
+        if kind is bool:  # a switch, off by default (workflow's cli() passes True as the bare flag)
+            arg(flag, action="store_true", default=defaults[name], help=text)
+            continue
         if defaults[name] is not None:
             text += f" (default: {defaults[name]})"
-        arg(f"--{name.replace('_', '-')}", type=_scalar_type(hints[name]), default=defaults[name],
+        arg(flag, type=_scalar_type(kind), default=defaults[name], choices=schema[name].get("enum"),
             help=text)  # fmt: skip
     arg("--device", default=settings.defaults(settings.RunConfig)["device"],
         help=settings.help_of(settings.RunConfig, "device"))  # fmt: skip
@@ -84,6 +92,9 @@ def main(argv=None) -> int:
                 batch=args.batch, snap_kimg=args.snap_kimg, seed=args.seed, device=args.device,
                 resume=args.resume, resolution=args.resolution, workers=args.workers,
                 log_every=args.log_every, grid=args.grid, keep=args.keep,
+                micro_batch=args.micro_batch, precision=args.precision,
+                channels_last=args.channels_last, compile=args.compile, tf32=args.tf32,
+                cudnn_benchmark=args.cudnn_benchmark,
             )  # fmt: skip
     except NonFiniteLossError as exc:
         print(f"error: training stopped: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ build overrides are used.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -26,18 +27,19 @@ from benchmarks.claims.verdicts import (
     claim_rows,
 )
 from benchmarks.profiling.profile import SCHEMA
-from common.cli import OneLineParser, UsageError, check_writable, run, setup_logging
-from common.io import atomic_write_text
+from common.cli import OneLineParser, UsageError, check_writable, first_line, run, setup_logging
+from common.io import atomic_output
 
 log = logging.getLogger("pixbench.claims")
-FIELDS = list(ClaimRow.__dataclass_fields__)
+FIELDS = list(ClaimRow.__dataclass_fields__)  # claims.csv: every field, numbers included
+MD_FIELDS = FIELDS[: FIELDS.index("paper_value")]  # claims.md: the columns a reader needs
 
 
 def _read(path: Path, what: str):
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise UsageError(f"cannot read {what} {str(path)!r}: {e}") from None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:  # ValueError: bad JSON, or bytes that are not UTF-8
+        raise UsageError(f"cannot read {what} {str(path)!r}: {first_line(e)}") from None
 
 
 def load_profiles(paths) -> dict[tuple[str, int], dict]:
@@ -70,6 +72,9 @@ def load_metrics(directory) -> dict[tuple[str, str], dict]:
     out = {}
     for f in sorted(Path(directory).glob("*.json")):
         res = _read(f, "quality result")
+        if not isinstance(res, dict):
+            raise UsageError(f"quality result {str(f)!r} is not a JSON object; re-create it with "
+                             "python -m benchmarks.quality")  # fmt: skip
         model = (res.get("generator") or {}).get("model")
         if model and f.stem.endswith("_" + model):
             out[(f.stem[: -len(model) - 1], model)] = res
@@ -88,8 +93,8 @@ def to_markdown(rows: list[ClaimRow]) -> str:
     def cell(s):
         return str(s).replace("|", "\\|")
 
-    lines = ["| " + " | ".join(FIELDS) + " |", "|" + "---|" * len(FIELDS)]
-    lines += ["| " + " | ".join(cell(v) for v in asdict(r).values()) + " |" for r in rows]
+    lines = ["| " + " | ".join(MD_FIELDS) + " |", "|" + "---|" * len(MD_FIELDS)]
+    lines += ["| " + " | ".join(cell(getattr(r, f)) for f in MD_FIELDS) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -97,6 +102,8 @@ def main(argv=None) -> int:
     p = OneLineParser(prog="python -m benchmarks.claims", description=__doc__.splitlines()[0])
     p.add_argument("--profiles", nargs="+", required=True, help="profile JSON files or folders")
     p.add_argument("--metrics", help="folder of quality JSONs (<dataset>_<model>.json), optional")
+    p.add_argument("--rehearsal", action="store_true",
+                   help="judge the FID claims on this run's stand-in metrics, labelled as a rehearsal")  # fmt: skip
     p.add_argument("--out-csv")
     p.add_argument("--out-md")
     a = p.parse_args(argv)
@@ -106,10 +113,13 @@ def main(argv=None) -> int:
     outs = [check_writable(x) for x in (a.out_csv, a.out_md) if x]
     if a.metrics and not Path(a.metrics).is_dir():
         raise UsageError(f"--metrics {a.metrics!r} is not a folder")
-    rows = claim_rows(load_profiles(a.profiles), load_metrics(a.metrics) if a.metrics else None)
+    metrics = load_metrics(a.metrics) if a.metrics else None
+    rows = claim_rows(load_profiles(a.profiles), metrics, a.rehearsal)
     texts = [t for t, x in ((to_csv(rows), a.out_csv), (to_markdown(rows), a.out_md)) if x]
-    for path, text in zip(outs, texts, strict=True):
-        atomic_write_text(path, text)
+    with contextlib.ExitStack() as stack:  # every file is written before any is replaced
+        tmps = [stack.enter_context(atomic_output(path)) for path in outs]
+        for tmp, text in zip(tmps, texts, strict=True):
+            tmp.write_text(text, encoding="utf-8")
     verdicts = (REPRODUCED, PAPER_ONLY, NOT_REPRODUCED, NOT_MEASURED)
     counts = {v: sum(r.verdict == v for r in rows) for v in verdicts}
     log.info("%d claims: %s", len(rows), ", ".join(f"{n} {v}" for v, n in counts.items() if n))

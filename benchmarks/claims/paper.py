@@ -29,17 +29,20 @@ class PaperNumber(NamedTuple):
     note: str = ""
 
 
-def _t1(params, gmacs, speed):
+def _t1(params, gmacs, speed, note=""):
     src = "paper Table 1 (256×256)"
     return {
-        "params_m": PaperNumber(params, "M params", src),
-        "gmacs": PaperNumber(gmacs, "GMACs", src),
+        "params_m": PaperNumber(params, "M params", src, note),
+        "gmacs": PaperNumber(gmacs, "GMACs", src, note),
         "speed_img_s": PaperNumber(speed, "images/s", src, "GPU, batch and precision not stated"),
     }
 
 
+_INR_NOTE = ("INR-GAN's released code (config inr-gan-bil, the one with public weights) has "
+             "72,436,573 parameters and 14.95 G true MACs at 256; the paper's figures match no "
+             "released config (docs/architectures.md#inr-gan)")  # fmt: skip
 TABLE1 = {
-    "inr_gan": _t1(107.03, 38.76, 84.55),
+    "inr_gan": _t1(107.03, 38.76, 84.55, _INR_NOTE),
     "cips": _t1(44.32, 223.36, 11.005),
     "stylegan2": _t1(30.03, 83.77, 44.133),
     "pixelfolder": _t1(20.84, 23.78, 77.735),

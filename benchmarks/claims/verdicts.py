@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import models
 from benchmarks.claims import paper
 from benchmarks.claims.paper import pretty as _pretty
 from benchmarks.quality import registry
@@ -52,6 +53,9 @@ class ClaimRow:
     tolerance: str
     verdict: str
     explanation: str
+    paper_value: float | None = None  # the numbers behind `paper` / `measured`, for charts
+    measured_value: float | None = None
+    unit: str = ""
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -61,11 +65,17 @@ def _verdict(true_ok: bool, paper_ok: bool) -> str:
     return PAPER_ONLY if paper_ok else NOT_REPRODUCED
 
 
-def _missing(claim, src, paper_value, tol, *keys) -> ClaimRow:
-    need = ", ".join(f"{m}@{r}" for m, r in keys)
-    return ClaimRow(
-        claim, src, paper_value, "—", tol, NOT_MEASURED, f"no default profile for {need}"
-    )
+def _missing(claim, src, paper_value, tol, *keys, value=None, unit="") -> ClaimRow:
+    unbuilt = [
+        (m, r) for m, r in keys if m in models.available() and r not in models.resolutions(m)
+    ]
+    if unbuilt:
+        m, r = unbuilt[0]
+        why = (f"{_pretty(m)}'s released code defines no {r}-px network (it builds "
+               f"{', '.join(map(str, models.resolutions(m)))} px), so there is nothing to measure")  # fmt: skip
+    else:
+        why = "no default profile for " + ", ".join(f"{m}@{r}" for m, r in keys)
+    return ClaimRow(claim, src, paper_value, "—", tol, NOT_MEASURED, why, value, None, unit)
 
 
 def reduction_row(profiles, key: str, other: str, quantity: str) -> ClaimRow:
@@ -76,12 +86,15 @@ def reduction_row(profiles, key: str, other: str, quantity: str) -> ClaimRow:
     pv, tol = f"−{num.value:g} %", f"±{PCT_TOL} pp"
     a, b = profiles.get(("pixelfolder", 256)), profiles.get((other, 256))
     if a is None or b is None:
-        return _missing(claim, num.source, pv, tol, ("pixelfolder", 256), (other, 256))
+        return _missing(claim, num.source, pv, tol, ("pixelfolder", 256), (other, 256),
+                        value=num.value, unit="% fewer")  # fmt: skip
     true = 100 * (1 - a[quantity] / b[quantity])
+    numbers = (num.value, true, "% fewer")
     if quantity == "params":
         ok = abs(true - num.value) <= PCT_TOL
         expl = f"1 − {a['params'] / 1e6:.2f} M / {b['params'] / 1e6:.2f} M = {true:.2f} %"
-        return ClaimRow(claim, num.source, pv, f"−{true:.2f} %", tol, _verdict(ok, ok), expl)
+        return ClaimRow(claim, num.source, pv, f"−{true:.2f} %", tol, _verdict(ok, ok), expl,
+                        *numbers)  # fmt: skip
     conv = 100 * (1 - a["macs_paper_convention"] / b["macs_paper_convention"])
     verdict = _verdict(abs(true - num.value) <= PCT_TOL, abs(conv - num.value) <= PCT_TOL)
     measured = f"−{true:.2f} % (paper convention −{conv:.2f} %)"
@@ -92,7 +105,7 @@ def reduction_row(profiles, key: str, other: str, quantity: str) -> ClaimRow:
         expl = f"1 − {a['macs'] / 1e9:.2f} G / {b['macs'] / 1e9:.2f} G = {true:.2f} %"
         if abs(true - conv) > 1e-9:
             expl += f"; paper convention {conv:.2f} %"
-    return ClaimRow(claim, num.source, pv, measured, tol, verdict, expl)
+    return ClaimRow(claim, num.source, pv, measured, tol, verdict, expl, *numbers)
 
 
 def params_row(
@@ -102,7 +115,8 @@ def params_row(
     pv, tol = f"{num.value:.2f} M", f"±{PARAM_TOL_M} M"
     prof = profiles.get((model, resolution))
     if prof is None:
-        return _missing(claim, num.source, pv, tol, (model, resolution))
+        return _missing(claim, num.source, pv, tol, (model, resolution), value=num.value,
+                        unit="M params")  # fmt: skip
     m = prof["params"] / 1e6
     ok = abs(m - num.value) <= PARAM_TOL_M + 1e-9
     if ok:
@@ -114,7 +128,8 @@ def params_row(
             num.note
             or f"measured {prof['params']:,}; differs from the paper by {m - num.value:+.2f} M"
         )
-    return ClaimRow(claim, num.source, pv, f"{m:.4f} M", tol, _verdict(ok, ok), expl)
+    return ClaimRow(claim, num.source, pv, f"{m:.4f} M", tol, _verdict(ok, ok), expl, num.value, m,
+                    "M params")  # fmt: skip
 
 
 def gmacs_row(profiles, model: str) -> ClaimRow:
@@ -123,7 +138,7 @@ def gmacs_row(profiles, model: str) -> ClaimRow:
     pv, tol = f"{num.value:.2f} G", f"±{100 * GMAC_TOL:.1f} %"
     prof = profiles.get((model, 256))
     if prof is None:
-        return _missing(claim, num.source, pv, tol, (model, 256))
+        return _missing(claim, num.source, pv, tol, (model, 256), value=num.value, unit="GMACs")
     true, conv = prof["macs"] / 1e9, prof["macs_paper_convention"] / 1e9
     d_true, d_conv = true / num.value - 1, conv / num.value - 1
     verdict = _verdict(abs(d_true) <= GMAC_TOL, abs(d_conv) <= GMAC_TOL)
@@ -134,12 +149,17 @@ def gmacs_row(profiles, model: str) -> ClaimRow:
         expl = (f"true MACs are {d_true:+.1%} off; counting stride-2 transposed convs over their "
                 f"2H×2W output gives {conv:.3f} G ({d_conv:+.2%})")  # fmt: skip
     else:
-        expl = f"dense conv/linear MACs, FIR excluded: {d_true:+.2%} vs the paper"
-    return ClaimRow(claim, num.source, pv, measured, tol, verdict, expl)
+        expl = num.note or f"dense conv/linear MACs, FIR excluded: {d_true:+.2%} vs the paper"
+    return ClaimRow(claim, num.source, pv, measured, tol, verdict, expl, num.value, true, "GMACs")
 
 
-def fid_row(metrics: dict, key: str) -> ClaimRow:
-    """PixelFolder's headline FID on one dataset, judged only on Inception legacy-TF FID."""
+REHEARSAL = ("REHEARSAL (stand-in data and metric weights, a narrow model trained a few steps: "
+             "proves the path, measures nothing)")  # fmt: skip
+
+
+def fid_row(metrics: dict, key: str, rehearsal: bool = False) -> ClaimRow:
+    """PixelFolder's headline FID on one dataset, judged only on the paper's FID protocol of the
+    full-width model at 256, or, in a rehearsal, on whatever PixelFolder the run trained."""
     num = paper.ABSTRACT[key]
     dataset, pretty = FID_CLAIMS[key]
     claim = f"PixelFolder reaches FID {num.value:g} on {pretty}"
@@ -149,31 +169,71 @@ def fid_row(metrics: dict, key: str) -> ClaimRow:
     key = paper_fid_key(summary)
     fid = summary.get(key) if key else None
     gen = (res or {}).get("generator", {})
-    if res is None or fid is None or gen.get("resolution") != 256 or gen.get("overrides"):
+    paper_setting = gen.get("resolution") == 256 and not gen.get("overrides")
+    if res is None or fid is None or not (paper_setting or rehearsal):
         why = (f"no Inception FID of full-width PixelFolder@256 on a dataset named '{dataset}' in "
                "this run (the default run uses embedded data and proxy features); run "
                "config/paper.yaml")  # fmt: skip
-        return ClaimRow(claim, num.source, pv, "—", tol, NOT_MEASURED, why)
+        return ClaimRow(claim, num.source, pv, "—", tol, NOT_MEASURED, why, num.value, None, "FID")
     card = res.get("card", {})
-    lower = registry.key_info(key).lower_is_better
-    ok = fid <= num.value * (1 + FID_TOL) if lower else fid >= num.value * (1 - FID_TOL)
-    expl = (f"{key} ({registry.key_info(key).label}), {card.get('num_gen')} generated vs "
-            f"{card.get('num_real')} real, {gen.get('kimg')} kimg, seeds {card.get('seeds')}")  # fmt: skip
-    return ClaimRow(claim, num.source, pv, f"{fid:.2f}", tol, _verdict(ok, ok), expl)
+    info = registry.key_info(key)
+    ok = (
+        fid <= num.value * (1 + FID_TOL)
+        if info.lower_is_better
+        else fid >= num.value * (1 - FID_TOL)
+    )
+    expl = (f"{key} ({info.label}), {card.get('num_gen')} generated vs {card.get('num_real')} "
+            f"real, {gen.get('kimg')} kimg, seeds {card.get('seeds')}")  # fmt: skip
+    if rehearsal:
+        expl = f"{REHEARSAL}: {expl}"
+    return ClaimRow(claim, num.source, pv, f"{fid:.2f}", tol, _verdict(ok, ok), expl, num.value, fid,
+                    "FID")  # fmt: skip
 
 
-def claim_rows(profiles: dict, metrics: dict | None = None) -> list[ClaimRow]:
+def relative_row(profiles, other: str, quantity: str) -> ClaimRow:
+    """PixelFolder against `other` from Table 1's own numbers, beside the measured ratio, said
+    both ways (A has x % fewer than B, B has y % more or fewer than A)."""
+    key, unit = {"params": ("params_m", 1e6), "macs": ("gmacs", 1e9)}[quantity]
+    what = {"params": "parameters", "macs": "MACs"}[quantity]
+    mine, theirs = paper.TABLE1["pixelfolder"][key], paper.TABLE1[other][key]
+    pct = 100 * (1 - mine.value / theirs.value)
+    claim = f"PixelFolder has {pct:.1f} % fewer {what} than {_pretty(other)} (256, Table 1)"
+    pv, tol = f"−{pct:.1f} %", f"±{PCT_TOL} pp"
+    a, b = profiles.get(("pixelfolder", 256)), profiles.get((other, 256))
+    if a is None or b is None:
+        return _missing(claim, mine.source, pv, tol, ("pixelfolder", 256), (other, 256),
+                        value=pct, unit="% fewer")  # fmt: skip
+    fewer, back = 100 * (1 - a[quantity] / b[quantity]), 100 * (b[quantity] / a[quantity] - 1)
+    ok = abs(fewer - pct) <= PCT_TOL
+    word, back_word = ("fewer", "more") if fewer >= 0 else ("more", "fewer")
+    expl = (f"measured {a[quantity] / unit:.2f} vs {b[quantity] / unit:.2f} "
+            f"{'M' if quantity == 'params' else 'G'}: PixelFolder has {abs(fewer):.1f} % {word} "
+            f"{what} than {_pretty(other)}, and {_pretty(other)} has {abs(back):.1f} % {back_word} "
+            f"than PixelFolder")  # fmt: skip
+    if theirs.note:
+        expl += f"; {theirs.note}"
+    shown = f"−{fewer:.1f} %" if fewer >= 0 else f"+{-fewer:.1f} %"
+    return ClaimRow(claim, mine.source, pv, shown, tol, _verdict(ok, ok), expl, pct, fewer,
+                    "% fewer")  # fmt: skip
+
+
+def claim_rows(
+    profiles: dict, metrics: dict | None = None, rehearsal: bool = False
+) -> list[ClaimRow]:
     rows = [
         reduction_row(profiles, "params_reduction_vs_cips", "cips", "params"),
         reduction_row(profiles, "macs_reduction_vs_cips", "cips", "macs"),
         reduction_row(profiles, "params_reduction_vs_stylegan2", "stylegan2", "params"),
         reduction_row(profiles, "macs_reduction_vs_stylegan2", "stylegan2", "macs"),
     ]
-    for model in ("pixelfolder", "cips", "stylegan2"):
+    core = ["pixelfolder", "cips", "stylegan2"]  # the abstract's models first, then the others
+    measured = core + [m for m in paper.TABLE1 if m in models.available() and m not in core]
+    for model in measured:
         rows.append(params_row(profiles, model, 256, paper.TABLE1[model]["params_m"], "Table 1"))
-    rows += [gmacs_row(profiles, m) for m in ("pixelfolder", "cips", "stylegan2")]
-    for model in ("pixelfolder", "cips", "stylegan2"):
-        for res, num in sorted(paper.TABLE_B_PARAMS[model].items()):
+    rows += [gmacs_row(profiles, m) for m in measured]
+    for model in measured:
+        for res, num in sorted(paper.TABLE_B_PARAMS.get(model, {}).items()):
             rows.append(params_row(profiles, model, res, num, "Table B"))
-    rows += [fid_row(metrics or {}, key) for key in FID_CLAIMS]
+    rows += [relative_row(profiles, m, q) for m in measured[3:] for q in ("params", "macs")]
+    rows += [fid_row(metrics or {}, key, rehearsal) for key in FID_CLAIMS]
     return rows

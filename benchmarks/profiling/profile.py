@@ -15,7 +15,7 @@ import torch
 
 import models
 from benchmarks.profiling import counting
-from benchmarks.profiling.timing import matmul_macs_per_s, summarize, time_callable
+from benchmarks.profiling.timing import Roof, summarize, time_callable
 from common.cli import UsageError
 from common.device import resolve_device
 from common.provenance import device_info, versions
@@ -150,43 +150,52 @@ def check_agreement(by_counter: dict, tolerance: float = COUNTER_TOLERANCE) -> d
 
 
 # --------------------------------------------------------------------------- latency
+def _time_batch(G, dev, b: int, warmup: int, repeats: int, min_time: float) -> dict:
+    z = torch.randn(b, G.z_dim, generator=torch.Generator().manual_seed(0)).to(dev)
+    log.info("latency batch %d: %d warm-up + ≥%d timed forwards", b, warmup, repeats)
+    with torch.no_grad():
+        times = time_callable(lambda: G(z, noise_mode="const"), dev, warmup, repeats, min_time)
+        stats = summarize(times)
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+            G(z, noise_mode="const")
+            stats["cuda_max_memory_allocated"] = torch.cuda.max_memory_allocated(dev)
+    stats["threads"] = torch.get_num_threads()
+    return stats
+
+
 def measure_latency(name, resolution, device, batch_sizes, macs,
                     warmup=_LATENCY["latency_warmup"], repeats=_LATENCY["latency_repeats"],
                     min_time=_LATENCY["min_time"], **overrides) -> dict:  # fmt: skip
-    """Timed eval-mode no-grad forwards (const noise) per batch size, vs this run's matmul roof."""
+    """Timed eval-mode no-grad forwards (const noise) per batch size, against the matmul roof
+    sampled in this process before each batch size and after the last (timing.Roof). A row whose
+    utilization exceeds 1, or timed while the roof moved more than timing.ROOF_DRIFT_LIMIT, is
+    kept with `valid: false` and its `invalid_reason`: a figure, never a result."""
     dev = resolve_device(device) if isinstance(device, str) else device
-    roof = matmul_macs_per_s(dev)
-    log.info("matmul roof on %s: %.1f GMAC/s", dev, roof / 1e9)
     G = models.build(name, resolution, **overrides).to(dev).eval()
+    roof = Roof(dev)
     by_batch = {}
     for b in batch_sizes:
-        z = torch.randn(b, G.z_dim, generator=torch.Generator().manual_seed(0)).to(dev)
-        log.info(
-            "latency %s@%d batch %d: %d warm-up + ≥%d timed forwards",
-            name,
-            resolution,
-            b,
-            warmup,
-            repeats,
-        )
-        with torch.no_grad():
-            times = time_callable(
-                lambda z=z: G(z, noise_mode="const"), dev, warmup, repeats, min_time
-            )
-            stats = summarize(times)
-            if dev.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(dev)
-                G(z, noise_mode="const")
-                stats["cuda_max_memory_allocated"] = torch.cuda.max_memory_allocated(dev)
+        before = roof.sample()
+        by_batch[str(b)] = _time_batch(G, dev, b, warmup, repeats, min_time)
+        by_batch[str(b)]["roof_before_macs_per_s"] = before
+    roof.sample()
+    log.info("matmul roof on %s: median %.1f GMAC/s (min %.1f, max %.1f, spread %.0f %%)", dev,
+             roof.median / 1e9, min(roof.samples) / 1e9, max(roof.samples) / 1e9,
+             100 * roof.spread)  # fmt: skip
+    for i, (b, stats) in enumerate(by_batch.items()):
         sec = stats["median_ms"] / 1e3
-        stats.update(
-            images_per_s=b / sec,
-            achieved_macs_per_s=macs * b / sec,
-            utilization=macs * b / sec / roof,
-        )
-        by_batch[str(b)] = stats
-    return {"device_info": device_info(dev), "matmul_macs_per_s": roof, "noise_mode": "const",
-            "mode": "eval, no_grad", "warmup": warmup, "min_repeats": repeats, "min_time_s": min_time,
+        achieved = macs * int(b) / sec
+        stats.update(images_per_s=int(b) / sec, achieved_macs_per_s=achieved,
+                     utilization=achieved / roof.median,
+                     roof_after_macs_per_s=roof.samples[i + 1])  # fmt: skip
+        reason = roof.check_row(stats["utilization"], stats["threads"])
+        stats.update(valid=reason is None, invalid_reason=reason)
+        if reason:
+            log.warning("latency %s@%d batch %s is INVALID: %s", name, resolution, b, reason)
+    return {"device_info": device_info(dev), "matmul_macs_per_s": roof.median,
+            "roof": roof.summary(), "noise_mode": "const", "mode": "eval, no_grad",
+            "warmup": warmup, "min_repeats": repeats, "min_time_s": min_time,
             "by_batch": by_batch}  # fmt: skip
 
 

@@ -10,9 +10,18 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+import zipfile
+import zlib
+from pathlib import Path
 
 from common import settings
-from common.cli import OneLineParser, check_writable, parse_int_list
+from common.cli import (
+    OneLineParser,
+    check_writable,
+    check_writable_dir,
+    first_line,
+    parse_int_list,
+)
 from common.device import resolve_device
 from common.io import write_json
 from data.dataset import open_dataset
@@ -93,7 +102,7 @@ def evaluate_args(args) -> dict:
         raise QualityError("--official needs --model NAME")
     download = not args.no_download
     locate_weights({s.net for s in plan(opts).specs}, opts.weights_dir, download)
-    ds = open_dataset(args.data, xflip=False)
+    ds = _ReadErrorsNamed(open_dataset(args.data, xflip=False), args.data)
     device = resolve_device(args.device)
     if args.checkpoint:
         G, info, gid = load_checkpoint(args.checkpoint, device, args.which)
@@ -105,6 +114,45 @@ def evaluate_args(args) -> dict:
         generator_id=gid, generator_info=info, download=download, progress=not args.quiet,
         **dataclasses.asdict(opts),
     )  # fmt: skip
+
+
+class _ReadErrorsNamed:
+    """The prepared dataset, with a member that turns out damaged while the real features are
+    read (a bad CRC, a truncated stream) reported as one line naming the file, not as zipfile's
+    traceback. Everything else is the dataset's own (path, recipe, sha256, len)."""
+
+    def __init__(self, ds, path):
+        self._ds, self._path = ds, path
+
+    def __len__(self) -> int:
+        return len(self._ds)
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name in ("_ds", "_path"):
+            raise AttributeError(name)
+        return getattr(self._ds, name)
+
+    def __getitem__(self, index):
+        try:
+            return self._ds[index]
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise QualityError(
+                f"prepared dataset {self._path} is damaged ({first_line(exc)}); re-create it "
+                "with python -m data.prepare"
+            ) from None
+
+
+def _check_cache_dir(folder) -> None:
+    """The feature cache is written mid-run: fail before any work if it cannot be, without
+    creating anything (a failed run must not leave an empty cache folder behind)."""
+    path = Path(folder)
+    if path.is_dir():
+        check_writable_dir(path, what=f"--cache-dir {str(path)!r} is not writable")
+        return
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise QualityError(f"--cache-dir {str(path)!r} cannot be created: {existing} is a file; "
+                           "choose another folder or pass --no-cache")  # fmt: skip
 
 
 def _limit_threads(n: int) -> None:
@@ -125,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run through `common.cli.run(main)`: UsageError → exit 2, OSError → exit 1."""
     args = build_parser().parse_args(argv)
     out = check_writable(args.out)
+    if not args.no_cache:
+        _check_cache_dir(args.cache_dir)
     if args.threads is not None:
         _limit_threads(args.threads)
     result = evaluate_args(args)

@@ -3,7 +3,7 @@
 
 rule claims:
     input:
-        profiles=every("profile", res=P.resolutions),
+        profiles=profiles(),
         metrics=every("metrics"),
     output:
         csv=L.pattern("claims_csv"),
@@ -13,6 +13,7 @@ rule claims:
     params:
         profiles=L.folder("profile"),
         metrics=L.folder("metrics"),
+        rehearsal=cli(rehearsal=CFG.rehearsal),
     shell:
         "{PY} -m benchmarks.claims --profiles {params.profiles:q} --metrics {params.metrics:q} "
-        "--out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+        "{params.rehearsal} --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"

@@ -63,6 +63,14 @@ def overrides(flag, mapping):
     return " ".join(shlex.quote(a) for a in format_overrides(flag, mapping))
 
 
+def profiles():
+    """Every full-width profile: each model at each configured resolution it can be built at."""
+    import models
+
+    return [L.pattern("profile").format(model=m, res=r) for m in MODELS
+            for r in CFG.profile.resolutions if r in models.resolutions(m)]  # fmt: skip
+
+
 def every(key, **fixed):
     """Every path of a layout key over the run's models and datasets."""
     names = {"model": MODELS, "dataset": DATASETS, **fixed}

@@ -2,6 +2,8 @@
 
 
 rule prepare_dataset:
+    input:
+        preflight=ancient(L.pattern("preflight")),  # runs after the check; see preflight.smk
     output:
         L.pattern("dataset"),
     log:

@@ -3,7 +3,7 @@
 
 rule report:
     input:
-        every("profile", res=P.resolutions),
+        profiles(),
         every("metrics"),
         every("stages_json"),
         every("variant"),

@@ -14,7 +14,9 @@ def _train_args(wc):
     return " ".join([
         cli(resolution=CFG.datasets[wc.dataset].resolution, kimg=T.kimg, batch=T.batch,
             snap_kimg=T.snap_kimg, seed=T.seed, workers=T.workers, log_every=T.log_every,
-            grid=T.grid, keep=T.keep, device=DEVICE),
+            grid=T.grid, keep=T.keep, device=DEVICE, micro_batch=T.micro_batch,
+            precision=T.precision, channels_last=T.channels_last, compile=T.compile, tf32=T.tf32,
+            cudnn_benchmark=T.cudnn_benchmark),
         overrides("--build", m.build),
         overrides("--hparam", {**T.hparams, **m.hparams}),
     ])  # fmt: skip

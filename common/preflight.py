@@ -1,0 +1,467 @@
+"""Pre-flight check: what a run config needs (data, metric weights, GPUs, disk) and what is there.
+
+Run before any job starts; the workflow runs it as its first rule (results/<run>/preflight.json).
+
+    python -m common.preflight config/paper.yaml                 # the table; exit 1 if anything is missing
+    python -m common.preflight config/paper.yaml --out pre.json  # plus the same as JSON
+    python -m common.preflight --config-json '{...}' --skip gpus # what the workflow runs on Slurm
+
+One line per item: OK, NOTE (fine, but read it), MISSING or MISMATCH (a problem, with its fix).
+Problems are also printed to stderr, one line each, and make the exit status 1; bad arguments
+exit 2. Where the answers come from:
+
+* datasets: each source is classified and counted by data.sources.open_source (the same code
+  data.prepare uses): files by extension for a folder, members for a zip, `lmdb` stat entries
+  for an LSUN LMDB (the `lmdb` package is itself a required item when an LMDB is configured);
+  embedded sources are always there. The first image is opened to compare its size with the
+  configured resolution (smaller images are skipped by data.prepare).
+* weights: the nets the configured extractor uses for the configured metrics and the curve
+  metric (benchmarks.quality evaluation plan + nets.NETS), their files under quality.weights_dir
+  and sha256 against `<file>.sha256` when that pin exists.
+* GPUs (device cuda, or train.gpus > 1): CUDA devices and their memory against train.gpus.
+* disk: free space at results/<run> against a rough estimate (see `estimate_disk`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import math
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from common import settings
+from common.cli import OneLineParser, UsageError, check_writable, first_line, run
+from common.io import sha256_file, write_json
+from common.layout import results_root
+
+SCHEMA = "pixbench.preflight/1"
+OK, NOTE, MISSING, MISMATCH = "OK", "NOTE", "MISSING", "MISMATCH"
+PROBLEMS = (MISSING, MISMATCH)
+CHECKS = ("datasets", "weights", "gpus", "disk")  # what --skip accepts
+GB = 1e9
+# Feature width of each net (benchmarks/quality/nets.py), for the feature-cache estimate only.
+FEATURE_DIMS = {"inception": 2048, "vgg16": 4096, "proxy": 128 + 256}
+
+
+@dataclass
+class Item:
+    check: str  # dataset | package | weights | gpus | disk
+    name: str
+    status: str  # OK | NOTE | MISSING | MISMATCH
+    detail: str
+    fix: str = ""
+    data: dict = field(default_factory=dict)
+
+    @property
+    def problem(self) -> bool:
+        return self.status in PROBLEMS
+
+
+def _gb(n: float) -> str:
+    return f"{n / GB:.1f} GB" if n >= 0.1 * GB else f"{n / 1e6:.1f} MB"
+
+
+# --------------------------------------------------------------------------------- datasets
+
+
+def _lmdb_installed() -> bool:
+    return importlib.util.find_spec("lmdb") is not None
+
+
+def _expected_kind(path: Path) -> str:
+    """What a source path is meant to be: from the disk when it exists, else from its name."""
+    if path.is_dir():
+        return "lmdb" if (path / "data.mdb").is_file() else "folder"
+    if path.name == "data.mdb" or (not path.exists() and "lmdb" in path.name.lower()):
+        return "lmdb"
+    return "zip" if path.suffix.lower() == ".zip" else "folder"
+
+
+PLACE = {
+    "folder": "put the image files (png, jpg, webp, ...; sub-folders are fine) in {path}/",
+    "zip": "place the zip of images at {path}",
+    "lmdb": "place the LSUN LMDB export (the folder holding data.mdb) at {path}/",
+}
+
+
+def _first_image_size(src) -> tuple[int, int] | None:
+    from PIL import Image
+
+    try:
+        _, payload = next(iter(src.items()))
+        with Image.open(io.BytesIO(payload)) as img:
+            return img.size
+    except Exception:  # noqa: BLE001 - an unreadable first image is data.prepare's to skip/count
+        return None
+
+
+def check_dataset(name: str, ds: settings.Dataset, where: str) -> tuple[list[Item], int | None]:
+    """The dataset line (and the `lmdb` package line when needed); the image count if known."""
+    from data import embedded
+    from data._common import DatasetError
+    from data.sources import open_source
+
+    res, fix_cfg = ds.resolution, f" (or change datasets.{name}.source in {where})"
+    data = {"source": ds.source, "resolution": res, "max_images": ds.max_images}
+    if embedded.parse_source(ds.source) is not None:
+        count = min(embedded.DEFAULT_COUNT, ds.max_images or embedded.DEFAULT_COUNT)
+        detail = f"{ds.source}: embedded, {count} images drawn at {res} px"
+        return [Item("dataset", name, OK, detail, data={**data, "kind": "embedded",
+                                                         "images": count})], count  # fmt: skip
+    path = Path(ds.source).expanduser()
+    kind = _expected_kind(path)
+    data.update(kind=kind, path=str(path))
+    items: list[Item] = []
+    if kind == "lmdb":
+        if _lmdb_installed():
+            items.append(Item("package", "lmdb", OK, f"installed (reads dataset {name})"))
+        else:
+            items.append(Item("package", "lmdb", MISSING, f"needed to read the LMDB of dataset {name}",
+                              f"{sys.executable} -m pip install lmdb"))  # fmt: skip
+    if not path.exists():
+        detail = f"{path} does not exist ({kind} expected, prepared at {res} px)"
+        fix = PLACE[kind].format(path=path) + fix_cfg
+        return [Item("dataset", name, MISSING, detail, fix, data), *items], None
+    if kind == "lmdb" and not _lmdb_installed():
+        detail = (
+            f"{path}: LMDB, entries not counted (the lmdb package is missing), prepared at {res} px"
+        )
+        return [Item("dataset", name, NOTE, detail, data=data), *items], None
+    try:
+        src = open_source(path, res)
+    except DatasetError as exc:
+        return [Item("dataset", name, MISSING, str(exc), PLACE[kind].format(path=path) + fix_cfg,
+                     data), *items], None  # fmt: skip
+    data.update(kind=src.kind, images=src.total, other_files=len(src.unsupported))
+    use = src.total if ds.max_images is None else min(src.total, ds.max_images)
+    detail = f"{path}: {src.kind}, {src.total} images" + (
+        f" (first {use} used)" if use != src.total else ""
+    )
+    status, size = OK, _first_image_size(src)
+    if size is not None:
+        data["first_image_size"] = list(size)
+        detail += f", first {size[0]}x{size[1]}"
+        if min(size) < res:
+            status = NOTE
+            detail += f" is smaller than {res} px (data.prepare skips such images, never upscales)"
+    detail += f" -> {res} px"
+    return [Item("dataset", name, status, detail, data=data), *items], use
+
+
+# --------------------------------------------------------------------------------- weights
+
+
+def quality_plans(cfg: settings.RunConfig):
+    """(plan of the quality rule, plan of the curve rule): what the quality jobs will compute."""
+    import dataclasses
+
+    from benchmarks.quality.evaluation import plan, resolve_options
+
+    opts = resolve_options(**settings.as_dict(cfg.quality))
+    curve = dataclasses.replace(opts, metrics=[cfg.quality.curve_metric])
+    return plan(opts), plan(curve)
+
+
+def needed_nets(plans) -> dict[str, list[str]]:
+    """net name -> metrics that use it, over every plan."""
+    out: dict[str, list[str]] = {}
+    for p in plans:
+        for m in p.metrics:
+            for mode in p.modes_of(m):
+                users = out.setdefault(p.extractor.spec(m.features, mode).net, [])
+                if m.name not in users:
+                    users.append(m.name)
+    return out
+
+
+def check_weights(cfg: settings.RunConfig, plans) -> list[Item]:
+    from benchmarks.quality.nets import NETS
+    from benchmarks.quality.weights import WEIGHT_URLS
+
+    nets = needed_nets(plans)
+    files = {net: NETS[net][0] for net in nets if NETS[net][0]}
+    if not files:
+        return [Item("weights", cfg.quality.extractor, OK,
+                     f"no weight files needed (extractor {cfg.quality.extractor}: nets "
+                     f"{', '.join(sorted(nets))})")]  # fmt: skip
+    items = []
+    for net, filename in sorted(files.items()):
+        path = Path(cfg.quality.weights_dir) / filename
+        url = WEIGHT_URLS.get(filename, "")
+        used = f"{net} net for {', '.join(nets[net])}"
+        data = {"net": net, "path": str(path), "url": url, "metrics": nets[net]}
+        if not path.is_file():
+            fix = f"curl -L --create-dirs -o {path} {url}" if url else f"place {filename} at {path}"
+            items.append(
+                Item("weights", filename, MISSING, f"{path} not found ({used})", fix, data)
+            )
+            continue
+        digest = sha256_file(path)
+        pin = path.with_name(path.name + ".sha256")
+        data.update(sha256=digest, pin=str(pin))
+        words = pin.read_text(encoding="utf-8", errors="replace").split() if pin.is_file() else []
+        expected = words[0].lower() if words else None
+        data["expected_sha256"] = expected
+        if expected is None:
+            items.append(Item("weights", filename, NOTE,
+                              f"{path} present ({used}), sha256 {digest[:16]}…, not pinned",
+                              f"to pin it: sha256sum {path} > {pin}", data))  # fmt: skip
+        elif expected != digest:
+            items.append(Item("weights", filename, MISMATCH,
+                              f"sha256 of {path} is {digest[:16]}… but {pin} expects {expected[:16]}…",
+                              f"delete it and download {url} again (or fix the pin if the file is "
+                              "the right one)", data))  # fmt: skip
+        else:
+            items.append(
+                Item(
+                    "weights",
+                    filename,
+                    OK,
+                    f"{path} present ({used}), sha256 matches {pin.name}",
+                    data=data,
+                )
+            )
+    return items
+
+
+# --------------------------------------------------------------------------------- GPUs
+
+
+def check_gpus(cfg: settings.RunConfig) -> list[Item]:
+    device, gpus, batch = cfg.device, cfg.train.gpus, cfg.train.batch
+    data = {"device": device, "train_gpus": gpus}
+    items = []
+    if gpus > 1 and batch % gpus:
+        items.append(Item("gpus", "train.batch", MISMATCH,
+                          f"train.batch {batch} does not divide over train.gpus {gpus} processes",
+                          f"make train.batch a multiple of {gpus}"))  # fmt: skip
+    if device == "cpu":
+        how = f"{gpus} CPU processes (gloo)" if gpus > 1 else "one CPU process per job"
+        return [Item("gpus", "cuda", OK, f"not needed (device cpu; training runs {how})",
+                     data=data), *items]  # fmt: skip
+    if device == "auto" and gpus == 1:
+        return [Item("gpus", "cuda", OK, "not needed (device auto, train.gpus 1: CUDA is used "
+                     "when visible)", data=data), *items]  # fmt: skip
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    props = [torch.cuda.get_device_properties(i) for i in range(count)]
+    devices = [{"name": p.name, "memory_bytes": int(p.total_memory)} for p in props]
+    data.update(cuda_devices=count, devices=devices, torch=torch.__version__,
+                torch_cuda=torch.version.cuda)  # fmt: skip
+    need = max(gpus, 1)
+    per = f"batch {batch // gpus} per GPU" if gpus > 1 else f"batch {batch}"
+    if count < need:
+        seen = (", ".join(f"{d['name']} ({_gb(d['memory_bytes'])})" for d in devices)
+                or f"none (torch {torch.__version__}, CUDA build {torch.version.cuda or 'no'})")  # fmt: skip
+        detail = f"device {device}, train.gpus {gpus}: needs {need} CUDA devices, {count} visible: {seen}"
+        fix = (f"run on a machine with {need} CUDA GPUs (nvidia-smi lists them; torch must be a "
+               f"CUDA build), or lower train.gpus / set device: cpu in a copy of the config")  # fmt: skip
+        return [Item("gpus", "cuda", MISSING, detail, fix, data), *items]
+    least = min(d["memory_bytes"] for d in devices)
+    detail = (f"{count} CUDA devices ({props[0].name}, smallest {_gb(least)}) for train.gpus "
+              f"{gpus} ({per})")  # fmt: skip
+    return [Item("gpus", "cuda", OK, detail, data=data), *items]
+
+
+# --------------------------------------------------------------------------------- disk
+
+
+def _param_counts(model: str, resolution: int, build: dict) -> tuple[int, int]:
+    """(G, D) parameter counts of the trained variant, built on the meta device (no memory)."""
+    import torch
+
+    import models
+    from training.networks import discriminator_kwargs
+
+    with torch.device("meta"):
+        G = models.build(model, resolution, **build)
+        D = models.build_discriminator(**discriminator_kwargs(resolution, build))
+    return sum(p.numel() for p in G.parameters()), sum(p.numel() for p in D.parameters())
+
+
+def snapshots(train: settings.Train) -> tuple[int, int]:
+    """(snapshots written, checkpoints kept on disk) by one training run: at kimg 0, every
+    snap_kimg and at the end (final.pt is a hard link to the newest); `keep` prunes old ones."""
+    written = 1 + (math.ceil(train.kimg / train.snap_kimg) if train.snap_kimg else 1)
+    return written, min(written, train.keep) if train.keep else written
+
+
+def estimate_disk(cfg: settings.RunConfig, counts: dict, plans) -> tuple[dict, list[str]]:
+    """Bytes a full run writes under results/<run>, by part, and what the estimate left out.
+
+    * data: images x R x R x 3 per prepared dataset (uncompressed size; PNG is usually smaller);
+    * checkpoints: kept snapshots x 4 bytes x (4 x G params + 3 x D params): G, G_ema and Adam's
+      two moments of G; D and its two moments (parameter counts of the trained variant on the
+      meta device);
+    * samples: one GRID x GRID grid per snapshot, R x R x 3 bytes per image (uncompressed);
+    * features: the feature cache, float32 N x dim per feature set (real: once per dataset;
+      generated: per model x seed, and per kept snapshot for the curve) plus float64 mean and
+      covariance for per-mode (FID-type) features.
+    """
+    main, curve = plans
+    q, t = cfg.quality, cfg.train
+    written, kept = snapshots(t)
+    parts = {"data": 0, "checkpoints": 0, "samples": 0, "features": 0}
+    left_out: list[str] = []
+
+    def specs(*ps) -> dict:
+        """feature set tag -> (dim, stats stored): every distinct feature set of the plans."""
+        out = {}
+        for p in ps:
+            for m in p.metrics:
+                for mode in p.modes_of(m):
+                    spec = p.extractor.spec(m.features, mode)
+                    dim = FEATURE_DIMS.get(spec.net, 2048)
+                    out[spec.tag] = (dim, out.get(spec.tag, (dim, False))[1] or m.features.per_mode)
+        return out
+
+    def feature_bytes(sets: dict, n: int) -> int:
+        return sum(n * dim * 4 + ((dim * dim + dim) * 8 if stats else 0)
+                   for dim, stats in sets.values())  # fmt: skip
+
+    real_sets, gen_sets, curve_sets = specs(main, curve), specs(main), specs(curve)
+    params: dict = {}
+    for dname, ds in cfg.datasets.items():
+        res, images = ds.resolution, counts.get(dname)
+        if images is None:
+            left_out.append(f"prepared {dname} (images not counted)")
+            n_real = q.num_real or 0
+        else:
+            parts["data"] += images * res * res * 3
+            n_real = images if q.num_real is None else min(q.num_real, images)
+        parts["features"] += feature_bytes(real_sets, n_real)
+        for model, m in cfg.models.items():
+            key = (model, res, json.dumps(m.build, sort_keys=True))
+            if key not in params:
+                try:
+                    params[key] = _param_counts(model, res, m.build)
+                except Exception as exc:  # noqa: BLE001 - an estimate must not fail the check
+                    params[key] = None
+                    left_out.append(f"checkpoints of {model}@{res} ({first_line(exc)[:80]})")
+            if params[key] is not None:
+                g, d = params[key]
+                parts["checkpoints"] += kept * 4 * (4 * g + 3 * d)
+            parts["samples"] += written * t.grid**2 * res * res * 3
+            parts["features"] += len(q.seeds) * feature_bytes(gen_sets, q.num_gen)
+            parts["features"] += kept * feature_bytes(curve_sets, q.curve_num_gen or q.num_gen)
+    return parts, left_out
+
+
+def _existing_ancestor(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def check_disk(cfg: settings.RunConfig, counts: dict, plans) -> list[Item]:
+    root = Path(results_root(cfg.run))
+    parts, left_out = estimate_disk(cfg, counts, plans)
+    need = sum(parts.values())
+    free = shutil.disk_usage(_existing_ancestor(root)).free
+    written, kept = snapshots(cfg.train)
+    breakdown = ", ".join(f"{k} {_gb(v)}" for k, v in parts.items())
+    detail = f"~{_gb(need)} needed ({breakdown}; {kept} checkpoints kept per training run), {_gb(free)} free"
+    if left_out:
+        detail += f"; left out: {', '.join(left_out)}"
+    data = {"path": str(root), "free_bytes": free, "estimate_bytes": parts, "left_out": left_out,
+            "method": " ".join(estimate_disk.__doc__.split())}  # fmt: skip
+    if need <= free:
+        return [Item("disk", str(root), OK, detail, data=data)]
+    fix = f"free {_gb(need - free)} or make results/ a link to a larger disk"
+    if cfg.train.keep is None or cfg.train.keep > 2:
+        fix += (" (train.keep: N keeps only the newest N checkpoints per run; the metric-vs-kimg "
+                "curve then covers only those)")  # fmt: skip
+    return [Item("disk", str(root), MISSING, detail, fix, data)]
+
+
+# --------------------------------------------------------------------------------- the report
+
+
+def preflight(cfg: settings.RunConfig, where: str = "config", skip=()) -> dict:
+    """Every item of the config as a JSON-able report; report["ok"] is False on any problem."""
+    items: list[Item] = []
+    counts: dict[str, int | None] = {}
+    plans = quality_plans(cfg)
+    if "datasets" in skip:
+        items.append(Item("dataset", "*", NOTE, "skipped (--skip datasets)"))
+    else:
+        for name, ds in cfg.datasets.items():
+            lines, counts[name] = check_dataset(name, ds, where)
+            items += lines
+        pkgs = {i.name: i for i in items if i.check == "package"}  # one lmdb line, not one per LMDB
+        items = [i for i in items if i.check != "package"] + list(pkgs.values())
+    for check, fn in (("weights", lambda: check_weights(cfg, plans)),
+                      ("gpus", lambda: check_gpus(cfg)),
+                      ("disk", lambda: check_disk(cfg, counts, plans))):  # fmt: skip
+        items += [Item(check, "*", NOTE, f"skipped (--skip {check})")] if check in skip else fn()
+    problems = [i for i in items if i.problem]
+    return {"schema": SCHEMA, "config": where, "run": cfg.run, "ok": not problems,
+            "problems": len(problems), "items": [asdict(i) for i in items]}  # fmt: skip
+
+
+def format_table(report: dict) -> str:
+    items = [Item(**i) for i in report["items"]]
+    w_check = max(len("CHECK"), *(len(i.check) for i in items))
+    w_name = max(len("ITEM"), *(len(i.name) for i in items))
+    head = f"{'STATUS':<8}  {'CHECK':<{w_check}}  {'ITEM':<{w_name}}  DETAIL"
+    lines = [f"pre-flight check of {report['config']} (run {report['run']})", head]
+    for i in items:
+        fix = f" -> fix: {i.fix}" if i.fix and i.status != OK else ""
+        lines.append(f"{i.status:<8}  {i.check:<{w_check}}  {i.name:<{w_name}}  {i.detail}{fix}")
+    n = report["problems"]
+    lines.append(
+        "pre-flight passed" if not n else f"pre-flight FAILED: {n} problem(s), each fix above"
+    )
+    return "\n".join(lines)
+
+
+def problem_lines(report: dict) -> list[str]:
+    return [f"error: {i['status']} {i['check']} {i['name']}: {i['detail']}; fix: {i['fix']}"
+            for i in report["items"] if i["status"] in PROBLEMS]  # fmt: skip
+
+
+def _parse_skip(text: str | None) -> set[str]:
+    names = {s.strip() for s in (text or "").split(",") if s.strip()}
+    bad = sorted(names - set(CHECKS))
+    if bad:
+        raise UsageError(f"--skip {bad[0]!r} is not a check; choose from {', '.join(CHECKS)}")
+    return names
+
+
+def main(argv=None) -> int:
+    p = OneLineParser(prog="python -m common.preflight", description=__doc__.splitlines()[0])
+    p.add_argument("config", nargs="?", help="the run's config YAML")
+    p.add_argument("--config-json", help="the run's config as JSON (what the workflow passes)")
+    p.add_argument("--config-name", help="how messages name a --config-json config (its file)")
+    p.add_argument("--out", help="also write the report as JSON (atomically)")
+    p.add_argument("--skip", help=f"comma list of checks to skip: {', '.join(CHECKS)}")
+    a = p.parse_args(argv)
+    if (a.config is None) == (a.config_json is None):
+        raise UsageError("give a config YAML or --config-json (one of them)")
+    skip = _parse_skip(a.skip)
+    out = check_writable(a.out) if a.out else None
+    if a.config_json is not None:
+        try:
+            source, where = json.loads(a.config_json), a.config_name or "the config"
+        except ValueError as exc:
+            raise UsageError(f"--config-json is not JSON ({first_line(exc)})") from None
+    else:
+        source, where = a.config, a.config
+    cfg = settings.load(source)
+    report = preflight(cfg, where, skip)
+    print(format_table(report), flush=True)
+    if out is not None:
+        write_json(out, report)
+    for line in problem_lines(report):
+        print(line, file=sys.stderr)
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))

@@ -1,0 +1,132 @@
+"""The report's first lines, generated from claims.csv: which of the paper's claims held, which
+held only under the paper's MAC convention, which did not (each one sentence with its numbers),
+and how many were not measured.
+
+claims.csv has numeric `paper_value`, `measured_value` and `unit` columns (benchmarks.claims);
+a claims.csv from before them is read by parsing the first number of `paper` / `measured`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pandas as pd
+
+from benchmarks.claims.verdicts import NOT_MEASURED, NOT_REPRODUCED, PAPER_ONLY, REPRODUCED
+
+# verdict -> (css class, colour in the claims chart, heading word)
+VERDICTS = {
+    REPRODUCED: ("held", "#2e7d32", "Held"),
+    PAPER_ONLY: ("convention", "#e08e00", "Held only under the paper's MAC convention"),
+    NOT_REPRODUCED: ("failed", "#c62828", "Did not hold"),
+    NOT_MEASURED: ("unmeasured", "#9e9e9e", "Not measured"),
+}
+CONVENTION_WHY = ("the paper counts each stride-2 transposed conv as a dense conv over its 2H×2W "
+                  "output; the true count does not (docs/macs.md)")  # fmt: skip
+DOCS = {  # the repository's own docs a reader may follow (relative to the repository root)
+    "docs/paper.md": "the paper's numbers and where each comes from",
+    "docs/macs.md": "what a MAC is here, true count vs the paper's convention",
+    "docs/metrics.md": "FID/KID protocols, precision/recall, the proxy extractor",
+    "docs/architectures.md": "the architectures and their exact counts",
+}
+_NUMBER = re.compile(r"[−+-]?\d+(?:[.,]\d+)*")
+
+
+def parse_number(cell) -> float | None:
+    """The first number of a cell like "−53 %", "20.84 M" or "223.4 G (paper convention …)"."""
+    m = _NUMBER.search(str(cell))
+    if not m:
+        return None
+    return float(m.group().replace("−", "-").replace(",", ""))
+
+
+def claim_numbers(claims: pd.DataFrame) -> pd.DataFrame:
+    """claims with float `paper_value` / `measured_value` and a `unit`, filled from the text
+    columns where the numeric ones are absent (older claims.csv)."""
+    out = claims.copy()
+    for num, txt in (("paper_value", "paper"), ("measured_value", "measured")):
+        parsed = out[txt].map(parse_number) if txt in out else None
+        if num not in out:
+            out[num] = parsed
+        elif parsed is not None:
+            out[num] = out[num].where(out[num].notna(), parsed)
+        out[num] = pd.to_numeric(out[num], errors="coerce")
+    if "unit" not in out:
+        out["unit"] = out.get("paper", pd.Series("", index=out.index)).map(_unit_of)
+    out["unit"] = out["unit"].fillna("").astype(str)
+    out.loc[out["verdict"] == NOT_MEASURED, "measured_value"] = float("nan")
+    return out
+
+
+def _unit_of(cell) -> str:
+    cell = str(cell)
+    return "%" if "%" in cell else "M params" if " M" in cell else "GMACs" if " G" in cell else ""
+
+
+def sentence(row) -> str:
+    """One claim as one sentence with its numbers (and its source)."""
+    s = f"{row['claim']}: paper {row['paper']}, measured {row['measured']}"
+    if row["verdict"] == NOT_REPRODUCED and str(row.get("explanation", "")):
+        s += f" ({row['explanation']})"
+    return s + (f" [{row['source']}]." if str(row.get("source", "")) else ".")
+
+
+def counts(claims: pd.DataFrame) -> dict[str, int]:
+    return {v: int((claims["verdict"] == v).sum()) for v in VERDICTS}
+
+
+def summary_line(claims: pd.DataFrame) -> str:
+    n = counts(claims)
+    return (f"Of {len(claims)} paper claims checked, {n[REPRODUCED]} held, {n[PAPER_ONLY]} held "
+            f"only under the paper's MAC convention, {n[NOT_REPRODUCED]} did not hold and "
+            f"{n[NOT_MEASURED]} were not measured in this run.")  # fmt: skip
+
+
+def headline_markdown(claims: pd.DataFrame | None) -> str:
+    if claims is None or claims.empty:
+        return "_no paper claims were checked in this run_\n"
+    parts = [summary_line(claims), ""]
+    for verdict in (REPRODUCED, PAPER_ONLY, NOT_REPRODUCED):
+        rows = claims[claims["verdict"] == verdict]
+        if rows.empty:
+            continue
+        why = f" ({CONVENTION_WHY})" if verdict == PAPER_ONLY else ""
+        parts.append(f"**{VERDICTS[verdict][2]}**{why}:\n")
+        parts += [f"- {sentence(r)}" for _, r in rows.iterrows()] + [""]
+    return "\n".join(parts) + "\n"
+
+
+def headline_html(claims: pd.DataFrame | None, chart: str = "") -> str:
+    """The box at the top of report.html; `chart` (an <img> tag) goes beside the sentences."""
+    if claims is None or claims.empty:
+        return "<div class='headline'><p><b>No paper claims were checked in this run.</b></p></div>"
+    blocks = [f"<p class='lead'>{html.escape(summary_line(claims))}</p>"]
+    for verdict in (REPRODUCED, PAPER_ONLY, NOT_REPRODUCED):
+        rows = claims[claims["verdict"] == verdict]
+        if rows.empty:
+            continue
+        css, _, word = VERDICTS[verdict]
+        why = (
+            f" <span class='why'>({html.escape(CONVENTION_WHY)})</span>"
+            if verdict == PAPER_ONLY
+            else ""
+        )
+        items = "".join(f"<li>{html.escape(sentence(r))}</li>" for _, r in rows.iterrows())
+        blocks.append(
+            f"<h3 class='v-{css}'>{html.escape(word)} ({len(rows)}){why}</h3><ul>{items}</ul>"
+        )
+    n_missing = counts(claims)[NOT_MEASURED]
+    if n_missing:
+        blocks.append(f"<p class='v-unmeasured'>{n_missing} claims were not measured in this run; "
+                      "the claims table says why for each.</p>")  # fmt: skip
+    return f"<div class='headline' id='headline'>{''.join(blocks)}{chart}</div>"
+
+
+def sources_html() -> str:
+    """Where the report's numbers and rules come from: the paper's tables (as docs/paper.md
+    transcribes them) and the repository's own docs; links relative to reports/<run>/."""
+    items = "".join(f"<li><a href='../../{p}'>{p}</a>: {html.escape(what)}</li>"
+                    for p, what in DOCS.items())  # fmt: skip
+    return ("<p>Paper numbers come from the paper's abstract, Table 1, Table 2 and supplementary "
+            f"Table B, each cited in the claims' Source column.</p><ul>{items}</ul>")  # fmt: skip

@@ -1,0 +1,276 @@
+"""The report from a small synthetic-but-realistic results folder (the shapes of the tiny run's
+files, the numbers of the real full-width architectures, claims through the real claim writer):
+machine-readable CSVs keep their snake_case columns, the Markdown and HTML read as a person
+would (human column names with units, rounded numbers), the headline says what held, every claim
+is charted, invalid timings are shown as invalid, and reports/ stays in small pieces."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from benchmarks.claims.__main__ import to_csv, to_markdown
+from benchmarks.claims.verdicts import claim_rows
+from common import settings
+from common.layout import Layout
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = {  # real full-width counts: params, true MACs, paper-convention MACs, FIR MACs at 64/256
+    "pixelfolder": {64: (18_013_268, 6.774292480e9, 6.774292480e9, 258_048),
+                    256: (20_843_614, 23.740891136e9, 23.740891136e9, 4_190_208)},
+    "cips": {64: (11_824_154, 12.927107072e9, 12.927107072e9, 0),
+             256: (44_317_092, 222.917820416e9, 222.917820416e9, 0)},
+    "stylegan2": {64: (27_032_600, 16.095109120e9, 25.721036800e9, 44_825_600),
+                  256: (30_034_338, 45.124673536e9, 83.741630464e9, 250_084_352)},
+}  # fmt: skip
+ROOF = 20e9  # MAC/s: a plausible 2-core CPU roof
+# per model at 64 px: roof samples (before batch 1, before batch 4, after) and ms per batch
+TIMING = {
+    "stylegan2": ([20e9, 21e9, 19.5e9], {1: 2100.0, 4: 7900.0}),  # valid
+    "pixelfolder": ([20e9, 20.5e9, 19.8e9], {1: 700.0, 4: 1000.0}),  # batch 4: utilization > 1
+    "cips": ([12e9, 22e9, 18e9], {1: 1500.0, 4: 5600.0}),  # roof moved 56 %: all invalid
+}
+FD = {"pixelfolder": 19.9, "cips": 17.3, "stylegan2": 14.3}
+
+
+def _png(path: Path, size=(96, 96), seed=0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.effect_noise(size, 40 + seed).convert("RGB").save(path)
+
+
+def _write(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=1))
+
+
+def _latency(model: str, macs: float) -> dict:
+    from benchmarks.profiling.timing import ROOF_DRIFT_LIMIT
+
+    samples, ms = TIMING[model]
+    med = sorted(samples)[1]
+    spread = (max(samples) - min(samples)) / med
+    by_batch = {}
+    for i, (b, t) in enumerate(ms.items()):
+        util = macs * b / (t / 1e3) / med
+        why = []
+        if util > 1:
+            why.append(f"utilization {util:.2f} > 1: the model cannot beat a dense matmul")
+        if spread > ROOF_DRIFT_LIMIT:
+            why.append(f"matmul roof moved {100 * spread:.0f} % during the job (limit 25 %)")
+        by_batch[str(b)] = {"median_ms": t, "iqr_ms": t * 0.03, "repeats": 5, "threads": 2,
+                            "images_per_s": b / (t / 1e3), "achieved_macs_per_s": macs * b / (t / 1e3),
+                            "utilization": util, "roof_before_macs_per_s": samples[i],
+                            "roof_after_macs_per_s": samples[i + 1], "valid": not why,
+                            "invalid_reason": "; ".join(why) or None}  # fmt: skip
+    roof = {"median_macs_per_s": med, "min_macs_per_s": min(samples),
+            "max_macs_per_s": max(samples), "spread": spread, "drift_limit": ROOF_DRIFT_LIMIT,
+            "samples_macs_per_s": samples, "threads": [2]}  # fmt: skip
+    info = {"device": "cpu", "device_name": "Intel(R) Xeon(R) Processor", "threads": 2}
+    return {"device_info": info, "matmul_macs_per_s": med, "roof": roof, "by_batch": by_batch}
+
+
+def _profile(model: str, res: int) -> dict:
+    params, macs, paper, fir = MODELS[model][res]
+    modules = {"style": 2_097_152, "convs": macs - 2_097_152}
+    prof = {"schema": "pixbench.efficiency/1", "model": model, "resolution": res, "overrides": {},
+            "params": params, "macs": macs, "macs_paper_convention": paper, "macs_fir": fir,
+            "macs_by_module": modules,
+            "macs_by_module_paper_convention": {**modules, "convs": paper - 2_097_152},
+            "activation_bytes": {"train_saved": params * 24.0, "inference_peak_live": params * 4.0},
+            "counter_agreement": {"max_rel_diff": 3e-4},
+            "versions": {"python": "3.11.7", "torch": "2.14.1"}}  # fmt: skip
+    if res == 64:
+        prof["latency"] = _latency(model, macs)
+    return prof
+
+
+def _quality(model: str, kimg: float, fd: float, seeds=(0, 1)) -> dict:
+    def stat(v, spread):
+        per = [v - spread, v + spread][: len(seeds)]
+        return {"per_seed": per, "mean": v, "std": spread * 1.414 if len(seeds) > 1 else None}
+
+    per_mode = {
+        m: stat(fd * f, fd * 0.15) for m, f in (("clean", 1.0), ("legacy_tensorflow", 0.98))
+    }
+    kd = {m: stat(fd / 150, fd / 600) for m in ("clean", "legacy_tensorflow")}
+    single = {"precision_proxy": 0.02, "recall_proxy": 0.3, "density_proxy": 0.01,
+              "coverage_proxy": 0.015}  # fmt: skip
+    metrics = {"fd_proxy": per_mode, "kd_proxy": kd,
+               **{k: stat(v, v / 4) for k, v in single.items()}}  # fmt: skip
+    summary = {
+        f"{k}_{m}": s["mean"] for k in ("fd_proxy", "kd_proxy") for m, s in metrics[k].items()
+    }
+    summary.update(single)
+    card = {"extractor": "proxy", "label": "PROXY random conv net - NOT Inception/VGG16",
+            "comparable": False, "num_gen": 64, "num_real": 128, "seeds": list(seeds)}  # fmt: skip
+    gen = {"model": model, "resolution": 32, "kimg": kimg,
+           "overrides": {"width": 0.0625, "z_dim": 32, "n_mlp": 2}}  # fmt: skip
+    return {"schema": "pixbench.quality/1", "metrics": metrics, "summary": summary,
+            "generator": gen, "card": card}  # fmt: skip
+
+
+def _training(lay: Layout, model: str, i: int) -> None:
+    wc = {"dataset": "faces", "model": model}
+    log = pd.DataFrame({"step": [4, 8, 12, 16], "kimg": [0.032, 0.064, 0.096, 0.128],
+                        "loss_D": [1.3, 1.2, 1.1, 1.0], "loss_G": [0.9, 1.0, 1.1, 1.2],
+                        "sec_per_kimg": [120.0 + 10 * i] * 4, "img_per_s": [8.0] * 4})  # fmt: skip
+    lay.path("train_log", **wc).parent.mkdir(parents=True, exist_ok=True)
+    log.to_csv(lay.path("train_log", **wc), index=False)
+    _write(
+        lay.path("train_meta", **wc), {"model": model, "variant": "narrow variant (width=0.0625)"}
+    )
+    _png(lay.path("samples", **wc) / "grid-00000128.png", seed=i)
+    for k, kimg in enumerate((0.0, 0.064, 0.128)):
+        curve = _quality(model, kimg, FD[model] * (1.6 - 0.3 * k), seeds=(0,))
+        _write(lay.path("curve_dir", **wc) / f"ckpt-{k * 64:08d}.json", curve)
+    _write(lay.path("metrics", **wc), _quality(model, 0.128, FD[model]))
+    _write(lay.path("variant", **wc), {"model": model, "params": 150_000 + 1000 * i,
+                                       "macs": (5 + i) * 1e6})  # fmt: skip
+    _png(lay.path("stages_png", **wc), size=(160, 40), seed=i)
+    _write(lay.path("stages_json", **wc), {"model": model, "kind": "RGB at the end of each stage",
+                                           "stage_sizes": [8, 16, 32]})  # fmt: skip
+
+
+def build_results(root: Path, claims_numbers: bool = True) -> tuple[Path, dict]:
+    """A results/<run>/ folder shaped like the tiny run's, and the run's full config."""
+    lay = Layout(root)
+    profiles = {}
+    for i, model in enumerate(MODELS):
+        for res in (64, 256):
+            profiles[(model, res)] = _profile(model, res)
+            _write(lay.path("profile", model=model, res=res), profiles[(model, res)])
+        _training(lay, model, i)
+    rows = claim_rows(profiles, {})
+    csv_text = to_csv(rows)
+    if not claims_numbers:  # a claims.csv from before the numeric columns
+        df = pd.read_csv(pd.io.common.StringIO(csv_text))
+        csv_text = df.drop(columns=["paper_value", "measured_value", "unit"]).to_csv(index=False)
+    lay.path("claims_csv").write_text(csv_text)
+    lay.path("claims_md").write_text(to_markdown(rows))
+    cfg = yaml_config()
+    return root, cfg
+
+
+def yaml_config() -> dict:
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "tests/workflow/tiny.yaml").read_text())
+    raw["run"] = "synthetic"
+    raw["profile"]["latency"] = [{"resolution": 64, "batch_sizes": [1, 4]}]
+    return settings.as_dict(settings.load(raw, check_names=False))
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    from reports.render import render
+
+    base = tmp_path_factory.mktemp("report")
+    results, cfg = build_results(base / "results")
+    html = render(results, base / "report", cfg)
+    return base / "report", html
+
+
+# --------------------------------------------------------------------------- tests
+def test_every_output_file_is_written(rendered):
+    out, html = rendered
+    assert html == out / "report.html"
+    for name in ("efficiency", "quality", "latency", "scaling", "table1_vs_paper",
+                 "table2_vs_paper"):  # fmt: skip
+        assert (out / f"{name}.csv").exists() and (out / f"{name}.md").exists(), name
+    assert (out / "claims.md").exists() and (out / "headline.md").exists()
+    for plot in ("scaling", "throughput_vs_batch", "training_curves", "pareto_quality_vs_macs",
+                 "quality_metrics", "claims_paper_vs_measured", "quality_vs_training_cost"):  # fmt: skip
+        assert (out / "plots" / f"{plot}.png").exists() and (out / "plots" / f"{plot}.svg").exists()
+    assert (out / "samples" / "faces_cips.png").exists()
+    assert (out / "stages" / "faces_cips.png").exists()
+
+
+def test_csv_columns_stay_machine_readable(rendered):
+    out, _ = rendered
+    eff = pd.read_csv(out / "efficiency.csv")
+    assert {"model", "resolution", "params", "GMACs", "GMACs_paper_convention",
+            "train_saved_MiB", "counter_max_rel_diff"} <= set(eff.columns)  # fmt: skip
+    qual = pd.read_csv(out / "quality.csv")
+    assert {"fd_proxy_clean", "fd_proxy_clean_std", "precision_proxy"} <= set(qual.columns)
+    assert pd.api.types.is_float_dtype(qual["fd_proxy_clean"])  # numbers, not "x ± y" strings
+    assert qual.set_index("model").loc["cips", "fd_proxy_clean"] == pytest.approx(FD["cips"])
+    lat = pd.read_csv(out / "latency.csv")
+    assert {"model", "batch", "valid", "invalid_reason", "roof_spread"} <= set(lat.columns)
+
+
+def test_markdown_reads_with_human_names_and_units(rendered):
+    out, _ = rendered
+    eff = (out / "efficiency.md").read_text()
+    for name in ("Params (M)", "GMACs (true)", "GMACs (paper convention)",
+                 "Train activations saved (MiB)", "Counter spread (%)"):  # fmt: skip
+        assert name in eff, name
+    assert "45.12" in eff and "45.124673536" not in eff  # 4 significant digits, not 12
+    qual = (out / "quality.md").read_text()
+    assert "Fréchet distance (proxy features) [clean] ↓" in qual  # registry label + direction
+    assert "`fd_proxy_clean` = " in qual  # the key back to the CSV's machine name
+    assert "17.3 ± 3.7" in qual  # mean to the 2 significant digits of its seed spread
+
+
+def test_invalid_latency_rows_are_shown_as_invalid(rendered):
+    out, html = rendered
+    lat = pd.read_csv(out / "latency.csv")
+    bad = lat[~lat.valid]
+    assert set(zip(bad.model, bad.batch, strict=True)) == {("pixelfolder", 4), ("cips", 1),
+                                                             ("cips", 4)}  # fmt: skip
+    md = (out / "latency.md").read_text()
+    assert md.count("INVALID: ") == 3 and "utilization 1." in md and "roof moved 56 %" in md
+    page = html.read_text()
+    assert page.count("<tr class='invalid'>") == 3
+    t1 = pd.read_csv(out / "table1_vs_paper.csv")
+    assert t1.img_per_s_ours.fillna("").str.contains("batch").sum() == 0  # 256 px was not timed
+
+
+def test_headline_and_claims_chart(rendered):
+    out, html = rendered
+    page = html.read_text()
+    head = page.split("id='headline'")[1].split("</div>")[0]
+    assert "paper claims checked" in head and "held" in head
+    assert "Held only under the paper&#x27;s MAC convention" in head
+    assert "StyleGAN2 needs 83.77 GMACs at 256 (Table 1): paper 83.77 G, measured 45.125 G" in head
+    assert "were not measured" in head
+    assert 'id="claims-chart"' in page and page.index('id="claims-chart"') < page.index("<h2")
+    md = (out / "headline.md").read_text()
+    assert md.count("\n- ") >= 5
+
+
+def test_folded_details_and_citations(rendered):
+    _, html = rendered
+    page = html.read_text()
+    assert page.count("<details>") == 1 + 3  # run config + one metric card per (dataset, model)
+    assert "<summary>faces/cips: proxy features, 64 generated vs 128 real" in page
+    assert "href='../../docs/macs.md'" in page and "paper Table 1 (256×256)" in page
+    body = page.split("<body>")[1]
+    assert "http://" not in body.split("base64")[0] and "https://" not in body.split("base64")[0]
+
+
+def test_claims_csv_without_numeric_columns_still_charts(tmp_path):
+    from reports import plots
+    from reports.headline import claim_numbers
+
+    results, cfg = build_results(tmp_path / "results", claims_numbers=False)
+    claims = pd.read_csv(results / "claims.csv")
+    assert "paper_value" not in claims
+    nums = claim_numbers(claims)
+    row = nums[nums.claim.str.startswith("StyleGAN2 needs")].iloc[0]
+    assert row.paper_value == pytest.approx(83.77) and row.measured_value == pytest.approx(45.125)
+    assert plots.claims_chart(claims, tmp_path / "plots").exists()
+
+
+def test_reports_modules_and_functions_stay_small():
+    for path in sorted((ROOT / "reports").glob("*.py")):
+        src = path.read_text()
+        assert len(src.splitlines()) <= 400, path
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 80, f"{path.name}:{node.name} has {length} lines"
