@@ -284,7 +284,7 @@ def test_real_features_match_cleanfid_folder_path(png_folders):
 
 def test_generated_features_match_cleanfid_model_path():
     """Our sampler (seeded z, NVIDIA uint8 quantization) + clean resize vs clean-fid's gen= path
-    fed the same latents through a quantizing wrapper, as EVALUATION.md C.1 prescribes."""
+    fed the same latents through a quantizing wrapper, as docs/metrics.md#generated-images describes."""
     G = TinyGenerator().eval()
     num, batch = 24, 8  # clean-fid's generator path needs full batches
     proxy = ProxyNet().eval()

@@ -9,7 +9,7 @@ from torch import nn
 def ema_decay(
     half_life_steps: float, step: int | None = None, rampup: float | None = None
 ) -> float:
-    """Per-step decay for a half-life in steps; 312.5 gives 0.5^(32/10000) as in SPEC §8.5.
+    """Per-step decay for a half-life in steps; 312.5 gives the official 0.5^(32/10000) (docs/training.md).
 
     `rampup` (off in the official recipe) caps the half-life at rampup × steps so far, as
     StyleGAN2-ADA does; short CPU runs need it, or G_ema is still half its random init after

@@ -1,4 +1,4 @@
-"""The one GAN training loop for every registered generator (StyleGAN2 recipe, SPEC §8.5).
+"""The one GAN training loop for every registered generator (StyleGAN2 recipe, docs/training.md).
 
 Read top to bottom like NVIDIA's stylegan3 `training_loop`: set-up (checks, data, resume,
 networks), the step loop with its log rows and snapshots, the finish (final.pt). One step is
