@@ -8,6 +8,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
@@ -75,3 +76,12 @@ def output_stats(y: torch.Tensor) -> dict:
         stats["y[0,:,0,0]"] = y[0, :, 0, 0].tolist()
         stats["y[1,:,R//2,R//3]"] = y[1, :, r // 2, r // 3].tolist()
     return stats
+
+
+def assert_close_to_golden(stats: dict, ref: dict) -> None:
+    """The tolerances of tests/golden/README.md: stats to 1e-4 relative, pixels to 1e-3."""
+    assert stats["shape"] == ref["shape"]
+    for key in ("mean", "std", "abs_sum"):
+        assert stats[key] == pytest.approx(ref[key], rel=1e-4), key
+    for key in ("y[0,:,0,0]", "y[1,:,R//2,R//3]"):
+        assert stats[key] == pytest.approx(ref[key], abs=1e-3), key
