@@ -169,6 +169,16 @@ class _Canvas:
         return self.x[:, :, cols], self.y[:, rows, :], self.img[:, :, rows, cols]
 
 
+def _draw_shirt(cv: _Canvas, p: Array, cx: Array, cy: Array, a: Array, b: Array) -> None:
+    """A wide ellipse rising from the bottom edge, under the face (drawn first)."""
+    shirt = _hsv_to_rgb(p[:, 26], 0.3 + 0.5 * p[:, 27], 0.3 + 0.6 * p[:, 28])
+    sy = cy + b + 0.55
+    win = cv.window(cx, sy, a * 1.9, np.full_like(a, 0.62))
+    xs, ys, view = cv.coords(win)
+    d = _ellipse_dist(xs - _col(cx), ys - _col(sy), _col(a * 1.9), _col(np.full_like(a, 0.62)))
+    _paint(view, _coverage(d, cv.inv_px), shirt)
+
+
 def _draw_faces(p: Array, resolution: int) -> Array:
     """Background gradient, shirt, hair, shaded face, fringe, nose, eyes with irises, mouth."""
     x, y = _grid(resolution)
@@ -192,13 +202,7 @@ def _draw_faces(p: Array, resolution: int) -> Array:
         """Window around a feature centred at face-local (fu, fv) with bounding radius r."""
         return cv.window(cx + c64 * fu - s64 * fv, cy + s64 * fu + c64 * fv, r, r)
 
-    # Shirt: a wide ellipse rising from the bottom edge, under the face.
-    shirt = _hsv_to_rgb(p[:, 26], 0.3 + 0.5 * p[:, 27], 0.3 + 0.6 * p[:, 28])
-    sy = cy + b + 0.55
-    win = cv.window(cx, sy, a * 1.9, np.full_like(a, 0.62))
-    xs, ys, view = cv.coords(win)
-    d = _ellipse_dist(xs - CX, ys - _col(sy), _col(a * 1.9), _col(np.full_like(a, 0.62)))
-    _paint(view, _coverage(d, inv_px), shirt)
+    _draw_shirt(cv, p, cx, cy, a, b)
 
     # Hair: an ellipse behind the head, a bit larger and higher; also used for the fringe.
     vivid = p[:, 17] < 0.1

@@ -59,6 +59,16 @@ class CIPSGenerator(Generator):
         emb = self.emb.input.expand(b, -1, -1, -1)
         return F.grid_sample(emb, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
+    def workspaces(self, x: torch.Tensor) -> tuple:
+        """Two buffers the layers write their outputs into in turn under no_grad (each layer
+        reads the other one): fresh full-size outputs cost page faults on every layer. None
+        while autograd records or torch.compile traces (inductor plans its own buffers)."""
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return None, None
+        widest = max(m.conv.out_ch for m in [self.conv1, *self.linears])
+        b, _, h, w = x.shape
+        return x.new_empty(b * widest * h * w), x.new_empty(b * widest * h * w)
+
     def synthesis(self, ws, noise_mode="random", return_stages=False):
         w = ws[:, 0]
         r = self.resolution
@@ -66,11 +76,13 @@ class CIPSGenerator(Generator):
         coords = coord_grid(1, r, r, device=ws.device, dtype=ws.dtype)
         x = torch.cat([self.lff(coords), self.embedding(coords)], dim=1)
         x = x.expand(ws.shape[0], -1, -1, -1)
-        x = self.conv1(x, w, noise=self.layer_noise(0, r, x, noise_mode))
+        bufs = self.workspaces(x)
+        x = self.conv1(x, w, noise=self.layer_noise(0, r, x, noise_mode), out=bufs[0])
         rgb, stages = None, []
         for i, to_rgb in enumerate(self.to_rgbs):
             for j in (2 * i, 2 * i + 1):
-                x = self.linears[j](x, w, noise=self.layer_noise(1 + j, r, x, noise_mode))
+                noise = self.layer_noise(1 + j, r, x, noise_mode)
+                x = self.linears[j](x, w, noise=noise, out=bufs[(j + 1) % 2])
             rgb = to_rgb(x, w, rgb)
             stages.append(rgb)
         return (rgb, stages) if return_stages else rgb

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from PIL import Image
 
+from common import disk_estimate as DE
 from common import preflight as P
 from common import settings
 from common.cli import run
@@ -224,15 +225,15 @@ def test_gpu_check_follows_device_and_train_gpus():
 
 def test_snapshot_count_and_disk_estimate_scale_with_keep():
     paper = settings.load(PAPER)
-    assert P.snapshots(paper.train) == (51, 51)  # kimg 0, every 500 up to 25000
-    assert P.snapshots(settings.Train(kimg=10, snap_kimg=None, keep=None)) == (2, 2)
+    assert DE.snapshots(paper.train) == (51, 51)  # kimg 0, every 500 up to 25000
+    assert DE.snapshots(settings.Train(kimg=10, snap_kimg=None, keep=None)) == (2, 2)
     kept = settings.load({**settings.as_dict(paper),
                           "train": {**settings.as_dict(paper.train), "keep": 2}})  # fmt: skip
-    assert P.snapshots(kept.train) == (51, 2)
+    assert DE.snapshots(kept.train) == (51, 2)
     plans = P.quality_plans(paper)
     counts = {"ffhq": 70_000, "church": 126_227}
-    full, _ = P.estimate_disk(paper, counts, plans)
-    small, left_out = P.estimate_disk(kept, counts, plans)
+    full, _ = DE.estimate_disk(paper, counts, plans)
+    small, left_out = DE.estimate_disk(kept, counts, plans)
     assert left_out == [] and small["checkpoints"] * 51 == full["checkpoints"] * 2
     assert full["data"] == (70_000 + 126_227) * 256 * 256 * 3
     assert small["samples"] == full["samples"]  # sample grids are never pruned

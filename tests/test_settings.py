@@ -4,6 +4,7 @@ entry points take theirs from common.settings, rules and config files restate no
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import re
 from pathlib import Path
@@ -113,3 +114,26 @@ def test_override_strings_round_trip():
     assert parse_overrides(argv[1::2], "--build") == values
     with pytest.raises(UsageError, match="KEY=VALUE"):
         parse_overrides(["width"], "--build")
+
+
+SOURCE_PACKAGES = ("common", "data", "models", "training", "benchmarks", "reports", "workflow")
+
+
+def test_source_modules_and_functions_stay_small():
+    """~400 lines per source module and ~80 per function (tests and benchmark suites excepted),
+    so that every change stays a change to one small, readable place."""
+    too_long = []
+    for pkg in SOURCE_PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel.startswith("benchmarks/suites/"):
+                continue
+            src = path.read_text()
+            if len(src.splitlines()) > 400:
+                too_long.append(f"{rel}: {len(src.splitlines())} lines")
+            for node in ast.walk(ast.parse(src)):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    length = node.end_lineno - node.lineno + 1
+                    if length > 80:
+                        too_long.append(f"{rel}:{node.name}: {length} lines")
+    assert not too_long, too_long

@@ -11,7 +11,8 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    if not config.getoption("benchmark_disable", False):
+    # pyproject's addopts always pass --benchmark-disable; --benchmark-enable wins over it
+    if not config.getoption("benchmark_disable", False) or config.getoption("benchmark_enable"):
         return
     heavy = [item for item in items if item.get_closest_marker("heavy")]
     if heavy:

@@ -4,7 +4,10 @@
     .venv/bin/python -m pytest benchmarks/suites/test_generators.py --benchmark-enable -k "64"
 
 Each case records images/s, achieved MAC/s (batch-1 MACs × batch / median time) and
-"utilization": achieved MAC/s ÷ the MAC/s of a dense fp32 matmul measured in the same session.
+"utilization": achieved MAC/s ÷ the MAC/s of a dense fp32 matmul (the roof), sampled by
+benchmarks.profiling.timing.Roof just before and just after the case's timed rounds, so the
+denominator moves with the load the case ran under; `roof` records the samples and
+`invalid_reason` why a row cannot be trusted (roof drift, utilization > 1), else None.
 Compare runs with --benchmark-autosave / --benchmark-compare (see benchmarks/README.md).
 """
 
@@ -13,7 +16,7 @@ import torch
 
 import models
 from benchmarks.profiling.counting import build_for_counting, count_macs, example_input
-from benchmarks.profiling.timing import matmul_macs_per_s
+from benchmarks.profiling.timing import Roof
 from common.device import resolve_device
 from common.provenance import device_info
 
@@ -29,13 +32,8 @@ CASES = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def roof():
-    return matmul_macs_per_s(DEVICE)
-
-
 @pytest.mark.parametrize("name,res,batch,compiled", CASES)
-def test_generator_forward(benchmark, roof, name, res, batch, compiled):
+def test_generator_forward(benchmark, name, res, batch, compiled):
     macs = count_macs(
         build_for_counting(name, res), example_input(build_for_counting(name, res))
     ).macs
@@ -50,19 +48,26 @@ def test_generator_forward(benchmark, roof, name, res, batch, compiled):
         return out
 
     forward()  # compile / allocator warm-up outside the timed rounds
+    roof = Roof(DEVICE)
+    if not benchmark.disabled:
+        roof.sample()
     benchmark.pedantic(forward, rounds=3, iterations=1, warmup_rounds=1)
     if benchmark.disabled:  # quick mode: the call ran once, untimed
         return
+    roof.sample()
     seconds = benchmark.stats.stats.median
     achieved = macs * batch / seconds
+    utilization = achieved / roof.median
     benchmark.extra_info.update(
         {
             "batch": batch,
             "macs_per_image": macs,
             "images_per_s": batch / seconds,
             "achieved_macs_per_s": achieved,
-            "matmul_macs_per_s": roof,
-            "utilization": achieved / roof,
+            "matmul_macs_per_s": roof.median,
+            "utilization": utilization,
+            "roof": roof.summary(),
+            "invalid_reason": roof.check_row(utilization, torch.get_num_threads()),
             **device_info(DEVICE),
         }
     )

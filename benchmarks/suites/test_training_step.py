@@ -7,7 +7,14 @@ and path-length regularisation at their intervals. One round runs d_reg_interval
 every regulariser runs at its real frequency, and the per-step time is the round's ÷ 16.
 64×64, global batch 16, on the current device. On CUDA the official full-width networks are
 trained; on CPU the narrow variants (`models.<name>.build`) of config/default.yaml (full width costs about a second per
-image even at 32×32 here). `extra_info` records img/s and which variant ran.
+image even at 32×32 here), with that run's torch threads (`train.threads`: two training jobs
+share the two cores; with more threads than free cores a step mostly times thread barriers).
+`extra_info` records img/s and which variant ran.
+
+Each model runs twice: `plain` and `fused` (models.epilogue.fused: the hand-written autograd
+epilogue and FIR backward, bias/gain folded into D's convs, channels-last CPU convs), plain
+first, so the fused case also records `fused_over_plain`, the img/s ratio within one run
+(the quick mode, --benchmark-disable, runs the fused path only).
 
 The loader case times the DataLoader alone (prepared zip → uint8 batches, the loop's settings),
 so its img/s can be set against the step's: it must be far higher to not be the bottleneck.
@@ -26,6 +33,7 @@ from common.device import resolve_device
 from common.provenance import device_info
 from data.dataset import open_dataset
 from data.prepare import prepare
+from models import epilogue
 from training.distributed import Dist
 from training.hparams import resolve_hparams
 from training.loop import training_step
@@ -35,7 +43,11 @@ from training.sampler import BatchStream, seed_step, to_float_images
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE = resolve_device("auto")
 RES, BATCH = 64, 16
-CPU_PRESETS = settings.load(ROOT / "config" / "default.yaml", check_names=False).models
+DEFAULT_RUN = settings.load(ROOT / "config" / "default.yaml", check_names=False)
+CPU_PRESETS = DEFAULT_RUN.models
+THREADS = DEFAULT_RUN.train.threads if DEVICE.type == "cpu" else None
+PATHS = ("plain", "fused")
+_IMG_PER_S: dict[str, dict[str, float]] = {}  # model → path → img/s, for the ratio
 
 
 def variant(name: str) -> dict:
@@ -53,6 +65,18 @@ def data(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture
+def run_threads():
+    """The default run's torch threads for the case, restored afterwards (CPU only)."""
+    before = torch.get_num_threads()
+    if THREADS:
+        torch.set_num_threads(THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def batches(data: Path, workers: int):
     ds = open_dataset(data)
     sampler = BatchStream(len(ds), BATCH, seed=0, start=0)
@@ -62,8 +86,15 @@ def batches(data: Path, workers: int):
     return iter(loader)
 
 
-@pytest.mark.parametrize("name", models.available())
-def test_training_step(benchmark, data, name):
+@pytest.mark.parametrize(
+    "name,path",
+    [
+        pytest.param(n, p, id=f"{n}-{p}", marks=[pytest.mark.heavy] if p == "plain" else [])
+        for n in models.available()
+        for p in PATHS
+    ],
+)  # the quick mode runs the default (fused) path only
+def test_training_step(benchmark, data, run_threads, name, path):
     hp = resolve_hparams(name)
     interval = int(hp["d_reg_interval"])
     build = variant(name)
@@ -90,10 +121,13 @@ def test_training_step(benchmark, data, name):
             torch.cuda.synchronize()
         assert torch.isfinite(stats).all()
 
-    benchmark.pedantic(round_of_steps, rounds=2, iterations=1, warmup_rounds=1)
+    with epilogue.fused(path == "fused"):
+        benchmark.pedantic(round_of_steps, rounds=3, iterations=1, warmup_rounds=1)
     if benchmark.disabled:  # quick mode (--benchmark-disable): the round ran once, untimed
         return
     step_s = benchmark.stats.stats.median / interval
+    rates = _IMG_PER_S.setdefault(name, {})
+    rates[path] = BATCH / step_s
     benchmark.extra_info.update(
         {
             "resolution": RES,
@@ -103,9 +137,12 @@ def test_training_step(benchmark, data, name):
             "img_per_s": BATCH / step_s,
             "min_per_kimg": 1000 / BATCH * step_s / 60,
             "variant": build or "official architecture",
+            "path": path,
             **device_info(DEVICE),
         }
     )
+    if path == "fused" and "plain" in rates:
+        benchmark.extra_info["fused_over_plain"] = rates["fused"] / rates["plain"]
 
 
 def test_data_loader(benchmark, data):
