@@ -14,6 +14,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import torch
 import yaml
 
 from benchmarks.profiling.timing import ROOF_DRIFT_LIMIT
@@ -28,6 +29,7 @@ from common.cli import (
 )
 from common.io import atomic_output as atomic_path
 from common.io import atomic_write_text as write_text
+from common.layout import Layout
 from reports import columns, plots, tables
 from reports import html as H
 from reports.collect import RunResults, load_results
@@ -139,6 +141,34 @@ def make_figures(res: RunResults, frames: dict, fig_dir: Path) -> dict:
     }
 
 
+REAL = "real images"  # the model slot of a dataset's real grid in the samples gallery
+
+
+def real_grids(res: RunResults, out: Path) -> dict:
+    """(dataset, REAL) -> a grid of the dataset's first GRID×GRID prepared images, the same
+    size as the sample grids, so real and generated sit side by side."""
+    from torchvision.utils import save_image
+
+    from data.dataset import open_dataset
+
+    grid, found = int(res.config["train"]["grid"]), {}
+    for name in res.datasets:
+        path = Layout(res.root).path("dataset", dataset=name)
+        if not path.is_file():
+            continue
+        ds = open_dataset(path)
+        imgs = torch.stack([ds[i] for i in range(min(grid * grid, len(ds)))]).float() / 255
+        dst = out / f"{name}_real.png"
+        with atomic_path(dst, suffix=".png") as tmp:
+            save_image(imgs, tmp, nrow=grid)
+        found[(name, REAL)] = dst
+    return found
+
+
+def sample_caption(key) -> str:
+    return f"{key[0]}: the data" if key[1] == REAL else f"{key[1]} on {key[0]}"
+
+
 def gallery(items: dict, caption) -> str:
     return f"<div class='grid'>{''.join(H.figure(p, caption(k)) for k, p in items.items())}</div>"
 
@@ -177,7 +207,8 @@ def sections(res: RunResults, t: dict, figs: dict, samples: dict, stages: dict) 
             H.figure(figs["pareto"], "against inference cost: GMACs per image (Pareto front)"))),
         ("Paper Table 2 beside ours", qnote + _table(t, "table2_vs_paper")),
         ("Training", H.img_tag(figs["training"], "training curves")),
-        ("Samples (G_ema, fixed seeds, const noise)", gallery(samples, lambda k: f"{k[1]} on {k[0]}")),
+        ("Samples (G_ema, fixed seeds, const noise) beside the real images",
+         gallery(samples, sample_caption)),
         ("Stage-by-stage RGB outputs (paper Fig. 6)",
          gallery(stages, lambda k: stage_caption(k, res.stages[k]))),
         ("Sources", sources_html()),
@@ -191,7 +222,10 @@ def render(results: str | Path, out: str | Path, config: dict) -> Path:
     prov = provenance(res)
     t = write_tables(res, out, prov)
     figs = make_figures(res, t, out / "plots")
-    samples = {k: _copy(p, out / "samples" / f"{k[0]}_{k[1]}.png") for k, p in res.grids.items()}
+    samples = real_grids(res, out / "samples")
+    samples.update(
+        {k: _copy(p, out / "samples" / f"{k[0]}_{k[1]}.png") for k, p in res.grids.items()}
+    )
     stages = {
         k: _copy(s["png"], out / "stages" / f"{k[0]}_{k[1]}.png") for k, s in res.stages.items()
     }

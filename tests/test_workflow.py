@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 
 from tests.helpers import copy_repo
 
@@ -129,6 +130,13 @@ def test_tiny_workflow_end_to_end_with_an_added_model(tmp_path):
     assert (rep / "samples" / "faces_toy.png").exists() and (
         rep / "stages" / "faces_toy.png"
     ).exists()
+    # the data's own grid beside the generated ones, at the same size (train.grid × train.grid)
+    with (
+        Image.open(rep / "samples" / "faces_real.png") as real,
+        Image.open(rep / "samples" / "faces_toy.png") as fake,
+    ):
+        assert real.size == fake.size
+    assert "faces: the data" in (rep / "report.html").read_text()
 
     eff = pd.read_csv(rep / "efficiency.csv")
     assert set(eff.model) == {"pixelfolder", "toy"}
