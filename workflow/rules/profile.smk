@@ -22,7 +22,7 @@ rule profile:
         L.log("profile_{model}_{res}"),
     params:
         args=_profile_args,
-    threads: workflow.cores
+    threads: lambda wc: workflow.cores if int(wc.res) in LATENCY else 1  # counting needs one core
     resources:
         gpu=lambda wc: GPU_JOB if int(wc.res) in LATENCY else 0,
     shell:
