@@ -28,6 +28,7 @@ class RunResults:
     grids: dict = field(default_factory=dict)  # (dataset, model) -> newest sample grid PNG
     claims: pd.DataFrame | None = None
     recipes: dict = field(default_factory=dict)  # dataset -> prepared-dataset recipe
+    data_files: dict = field(default_factory=dict)  # dataset -> prepared-dataset file
 
     @property
     def models(self) -> list[str]:
@@ -59,9 +60,10 @@ def load_results(root: str | Path, config: dict) -> RunResults:
             if prof is not None:
                 res.profiles.append(prof)
     for dataset in res.datasets:
-        recipe = lay.path("dataset", dataset=dataset)
-        if recipe.is_file():
-            res.recipes[dataset] = read_recipe(recipe)
+        path = lay.path("dataset", dataset=dataset)
+        if path.is_file():
+            res.data_files[dataset] = path
+            res.recipes[dataset] = read_recipe(path)
         for model in res.models:
             _load_pair(res, lay, dataset, model)
     res.claims = _if_file(lay.path("claims_csv"), pd.read_csv)

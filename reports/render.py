@@ -29,7 +29,6 @@ from common.cli import (
 )
 from common.io import atomic_output as atomic_path
 from common.io import atomic_write_text as write_text
-from common.layout import Layout
 from reports import columns, plots, tables
 from reports import html as H
 from reports.collect import RunResults, load_results
@@ -152,10 +151,7 @@ def real_grids(res: RunResults, out: Path) -> dict:
     from data.dataset import open_dataset
 
     grid, found = int(res.config["train"]["grid"]), {}
-    for name in res.datasets:
-        path = Layout(res.root).path("dataset", dataset=name)
-        if not path.is_file():
-            continue
+    for name, path in res.data_files.items():
         ds = open_dataset(path)
         imgs = torch.stack([ds[i] for i in range(min(grid * grid, len(ds)))]).float() / 255
         dst = out / f"{name}_real.png"

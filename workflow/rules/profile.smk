@@ -4,6 +4,11 @@ P = CFG.profile
 LATENCY = {e.resolution: e.batch_sizes for e in P.latency}
 
 
+def _timed(wc) -> bool:
+    """A job that times the model (it needs the whole machine) rather than only counting."""
+    return int(wc.res) in LATENCY
+
+
 def _profile_args(wc):
     res = int(wc.res)
     counters = None if res <= P.fvcore_max_resolution else "flop_counter_mode,ptflops_aten"
@@ -22,9 +27,9 @@ rule profile:
         L.log("profile_{model}_{res}"),
     params:
         args=_profile_args,
-    threads: lambda wc: workflow.cores if int(wc.res) in LATENCY else 1  # counting needs one core
+    threads: lambda wc: workflow.cores if _timed(wc) else 1  # counting needs one core
     resources:
-        gpu=lambda wc: GPU_JOB if int(wc.res) in LATENCY else 0,
+        gpu=lambda wc: GPU_JOB if _timed(wc) else 0,
     shell:
         "{PY} -m benchmarks.profiling --model {wildcards.model} --resolution {wildcards.res} "
         "--device {DEVICE} {params.args} --out {output:q} > {log:q} 2>&1"
