@@ -2,7 +2,7 @@
 (as patterns with {wildcards}) and the report (as paths) both read.
 
     results/<run>/
-      preflight.json                          what the config needs, found   (common.preflight)
+      preflight.json                          what the config needs, found   (workflow.preflight)
       data/<dataset>.zip                      prepared images + recipe       (data.prepare)
       profile/<model>_<res>.json              full-width cost                (benchmarks.profiling)
       profile_variant/<dataset>_<model>.json  cost of the trained variant    (benchmarks.profiling)

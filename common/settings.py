@@ -5,20 +5,20 @@ take their defaults from here, so a rule or a CLI never carries a default of its
 schema the workflow validates against is generated from these classes, so the two cannot drift;
 names that plug-ins define (models, metrics, extractors) are checked against their registries.
 
-    python -m common.settings CONFIG.yaml   # the resolved config, every default filled in
-    python -m common.settings --schema      # the JSON schema (for editors)
+    python -m workflow.config CONFIG.yaml   # the resolved config, every default filled in
+    python -m workflow.config --schema      # the JSON schema (for editors)
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sys
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.cli import OneLineParser, UsageError, run
+from common.cli import UsageError
 
 RESOLUTIONS = (8, 16, 32, 64, 128, 256, 512, 1024)  # what data.prepare can make
 DEVICES = ("auto", "cpu", "cuda")
@@ -211,49 +211,50 @@ def _build(tp, value):
     return value
 
 
-def validate(data: dict, cls=RunConfig, where: str = "config"):
-    """Check `data` against the schema of `cls` and build it; the first problem is one line."""
+def _non_finite(data, path=()):
+    """The path of the first NaN or ±inf in `data` (YAML's .nan/.inf), else None: JSON schema
+    ranges compare False with NaN, so they would let it through."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return path
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for k, v in items:
+        found = _non_finite(v, (*path, k))
+        if found is not None:
+            return found
+    return None
+
+
+def validate(data: dict, cls=RunConfig, where: str = "config", key=str):
+    """Check `data` against the schema of `cls` and build it; the first problem is one line,
+    naming its place (`key` spells a top-level field: a config key, or a CLI's flag)."""
     import jsonschema
+
+    def place(path) -> str:
+        return ".".join([key(path[0]), *map(str, path[1:])]) if path else "(top level)"
 
     if not isinstance(data, dict):
         raise UsageError(f"{where}: expected a mapping of sections, got {type(data).__name__}")
+    bad = _non_finite(data)
+    if bad is not None:
+        raise UsageError(f"{where}: {place(bad)}: must be a finite number, got {_value_at(data, bad)}")
     validator = jsonschema.Draft202012Validator(schema_of(cls))
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is not None:
-        path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise UsageError(f"{where}: {path}: {error.message}")
+        raise UsageError(f"{where}: {place(list(error.absolute_path))}: {error.message}")
     return _build(cls, data)
 
 
-def check_registered(cfg: RunConfig, where: str = "config") -> RunConfig:
-    """Names that plug-ins define must be registered; say which ones are."""
-    import models
-    from benchmarks.quality import registry
-
-    checks = [
-        ("models", list(cfg.models), models.available()),
-        ("quality.metrics", cfg.quality.metrics or [], registry.metric_names()),
-        ("quality.curve_metric", [cfg.quality.curve_metric], registry.metric_names()),
-        ("quality.extractor", [cfg.quality.extractor], registry.extractor_names()),
-    ]
-    for key, names, known in checks:
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise UsageError(f"{where}: {key}: {unknown[0]!r} is not registered; available: "
-                             f"{', '.join(known)}")  # fmt: skip
-    hp_names = {f.name for f in dataclasses.fields(HParams)}
-    tables = [("train.hparams", cfg.train.hparams)]
-    tables += [(f"models.{n}.hparams", m.hparams) for n, m in cfg.models.items()]
-    for key, table in tables:
-        unknown = sorted(set(table) - hp_names)
-        if unknown:
-            raise UsageError(f"{where}: {key}: unknown hyper-parameter {unknown[0]!r}; known: "
-                             f"{', '.join(sorted(hp_names))}")  # fmt: skip
-    return cfg
+def _value_at(data, path):
+    for k in path:
+        data = data[k]
+    return data
 
 
-def load(source: str | Path | dict, check_names: bool = True) -> RunConfig:
-    """A config file (YAML, read with safe_load) or an already-parsed mapping → RunConfig."""
+def load(source: str | Path | dict) -> RunConfig:
+    """A config file (YAML, read with safe_load) or an already-parsed mapping → RunConfig.
+
+    The schema only: whether its models, metrics and extractors are registered is checked one
+    layer up (workflow.checks), because the registries live in the rooms above this one."""
     where = "config"
     if not isinstance(source, dict):
         import yaml
@@ -265,8 +266,7 @@ def load(source: str | Path | dict, check_names: bool = True) -> RunConfig:
             raise UsageError(f"cannot read config {where}: {e.strerror or e}") from None
         except (yaml.YAMLError, UnicodeDecodeError) as e:  # binary files: not UTF-8 text
             raise UsageError(f"{where} is not valid YAML: {str(e).splitlines()[0]}") from None
-    cfg = validate(source, RunConfig, where)
-    return check_registered(cfg, where) if check_names else cfg
+    return validate(source, RunConfig, where)
 
 
 def defaults(cls) -> dict:
@@ -286,21 +286,3 @@ def help_of(cls, name: str) -> str:
 
 def as_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
-
-
-def main(argv=None) -> int:
-    p = OneLineParser(prog="python -m common.settings", description=__doc__.splitlines()[0])
-    p.add_argument("config", nargs="?", help="a config YAML to resolve")
-    p.add_argument("--schema", action="store_true", help="print the JSON schema instead")
-    a = p.parse_args(argv)
-    import yaml
-
-    if a.schema or not a.config:
-        print(yaml.safe_dump(json_schema(), sort_keys=False, allow_unicode=True), end="")
-    else:
-        print(yaml.safe_dump(as_dict(load(a.config)), sort_keys=False), end="")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run(main))

@@ -273,7 +273,7 @@ def main(argv=None) -> int:
             raise UsageError(f"--config-json is not JSON ({first_line(exc)})") from None
     else:
         source = args.config
-    cfg = settings.as_dict(settings.load(source, check_names=False))
+    cfg = settings.as_dict(settings.load(source))
     check_results(args.results, cfg)
     check_writable_dir(args.out)
     render(args.results, args.out, cfg)

@@ -182,19 +182,19 @@ CASES = [
      lambda m, o: ["--results", m["results"], "--out", o / "report", "--config", m["junk_yaml"]],
      lambda m: m["junk_yaml"]),
     # common.settings
-    ("settings-binary-config", "common.settings", lambda m, o: [m["junk_yaml"]],
+    ("settings-binary-config", "workflow.config", lambda m, o: [m["junk_yaml"]],
      lambda m: m["junk_yaml"]),
-    ("settings-config-is-a-folder", "common.settings", lambda m, o: [m["root"]],
+    ("settings-config-is-a-folder", "workflow.config", lambda m, o: [m["root"]],
      lambda m: m["root"]),
-    # common.preflight
-    ("preflight-out-under-file", "common.preflight",
+    # workflow.preflight
+    ("preflight-out-under-file", "workflow.preflight",
      lambda m, o: [ROOT / "config" / "default.yaml", "--out", m["file"] / "sub" / "p.json"],
      lambda m: m["file"]),
-    ("preflight-out-in-proc", "common.preflight",
+    ("preflight-out-in-proc", "workflow.preflight",
      lambda m, o: [ROOT / "config" / "default.yaml", "--out", f"{PROC}/p.json"], lambda m: PROC),
-    ("preflight-binary-config", "common.preflight",
+    ("preflight-binary-config", "workflow.preflight",
      lambda m, o: [m["junk_yaml"], "--out", o / "p.json"], lambda m: m["junk_yaml"]),
-    ("preflight-bad-config-json", "common.preflight",
+    ("preflight-bad-config-json", "workflow.preflight",
      lambda m, o: ["--config-json", '{"run": ', "--out", o / "p.json"], lambda m: "--config-json"),
 ]  # fmt: skip
 
@@ -231,12 +231,12 @@ def test_fault_is_one_line_and_leaves_nothing(case, inputs, tmp_path):
 
 
 def test_full_stdout_is_one_line(inputs):
-    """A command whose output is stdout (common.settings) fails in one line when stdout cannot be
+    """A command whose output is stdout (workflow.config) fails in one line when stdout cannot be
     written (/dev/full), also when the text fits in the buffer and only fails at exit."""
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full here")
     with open("/dev/full", "w") as full:
-        res = _run("common.settings", [ROOT / "config" / "default.yaml"], stdout=full)
+        res = _run("workflow.config", [ROOT / "config" / "default.yaml"], stdout=full)
     line = _one_line(res, "error:")
     assert "No space left on device" in line and res.returncode == 1
 

@@ -1,4 +1,4 @@
-"""The pre-flight check (common/preflight.py): on this machine config/paper.yaml lists exactly what
+"""The pre-flight check (workflow/preflight.py): on this machine config/paper.yaml lists exactly what
 a GPU user must still place, each with its fix, and fails; with stand-ins in place it passes; a
 sha256 pin mismatch is a problem; the default config passes; it is the workflow's first rule."""
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 from PIL import Image
 
-from common import disk_estimate as DE
-from common import preflight as P
+from workflow import disk_estimate as DE
+from workflow import preflight as P
 from common import settings
 from common.cli import run
 
@@ -34,10 +34,10 @@ def _cuda_count() -> int:
 
 
 def _preflight(*args, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """`python -m common.preflight ...` as the workflow runs it (cwd: where relative paths live)."""
+    """`python -m workflow.preflight ...` as the workflow runs it (cwd: where relative paths live)."""
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path}
-    return subprocess.run([sys.executable, "-m", "common.preflight", *map(str, args)], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "workflow.preflight", *map(str, args)], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
 
 

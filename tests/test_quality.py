@@ -31,6 +31,7 @@ from benchmarks.quality.weights import WEIGHT_URLS
 from common import settings
 from common.cli import UsageError, run
 from common.io import sha256_file
+from workflow import config as run_config
 from tests.helpers import write_standin_weights
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -646,11 +647,11 @@ def test_key_info_answers_for_every_result_key():
 
 
 def test_settings_check_the_registered_names():
-    """common.settings validates config names through registry.metric_names()."""
+    """workflow.config validates config names through registry.metric_names()."""
     base = {"run": "x", "datasets": {"d": {"source": "s", "resolution": 32}},
             "models": {"stylegan2": {}}}  # fmt: skip
     with pytest.raises(UsageError, match="'lpips' is not registered; available: fid, kid"):
-        settings.load({**base, "quality": {"metrics": ["lpips"]}})
+        run_config.load({**base, "quality": {"metrics": ["lpips"]}})
 
 
 def test_cli_defaults_and_help_come_from_settings():

@@ -161,7 +161,7 @@ def yaml_config() -> dict:
     raw = yaml.safe_load((ROOT / "tests/workflow/tiny.yaml").read_text())
     raw["run"] = "synthetic"
     raw["profile"]["latency"] = [{"resolution": 64, "batch_sizes": [1, 4]}]
-    return settings.as_dict(settings.load(raw, check_names=False))
+    return settings.as_dict(settings.load(raw))
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import yaml
 
 from common import settings
 from common.cli import UsageError, format_overrides, parse_overrides
+from workflow import config as run_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ["config/default.yaml", "config/paper.yaml", "tests/workflow/tiny.yaml"]
@@ -46,7 +47,7 @@ def _bad(tmp_path, mutate):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(cfg))
     with pytest.raises(UsageError) as info:
-        settings.load(path)
+        run_config.load(path)
     message = str(info.value)
     assert len(message.splitlines()) == 1
     return message

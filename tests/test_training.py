@@ -360,7 +360,7 @@ def test_cpu_preset_learns_in_a_cpu_minute(model, faces32, tmp_path):
     from benchmarks.quality import evaluate
     from benchmarks.quality import load_checkpoint as load_for_eval
 
-    cfg = settings.load(ROOT / "config" / "default.yaml", check_names=False)
+    cfg = settings.load(ROOT / "config" / "default.yaml")
     preset = cfg.models[model]
     hp = {**cfg.train.hparams, **preset.hparams}
     final = train(model, faces32, tmp_path, kimg=1.0, batch=16, device="cpu",

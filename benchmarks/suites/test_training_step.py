@@ -43,7 +43,7 @@ from training.sampler import BatchStream, seed_step, to_float_images
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE = resolve_device("auto")
 RES, BATCH = 64, 16
-DEFAULT_RUN = settings.load(ROOT / "config" / "default.yaml", check_names=False)
+DEFAULT_RUN = settings.load(ROOT / "config" / "default.yaml")
 CPU_PRESETS = DEFAULT_RUN.models
 THREADS = DEFAULT_RUN.train.threads if DEVICE.type == "cpu" else None
 PATHS = ("plain", "fused")

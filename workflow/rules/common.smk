@@ -9,9 +9,10 @@ sys.path.insert(0, workflow.basedir)  # the project's packages, whatever the wor
 from common import settings
 from common.cli import UsageError, format_overrides
 from common.layout import Layout, reports_root, results_root
+from workflow import config as run_config
 
 try:
-    CFG = settings.load(config)
+    CFG = run_config.load(config)
 except UsageError as exc:  # one line, before any job is planned
     print(f"error: {exc}", file=sys.stderr)
     raise SystemExit(2) from None

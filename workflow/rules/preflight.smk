@@ -1,4 +1,4 @@
-# Stage 0: the pre-flight check (common/preflight.py): the datasets, metric weights, GPUs and disk
+# Stage 0: the pre-flight check (workflow/preflight.py): the datasets, metric weights, GPUs and disk
 # space the config needs, checked before any job starts; each missing thing is one line on
 # stderr with its fix. prepare_dataset takes its output as an ancient() input: it waits for the
 # check, but a re-check (the config changed) does not make the prepared data and what follows
@@ -18,5 +18,5 @@ rule preflight:
     localrule: True
     priority: 100
     shell:
-        "{PY} -m common.preflight --config-json {params.cfg:q} --config-name {params.name:q} "
+        "{PY} -m workflow.preflight --config-json {params.cfg:q} --config-name {params.name:q} "
         "{params.skip} --out {output:q} > {log:q}"

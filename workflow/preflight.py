@@ -2,9 +2,9 @@
 
 Run before any job starts; the workflow runs it as its first rule (results/<run>/preflight.json).
 
-    python -m common.preflight config/paper.yaml                 # the table; exit 1 if anything is missing
-    python -m common.preflight config/paper.yaml --out pre.json  # plus the same as JSON
-    python -m common.preflight --config-json '{...}' --skip gpus # what the workflow runs on Slurm
+    python -m workflow.preflight config/paper.yaml                 # the table; exit 1 if anything is missing
+    python -m workflow.preflight config/paper.yaml --out pre.json  # plus the same as JSON
+    python -m workflow.preflight --config-json '{...}' --skip gpus # what the workflow runs on Slurm
 
 One line per item: OK, NOTE (fine, but read it), MISSING or MISMATCH (a problem, with its fix).
 Problems are also printed to stderr, one line each, and make the exit status 1; bad arguments
@@ -19,7 +19,7 @@ exit 2. Where the answers come from:
   metric (benchmarks.quality evaluation plan + nets.NETS), their files under quality.weights_dir
   and sha256 against `<file>.sha256` when that pin exists.
 * GPUs (device cuda, or train.gpus > 1): CUDA devices and their memory against train.gpus.
-* disk: free space at results/<run> against a rough estimate (common.disk_estimate).
+* disk: free space at results/<run> against a rough estimate (workflow.disk_estimate).
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ from pathlib import Path
 
 from common import settings
 from common.cli import OneLineParser, UsageError, check_writable, first_line, run
-from common.disk_estimate import estimate_disk, human_bytes, snapshots
 from common.io import sha256_file, write_json
 from common.layout import results_root
+from workflow import config
+from workflow.disk_estimate import estimate_disk, human_bytes, snapshots
 
 SCHEMA = "pixbench.preflight/1"
 OK, NOTE, MISSING, MISMATCH = "OK", "NOTE", "MISSING", "MISMATCH"
@@ -347,7 +348,7 @@ def _parse_skip(text: str | None) -> set[str]:
 
 
 def main(argv=None) -> int:
-    p = OneLineParser(prog="python -m common.preflight", description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="python -m workflow.preflight", description=__doc__.splitlines()[0])
     p.add_argument("config", nargs="?", help="the run's config YAML")
     p.add_argument("--config-json", help="the run's config as JSON (what the workflow passes)")
     p.add_argument("--config-name", help="how messages name a --config-json config (its file)")
@@ -365,7 +366,7 @@ def main(argv=None) -> int:
             raise UsageError(f"--config-json is not JSON ({first_line(exc)})") from None
     else:
         source, where = a.config, a.config
-    cfg = settings.load(source)
+    cfg = config.load(source)
     report = preflight(cfg, where, skip)
     print(format_table(report), flush=True)
     if out is not None:

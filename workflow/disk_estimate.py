@@ -1,6 +1,6 @@
 """How much a run writes under results/<run>: the pre-flight disk check's estimate.
 
-Kept apart from the checks themselves (common.preflight) because it knows the sizes of what
+Kept apart from the checks themselves (workflow.preflight) because it knows the sizes of what
 the other stages write: prepared data, checkpoints, sample grids and the feature cache.
 """
 
