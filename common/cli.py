@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,10 +117,11 @@ def format_overrides(flag: str, mapping: dict) -> list[str]:
 
 
 def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
-    """Call `main` with the exit-code rule: UsageError → 2, OSError → 1, Ctrl-C → 130, anything
-    else (an input no check foresaw, or a bug) → 1; each reported as one line, never a traceback
-    (PIXBENCH_TRACEBACK=1 re-raises the unexpected ones to show where they came from). stdout is
-    flushed inside the rule, so a full disk or a closed pipe there is one line too."""
+    """Call `main` with the exit-code rule: bad input (UsageError) → one line, exit 2; an OS
+    error (disk full, permissions) → one line, exit 1; Ctrl-C → one line, exit 130. Anything else
+    is a bug in our own code (or a case no check foresaw, which is one too): it keeps its full
+    traceback and exits 1, so it is reported, never mistaken for bad input. stdout is flushed
+    inside the rule, so a full disk or a closed pipe there is one line too."""
     try:
         code = main(argv)
         sys.stdout.flush()
@@ -135,11 +137,10 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
     except KeyboardInterrupt:
         print("error: interrupted; no output written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as e:
-        if os.environ.get("PIXBENCH_TRACEBACK") == "1":
-            raise
-        print(f"error: {type(e).__name__}: {first_line(e)} (unexpected; run with "
-              "PIXBENCH_TRACEBACK=1 to see where)", file=sys.stderr)  # fmt: skip
+    except Exception:
+        traceback.print_exc()
+        print("error: the traceback above is a bug in pixbench; please report it",
+              file=sys.stderr)  # fmt: skip
         return EXIT_FAILURE
 
 

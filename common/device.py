@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from common.cli import UsageError
 
+DEFAULT_DEVICE = "auto"  # every entry point's --device default and the config's `device`
+DEVICES = ("auto", "cpu", "cuda")  # what a config names; a CLI also takes cuda:N
 
-def resolve_device(name="auto"):
+
+def resolve_device(name=DEFAULT_DEVICE):
     """'auto' is CUDA when present, else CPU; a bad or unavailable device is a one-line UsageError."""
     import torch
 
@@ -20,3 +23,11 @@ def resolve_device(name="auto"):
             f"device {name!r} was asked for but no CUDA device is visible; use --device cpu or auto"
         )
     return torch.device(name)
+
+
+def add_device_flag(parser) -> None:
+    """The `--device` flag every entry point shares: one default, one help line."""
+    parser.add_argument(
+        "--device", default=DEFAULT_DEVICE,
+        help=f"auto (CUDA when present) | cpu | cuda[:N] (default: {DEFAULT_DEVICE})",
+    )

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.cli import UsageError
+from common.device import DEFAULT_DEVICE, DEVICES
 
-RESOLUTIONS = (8, 16, 32, 64, 128, 256, 512, 1024)  # what data.prepare can make
-DEVICES = ("auto", "cpu", "cuda")
+# The one list of square sizes: data.prepare makes any of them, a generator builds a range of
+# them (models.base.resolution_range). The one list of noise modes a generator accepts.
+RESOLUTIONS = (8, 16, 32, 64, 128, 256, 512, 1024)
 NOISE_MODES = ("const", "random", "none")
 
 
@@ -142,7 +144,7 @@ class RunConfig:
     datasets: dict[str, Dataset] = opt(help="name → source", minProperties=1)
     models: dict[str, Model] = opt(help="registered generator name → its variant", minProperties=1)
     description: str = opt("", help="one paragraph, shown in the report")
-    device: str = opt("auto", help="auto (CUDA when present) | cpu | cuda", enum=list(DEVICES))
+    device: str = opt(DEFAULT_DEVICE, help="auto (CUDA when present) | cpu | cuda", enum=list(DEVICES))
     rehearsal: bool = opt(False, help="a miniature run of a paper config with stand-in data and "
                           "weights: FID claims are judged but labelled as a rehearsal")  # fmt: skip
     train: Train = opt(factory=Train, help="the training runs")

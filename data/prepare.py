@@ -35,6 +35,7 @@ import PIL
 from PIL import Image
 from tqdm import tqdm
 
+from common import sections, settings
 from common.cli import OneLineParser, UsageError, check_writable, run, setup_logging
 from common.io import atomic_output, sha256_file
 from data._common import (
@@ -356,12 +357,8 @@ def _parser() -> OneLineParser:
         prog="python -m data.prepare",
         description="Prepare a dataset zip (centre crop, PIL Lanczos, RGB PNG) with a recipe.",
     )
-    p.add_argument(
-        "--source", required=True, help="folder, .zip, LSUN LMDB folder, or embedded:NAME"
-    )
-    p.add_argument("--resolution", required=True, type=int, help="power of two, 8..1024")
+    sections.add_flags(p, settings.Dataset)  # a config's datasets.<name> entry, field by field
     p.add_argument("--out", required=True, help="output .zip path (written atomically)")
-    p.add_argument("--max-images", type=int, default=None, help="keep the first N usable images")
     p.add_argument("--seed", type=int, default=None, help="embedded sources only (default 0)")
     p.add_argument("--count", type=int, default=None, help="embedded sources only (default 2000)")
     p.add_argument(
@@ -373,12 +370,15 @@ def _parser() -> OneLineParser:
 
 def main(argv: list[str] | None = None) -> int:
     """The CLI; errors propagate (DatasetError is a UsageError), so call it through
-    common.cli.run for the exit-code rule: bad input 2, OS error 1, Ctrl-C 130, one line each."""
+    common.cli.run for the exit-code rule: bad input 2, OS error 1, Ctrl-C 130, one line each.
+    The dataset's own flags are the fields of common.settings.Dataset, passed to prepare() by
+    name, so a new dataset knob is one field there and one keyword of prepare()."""
     args = _parser().parse_args(argv)
+    cfg = sections.from_args(settings.Dataset, args)
     setup_logging(quiet=args.quiet)
     prepare(
-        args.source, args.resolution, args.out, args.max_images,
-        seed=args.seed, count=args.count, workers=args.workers, progress=not args.quiet,
+        out=args.out, seed=args.seed, count=args.count, workers=args.workers,
+        progress=not args.quiet, **settings.as_dict(cfg),
     )  # fmt: skip
     return 0
 

@@ -370,7 +370,7 @@ def test_cli_exit_codes_and_messages(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0 and str(missing) in res.stderr
     res = _cli("--source", "embedded:default", "--resolution", "100", "--out", str(out))
-    assert res.returncode == 2 and "power of two" in res.stderr
+    assert res.returncode == 2 and "--resolution: 100 is not one of [8, 16, 32" in res.stderr
     bad = _folder_with(tmp_path, "allbad", {"a.png": b"junk"})
     res = _cli("--source", str(bad), "--resolution", "32", "--out", str(out), "-q")
     assert res.returncode == 2 and str(bad) in res.stderr.splitlines()[-1]

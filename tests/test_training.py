@@ -35,7 +35,7 @@ from training.hparams import resolve_hparams
 from training.loop import train
 from training.networks import make_optimizer
 from training.sampler import BatchStream
-from training.train import RUN_OPTIONS, main, parse_args
+from training.train import NOT_FLAGS, build_parser, main, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"width": 0.125, "z_dim": 32, "n_mlp": 2}
@@ -272,7 +272,8 @@ def test_bad_input_exits_2(dataset, tmp_path, capsys):
         "no such checkpoint": ["--model", "cips", *base, "--resume", str(tmp_path / "nope.pt")],
         "corrupt": ["--model", "cips", *base, "--resume", str(corrupt)],
         "--build expects KEY=VALUE": ["--model", "cips", *base, "--build", "width"],
-        "--batch must be > 0": ["--model", "cips", *base, "--batch", "0"],
+        "--batch: 0 is less than the minimum of 1": ["--model", "cips", *base, "--batch", "0"],
+        "--kimg: must be a finite number, got inf": ["--model", "cips", *base, "--kimg", "inf"],
     }  # fmt: skip
     for expected, argv in cases.items():
         assert run(main, argv) == 2, expected
@@ -329,16 +330,15 @@ def test_hparams_defaults_recipe_and_overrides():
 
 
 def test_cli_defaults_come_from_the_typed_config():
-    args = parse_args(["--model", "cips", "--data", "d.zip", "--out", "o", "--build", "width=0.125",
-                       "--build", "z_dim=64", "--hparam", "mixing=0.5", "--hparam", "xflip=false"])  # fmt: skip
-    defaults = settings.defaults(settings.Train)
-    for name in RUN_OPTIONS:
-        assert getattr(args, name) == defaults[name], name
-    assert set(RUN_OPTIONS) == set(defaults) - {"gpus", "hparams"}  # every run option is a flag
-    assert args.snap_kimg is None  # only at the end (and kimg 0)
+    args, cfg = parse_args(["--model", "cips", "--data", "d.zip", "--out", "o", "--build",
+                            "width=0.125", "--build", "z_dim=64", "--hparam", "mixing=0.5",
+                            "--hparam", "xflip=false"])  # fmt: skip
+    assert cfg == settings.Train()  # every default from the section, nothing of the parser's
+    flags = {a.dest for a in build_parser()._actions}
+    assert set(settings.defaults(settings.Train)) - flags == set(NOT_FLAGS)  # every knob a flag
     assert args.build == ["width=0.125", "z_dim=64"]
     assert args.hparam == ["mixing=0.5", "xflip=false"]
-    assert parse_args(["--model", "m", "--data", "d", "--out", "o", "--kimg", "2"]).kimg == 2.0
+    assert parse_args(["--model", "m", "--data", "d", "--out", "o", "--kimg", "2"])[1].kimg == 2.0
 
 
 # ------------------------------------------------------------------------------ CPU presets learn

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from common import settings
-from common.cli import run
+from common.cli import UsageError, run
 from tests.test_training import dataset, one_thread  # noqa: F401 (fixtures)
 from tests.test_training_parallel import FAST_REG, NARROW, relative_difference
 from training.checkpoint import load_checkpoint
@@ -134,12 +134,12 @@ def test_fp16_grad_scaler_path_on_cpu_autocast():
 
 def test_fast_path_flags_and_their_errors(dataset, tmp_path, capsys):  # noqa: F811
     names = ("micro_batch", "precision", "channels_last", "compile", "tf32", "cudnn_benchmark")
-    args = vars(parse_args(["--model", "m", "--data", "d", "--out", "o"]))
+    args = vars(parse_args(["--model", "m", "--data", "d", "--out", "o"])[1])
     assert {n: args[n] for n in names} == {n: settings.defaults(settings.Train)[n] for n in names}
     assert args["precision"] == "fp32" and not args["channels_last"] and args["compile"] is None
     argv = ["--model", "m", "--data", "d", "--out", "o", "--micro-batch", "2", "--precision",
             "bf16", "--channels-last", "--compile", "inductor", "--tf32", "--cudnn-benchmark"]  # fmt: skip
-    args = vars(parse_args(argv))
+    args = vars(parse_args(argv)[1])
     assert [args[n] for n in names] == [2, "bf16", True, "inductor", True, True]
     base = ["--model", "cips", "--data", str(dataset), "--out", str(tmp_path), "--device", "cpu",
             "--kimg", "0.004", "--batch", "4"]  # fmt: skip
@@ -150,5 +150,5 @@ def test_fast_path_flags_and_their_errors(dataset, tmp_path, capsys):  # noqa: F
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and expected in err and "\n" not in err, err
     assert not (tmp_path / "checkpoints").exists()
-    with pytest.raises(SystemExit):  # argparse: not one of fp32, bf16, fp16
+    with pytest.raises(UsageError, match="--precision: 'fp8' is not one of"):
         parse_args(["--model", "m", "--data", "d", "--out", "o", "--precision", "fp8"])

@@ -17,6 +17,7 @@ The optional fast paths (precision, channels_last, compile, tf32) live in traini
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ import torch
 
 from common import settings
 from common.cli import check_writable_dir
-from common.device import resolve_device
+from common.device import DEFAULT_DEVICE, resolve_device
 from data.dataset import open_dataset
 
 from . import distributed as dist_utils
@@ -55,7 +56,6 @@ from .step import training_step
 __all__ = ["train", "training_step"]
 
 log = logging.getLogger("pixbench.train")
-_T = settings.defaults(settings.Train)  # the one home of the run defaults
 
 
 @dataclass
@@ -63,14 +63,11 @@ class Run:
     """A run's fixed set-up and its moving position (step, images seen, path-length mean)."""
 
     out: Path
+    cfg: settings.Train  # the run options, whole (seed here may be a resumed run's)
     hp: dict
     nets: Networks
     d: dist_utils.Dist
     device: torch.device
-    seed: int
-    batch: int
-    grid: int
-    keep: int | None
     resumed_from: Path | None
     pl_mean: torch.Tensor
     micro_batch: int
@@ -87,59 +84,47 @@ def train(
     model: str,
     data,
     out: str | os.PathLike,
-    *,
+    cfg: settings.Train | None = None,
     build: dict | None = None,
     hparams: dict | None = None,
-    kimg: float = _T["kimg"],
-    batch: int = _T["batch"],
-    snap_kimg: float | None = _T["snap_kimg"],
-    seed: int = _T["seed"],
-    device: str = "auto",
+    *,
+    device: str = DEFAULT_DEVICE,
     resume: str | os.PathLike | None = None,
     resolution: int | None = None,
-    workers: int | None = _T["workers"],
-    log_every: int = _T["log_every"],
-    grid: int = _T["grid"],
-    keep: int | None = _T["keep"],
-    micro_batch: int | None = _T["micro_batch"],
-    precision: str = _T["precision"],
-    channels_last: bool = _T["channels_last"],
-    compile: str | None = _T["compile"],
-    tf32: bool = _T["tf32"],
-    cudnn_benchmark: bool = _T["cudnn_benchmark"],
     progress: bool = True,
+    **options,
 ) -> Path:
-    """Train `model` on `data` until `kimg` thousand reals have been shown; return the final
+    """Train `model` on `data` until `cfg.kimg` thousand reals have been shown; return the final
     checkpoint (OUT/checkpoints/final.pt, a link to the newest snapshot).
 
-    `build` goes to models.build (width, z_dim, n_mlp, ...); `hparams` overrides the model's
-    recipe (common.settings.HParams keys). Snapshots are written at kimg 0, every `snap_kimg`
-    (None: none in between) and at the end; `keep` limits how many stay on disk. The options
-    from `micro_batch` on are common.settings.Train's (see training.fastpath for the speed ones).
+    `cfg` is the config's `train:` section (common.settings.Train), taken whole: a new knob is
+    one field there, recorded in run.json, and read here as `cfg.<name>`. `options` are
+    Train fields for Python callers (`train(..., kimg=2, batch=8)`), checked against the
+    section's schema. `build` goes to models.build (width, z_dim, n_mlp, ...); `hparams`
+    overrides the model's recipe (common.settings.HParams keys). Snapshots are written at
+    kimg 0, every `snap_kimg` (None: none in between) and at the end; `keep` limits how many
+    stay on disk; training.fastpath has the speed options.
     """
-    positive = {"batch": batch, "kimg": kimg, "log_every": log_every, "grid": grid}
-    for name, value in (("snap_kimg", snap_kimg), ("micro_batch", micro_batch)):
-        if value is not None:
-            positive[name] = value
-    bad = [k for k, v in positive.items() if not v > 0]
-    if bad:
-        raise TrainingError(f"{', '.join('--' + k.replace('_', '-') for k in bad)} must be > 0")
-    fast = FastOptions(precision, channels_last, compile, tf32, cudnn_benchmark)
+    cfg = cfg or settings.Train()
+    if options:
+        cfg = settings.validate({**settings.as_dict(cfg), **options}, settings.Train, "train()")
+    fast = FastOptions(cfg.precision, cfg.channels_last, cfg.compile, cfg.tf32,
+                       cfg.cudnn_benchmark)  # fmt: skip
     with backend_flags(fast):
-        run, ds = set_up(model, data, Path(out), build=dict(build or {}), hparams=hparams,
-                         batch=batch, micro_batch=micro_batch, device=device, resume=resume,
-                         seed=seed, resolution=resolution, grid=grid, keep=keep, fast=fast)  # fmt: skip
-        batches = real_batches(ds, batch, run.seed, run.nimg, run.d, workers, run.device)
-        total = int(round(kimg * 1000))
-        snap_every = None if snap_kimg is None else max(1, int(round(snap_kimg * 1000)))
+        run, ds = set_up(model, data, Path(out), cfg, build=dict(build or {}), hparams=hparams,
+                         device=device, resume=resume, resolution=resolution, fast=fast)  # fmt: skip
+        batches = real_batches(ds, cfg.batch, run.cfg.seed, run.nimg, run.d, cfg.workers,
+                               run.device)  # fmt: skip
+        total = int(round(cfg.kimg * 1000))
+        snap_every = None if cfg.snap_kimg is None else max(1, int(round(cfg.snap_kimg * 1000)))
         if run.resumed_from is None:  # the untrained start: curves begin at kimg 0
             snapshot(run)
-        train_until(run, batches, total, snap_every, log_every, progress)
+        train_until(run, batches, total, snap_every, progress)
         return finish(run)
 
 
-def set_up(model, data, out: Path, *, build, hparams, batch, micro_batch, device, resume, seed,
-           resolution, grid, keep, fast: FastOptions) -> tuple[Run, object]:  # fmt: skip
+def set_up(model, data, out: Path, cfg: settings.Train, *, build, hparams, device, resume,
+           resolution, fast: FastOptions) -> tuple[Run, object]:  # fmt: skip
     """Check everything a user can get wrong before any work starts (one-line UsageErrors),
     then join the process group and build, or resume, the networks."""
     hp, dev = resolve_hparams(model, hparams), resolve_device(device)
@@ -151,19 +136,20 @@ def set_up(model, data, out: Path, *, build, hparams, batch, micro_batch, device
         )
     resolution = int(ds.resolution)
     check_writable_dir(out)
-    start = open_resume(resume, out, model, resolution, build, seed)
+    start = open_resume(resume, out, model, resolution, build, cfg.seed)
+    cfg = dataclasses.replace(cfg, seed=start.seed)
     d = dist_utils.init(dev.type)
     if d.enabled and dev.type == "cuda":
         dev = torch.device("cuda", d.local_rank)
-    micro_batch = resolve_micro_batch(batch, micro_batch, d, start.state)
+    micro_batch = resolve_micro_batch(cfg.batch, cfg.micro_batch, d, start.state)
 
     torch.manual_seed(start.seed)
     nets, frozen = make_networks(model, resolution, start.build, hp, dev)
     if fast.channels_last:
         to_channels_last(nets.G, nets.D, nets.G_ema)
-    run = Run(out, hp, nets, d, dev, start.seed, batch, grid, keep, start.path,
-              pl_mean=torch.zeros((), device=dev), micro_batch=micro_batch,
-              micros=micro_batches(batch, micro_batch, d), fast=FastPath(fast, nets, dev))  # fmt: skip
+    run = Run(out, cfg, hp, nets, d, dev, start.path, pl_mean=torch.zeros((), device=dev),
+              micro_batch=micro_batch, micros=micro_batches(cfg.batch, micro_batch, d),
+              fast=FastPath(fast, nets, dev))  # fmt: skip
     if start.state is not None:
         run.step, run.nimg, pl_mean = restore_training_state(nets, start.state, hp, d)
         run.pl_mean.fill_(pl_mean)
@@ -171,14 +157,14 @@ def set_up(model, data, out: Path, *, build, hparams, batch, micro_batch, device
     for net in (nets.G, nets.D, nets.G_ema):
         dist_utils.broadcast_module(net, d)
     run.meta = run_metadata(model, resolution, start.build, nets.G, ds, hp, seed=start.seed,
-                            batch=batch, d=d, device=dev, frozen=frozen)  # fmt: skip
-    run.meta.update(micro_batch=micro_batch, numerics=numerics(fast))
+                            batch=cfg.batch, d=d, device=dev, frozen=frozen)  # fmt: skip
+    run.meta.update(micro_batch=micro_batch, numerics=numerics(fast), train=settings.as_dict(cfg))
     if d.is_main:
         remove_stale_temps(out)
         begin_run_dir(out, run.meta, run.step if start.state is not None else None)
         how = f"resuming {start.path} at kimg {run.nimg / 1000:g}" if start.state else "fresh start"
         log.info("%s@%d, %s, %s; batch %d (micro-batches of %d) over %d process(es) on %s, %s",
-                 model, resolution, run.meta["variant"], how, batch, micro_batch, d.world_size,
+                 model, resolution, run.meta["variant"], how, cfg.batch, micro_batch, d.world_size,
                  run.meta["device"], fast.precision)  # fmt: skip
         if frozen:
             log.info("frozen (no loss reaches them): %s", ", ".join(frozen))
@@ -209,25 +195,24 @@ def resolve_micro_batch(batch: int, micro_batch: int | None, d, state: dict | No
     return micro_batch
 
 
-def train_until(run: Run, batches, total: int, snap_every: int | None, log_every: int,
-                progress: bool) -> None:  # fmt: skip
+def train_until(run: Run, batches, total: int, snap_every: int | None, progress: bool) -> None:
     """The step loop: a log row every `log_every` steps, a snapshot at every `snap_every`
     images and at `total` (every rank steps and snapshots; rank 0 writes)."""
-    d, dev = run.d, run.device
+    d, dev, log_every = run.d, run.device, run.cfg.log_every
     bar = make_progress_bar(total, run.nimg) if d.is_main and progress else None
     tick = Tick(run.nimg, dev)
-    n_micro = run.batch // run.micro_batch
+    n_micro = run.cfg.batch // run.micro_batch
     while run.nimg < total:
-        draws = MicroDraws(run.seed, run.step, run.micros, n_micro)
+        draws = MicroDraws(run.cfg.seed, run.step, run.micros, n_micro)
         real = to_float_images(next(batches), dev)
         stats, r1_ran, run.pl_mean = training_step(run.nets, real, step=run.step, gen=draws,
                                                    hp=run.hp, pl_mean=run.pl_mean, d=d,
                                                    fast=run.fast)  # fmt: skip
-        run.step, run.nimg = run.step + 1, run.nimg + run.batch
+        run.step, run.nimg = run.step + 1, run.nimg + run.cfg.batch
         check_finite(stats, run)
         tick.add(stats, r1_ran)
         snap = run.nimg >= total or (
-            snap_every is not None and run.nimg // snap_every > (run.nimg - run.batch) // snap_every
+            snap_every is not None and run.nimg // snap_every > (run.nimg - run.cfg.batch) // snap_every
         )
         if bar is not None:
             bar.update(min(run.nimg, total) / 1000 - bar.n)
@@ -267,8 +252,9 @@ def snapshot(run: Run) -> Path | None:
                            run.fast.state_dict())  # fmt: skip
     path = save_checkpoint(run.out / CHECKPOINT_DIR / snapshot_name(run.step), state)
     grid_path = run.out / "samples" / f"grid-{run.step:08d}.png"
-    save_grid(run.nets.G_ema, grid_path, run.grid, run.seed, max(run.batch // run.d.world_size, 16))
-    prune_snapshots(run.out, run.keep)
+    per_rank = max(run.cfg.batch // run.d.world_size, 16)
+    save_grid(run.nets.G_ema, grid_path, run.cfg.grid, run.cfg.seed, per_rank)
+    prune_snapshots(run.out, run.cfg.keep)
     log.info("snapshot %s (kimg %.3f)", path, run.nimg / 1000)
     run.last_snapshot = path
     return path

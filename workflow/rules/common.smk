@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, workflow.basedir)  # the project's packages, whatever the working directory
 
-from common import settings
+from common import sections, settings
 from common.cli import UsageError, format_overrides
 from common.layout import Layout, reports_root, results_root
 from workflow import config as run_config
@@ -58,6 +58,11 @@ def cli(**values):
             text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
             args += [flag, text]
     return " ".join(shlex.quote(a) for a in args)
+
+
+def section_args(section, exclude=()):
+    """A typed config section whole, as the flags its stage's entry point generates from it."""
+    return " ".join(shlex.quote(a) for a in sections.to_argv(section, exclude))
 
 
 def overrides(flag, mapping):

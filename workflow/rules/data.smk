@@ -9,10 +9,6 @@ rule prepare_dataset:
     log:
         L.log("prepare_{dataset}"),
     params:
-        args=lambda wc: cli(
-            source=CFG.datasets[wc.dataset].source,
-            resolution=CFG.datasets[wc.dataset].resolution,
-            max_images=CFG.datasets[wc.dataset].max_images,
-        ),
+        args=lambda wc: section_args(CFG.datasets[wc.dataset]),
     shell:
         "{PY} -m data.prepare {params.args} --out {output:q} > {log:q} 2>&1"

@@ -1,5 +1,7 @@
 # Stage 3: one training loop for every model (torchrun/DDP when train.gpus > 1).
 
+from training.train import NOT_FLAGS
+
 T = CFG.train
 
 
@@ -10,16 +12,15 @@ def _launcher():
 
 
 def _train_args(wc):
+    """The `train:` section whole (common.sections; a new knob needs nothing here), the
+    model's build overrides and the merged hyper-parameters."""
     m = CFG.models[wc.model]
     return " ".join([
-        cli(resolution=CFG.datasets[wc.dataset].resolution, kimg=T.kimg, batch=T.batch,
-            snap_kimg=T.snap_kimg, seed=T.seed, workers=T.workers, log_every=T.log_every,
-            grid=T.grid, keep=T.keep, device=DEVICE, micro_batch=T.micro_batch,
-            precision=T.precision, channels_last=T.channels_last, compile=T.compile, tf32=T.tf32,
-            cudnn_benchmark=T.cudnn_benchmark),
+        section_args(T, exclude=NOT_FLAGS),
+        cli(resolution=CFG.datasets[wc.dataset].resolution, device=DEVICE),
         overrides("--build", m.build),
         overrides("--hparam", {**T.hparams, **m.hparams}),
-    ])  # fmt: skip
+    ])
 
 
 rule train:
@@ -34,10 +35,9 @@ rule train:
         launcher=_launcher(),
         out=lambda wc: L.path("train_dir", dataset=wc.dataset, model=wc.model),
         args=_train_args,
-        threads=cli(threads=T.threads),
     threads: T.threads or 1
     resources:
         gpu=GPU_JOB * T.gpus,
     shell:
         "{params.launcher} --model {wildcards.model} --data {input.data:q} --out {params.out:q} "
-        "{params.args} {params.threads} --resume auto > {log:q} 2>&1"
+        "{params.args} --resume auto > {log:q} 2>&1"
