@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torchvision.utils import make_grid
 
 from common.cli import OneLineParser, check_writable, parse_int_list, run
-from common.device import resolve_device
+from common.device import add_device_flag, resolve_device
 from common.io import atomic_output
 
 
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="PNG grid: one row per seed, one column per stage")
     p.add_argument("--json", required=True, help="what each column is (stage sizes, model, kimg)")
     p.add_argument("--seeds", default="0,1,2,3")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda[:N]")
+    add_device_flag(p)
     args = p.parse_args(argv)
     from torchvision.utils import save_image
 
