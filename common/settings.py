@@ -53,20 +53,23 @@ class Model:
 class HParams:
     """The StyleGAN2 recipe's defaults; a model's registered recipe and the config override them."""
 
-    lr: float = opt(0.002, help="Adam lr of G and D before the lazy-regularisation ratio")
-    beta1: float = opt(0.0, help="Adam beta1")
-    beta2: float = opt(0.99, help="Adam beta2")
+    lr: float = opt(0.002, help="Adam lr of G and D before the lazy-regularisation ratio",
+                    exclusiveMinimum=0)
+    beta1: float = opt(0.0, help="Adam beta1", minimum=0, exclusiveMaximum=1)
+    beta2: float = opt(0.99, help="Adam beta2", minimum=0, exclusiveMaximum=1)
     r1_gamma: float = opt(10.0, help="R1 weight γ; penalty γ/2·||∇D(x)||²", minimum=0)
     d_reg_interval: int = opt(16, help="lazy R1 every N D steps", minimum=1)
     g_reg_interval: int = opt(4, help="lazy path length every N G steps (lr ratio applies)",
                               minimum=1)  # fmt: skip
     pl_weight: float = opt(0.0, help="path-length regularisation weight (0 = off)", minimum=0)
     pl_batch_shrink: int = opt(2, help="path-length pass uses batch // N", minimum=1)
-    pl_decay: float = opt(0.01, help="moving-average rate of the target path length")
+    pl_decay: float = opt(0.01, help="moving-average rate of the target path length",
+                          exclusiveMinimum=0, maximum=1)
     mixing: float = opt(0.0, help="style-mixing probability per batch", minimum=0, maximum=1)
     xflip: bool = opt(True, help="random horizontal flips of the reals")
     ema_half_life_steps: float = opt(312.5, help="G_ema half-life in steps", exclusiveMinimum=0)
-    ema_rampup: float | None = opt(None, help="cap the half-life at rampup × steps so far")
+    ema_rampup: float | None = opt(None, help="cap the half-life at rampup × steps so far",
+                                   exclusiveMinimum=0)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import models
 from benchmarks.quality import registry
 from common import settings
 from common.cli import OneLineParser, UsageError, run
+from training.hparams import resolve_hparams
 
 
 def check_registered(cfg: settings.RunConfig, where: str = "config") -> settings.RunConfig:
@@ -42,6 +43,9 @@ def check_registered(cfg: settings.RunConfig, where: str = "config") -> settings
         if unknown:
             raise UsageError(f"{where}: {key}: unknown hyper-parameter {unknown[0]!r}; known: "
                              f"{', '.join(sorted(hp_names))}")  # fmt: skip
+    for name, m in cfg.models.items():  # what each job will train with, ranges checked
+        hp_where = f"{where}: hparams of {name} (train.hparams, then models.{name}.hparams)"
+        resolve_hparams(name, {**cfg.train.hparams, **m.hparams}, where=hp_where)
     return cfg
 
 
