@@ -59,9 +59,15 @@ def main(argv=None) -> int:
         check_writable(out)
     G, meta = load_generator(args.checkpoint, device=resolve_device(args.device))
     stages = stage_images(G, seeds)
-    info = {"model": meta["model"], "kimg": meta.get("kimg"), "variant": meta.get("variant"),
-            "seeds": seeds, "stage_sizes": [int(s.shape[-1]) for s in stages],
-            "kind": G.stage_label, "image": str(args.out)}  # fmt: skip
+    info = {
+        "model": meta["model"],
+        "kimg": meta.get("kimg"),
+        "variant": meta.get("variant"),
+        "seeds": seeds,
+        "stage_sizes": [int(s.shape[-1]) for s in stages],
+        "kind": G.stage_label,
+        "image": str(args.out),
+    }
     # both files are written before either is replaced: a failure leaves neither (nor a temp)
     with atomic_output(args.out, suffix=".png") as png, atomic_output(args.json) as js:
         save_image(stage_grid(stages), png, format="png")

@@ -34,9 +34,11 @@ class OneLineParser(argparse.ArgumentParser):
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(
-        level=level, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+        level=level,
+        format="%(asctime)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
         stream=sys.stderr,
-    )  # fmt: skip
+    )
 
 
 def first_line(exc: BaseException) -> str:
@@ -139,8 +141,7 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
         return EXIT_INTERRUPTED
     except Exception:
         traceback.print_exc()
-        print("error: the traceback above is a bug in pixbench; please report it",
-              file=sys.stderr)  # fmt: skip
+        print("error: the traceback above is a bug in pixbench; please report it", file=sys.stderr)
         return EXIT_FAILURE
 
 

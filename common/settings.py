@@ -53,48 +53,64 @@ class Model:
 class HParams:
     """The StyleGAN2 recipe's defaults; a model's registered recipe and the config override them."""
 
-    lr: float = opt(0.002, help="Adam lr of G and D before the lazy-regularisation ratio",
-                    exclusiveMinimum=0)
+    lr: float = opt(
+        0.002, help="Adam lr of G and D before the lazy-regularisation ratio", exclusiveMinimum=0
+    )
     beta1: float = opt(0.0, help="Adam beta1", minimum=0, exclusiveMaximum=1)
     beta2: float = opt(0.99, help="Adam beta2", minimum=0, exclusiveMaximum=1)
     r1_gamma: float = opt(10.0, help="R1 weight γ; penalty γ/2·||∇D(x)||²", minimum=0)
     d_reg_interval: int = opt(16, help="lazy R1 every N D steps", minimum=1)
-    g_reg_interval: int = opt(4, help="lazy path length every N G steps (lr ratio applies)",
-                              minimum=1)  # fmt: skip
+    g_reg_interval: int = opt(
+        4, help="lazy path length every N G steps (lr ratio applies)", minimum=1
+    )
     pl_weight: float = opt(0.0, help="path-length regularisation weight (0 = off)", minimum=0)
     pl_batch_shrink: int = opt(2, help="path-length pass uses batch // N", minimum=1)
-    pl_decay: float = opt(0.01, help="moving-average rate of the target path length",
-                          exclusiveMinimum=0, maximum=1)
+    pl_decay: float = opt(
+        0.01, help="moving-average rate of the target path length", exclusiveMinimum=0, maximum=1
+    )
     mixing: float = opt(0.0, help="style-mixing probability per batch", minimum=0, maximum=1)
     xflip: bool = opt(True, help="random horizontal flips of the reals")
     ema_half_life_steps: float = opt(312.5, help="G_ema half-life in steps", exclusiveMinimum=0)
-    ema_rampup: float | None = opt(None, help="cap the half-life at rampup × steps so far",
-                                   exclusiveMinimum=0)
+    ema_rampup: float | None = opt(
+        None, help="cap the half-life at rampup × steps so far", exclusiveMinimum=0
+    )
 
 
 @dataclass(frozen=True)
 class Train:
-    kimg: float = opt(10.0, help="train until this many thousand reals are shown",
-                      exclusiveMinimum=0)  # fmt: skip
+    kimg: float = opt(
+        10.0, help="train until this many thousand reals are shown", exclusiveMinimum=0
+    )
     batch: int = opt(16, help="global batch, split evenly over processes", minimum=1)
-    snap_kimg: float | None = opt(None, help="snapshot interval (default: only at the end)",
-                                  exclusiveMinimum=0)  # fmt: skip
+    snap_kimg: float | None = opt(
+        None, help="snapshot interval (default: only at the end)", exclusiveMinimum=0
+    )
     seed: int = opt(0, help="seed of weights, latents and data order", minimum=0)
     gpus: int = opt(1, help="processes per training job (>1 launches torchrun)", minimum=1)
-    threads: int | None = opt(None, help="torch CPU threads per job (default: torch's)",
-                              minimum=1)  # fmt: skip
-    workers: int | None = opt(None, help="DataLoader workers (default: 0 on CPU, 2 on CUDA)",
-                              minimum=0)  # fmt: skip
+    threads: int | None = opt(None, help="torch CPU threads per job (default: torch's)", minimum=1)
+    workers: int | None = opt(
+        None, help="DataLoader workers (default: 0 on CPU, 2 on CUDA)", minimum=0
+    )
     log_every: int = opt(10, help="a log.csv row every N steps", minimum=1)
     grid: int = opt(8, help="sample grid of GRID×GRID images per snapshot", minimum=1)
     keep: int | None = opt(None, help="keep only the newest N snapshots", minimum=1)
-    micro_batch: int | None = opt(None, help="images per forward; a step averages batch/micro_batch "
-                                  "of them (default: batch / processes)", minimum=1)  # fmt: skip
-    precision: str = opt("fp32", help="training passes: fp32 | bf16 (autocast) | fp16 (autocast "
-                         "+ GradScaler, CUDA only)", enum=["fp32", "bf16", "fp16"])  # fmt: skip
+    micro_batch: int | None = opt(
+        None,
+        help="images per forward; a step averages batch/micro_batch "
+        "of them (default: batch / processes)",
+        minimum=1,
+    )
+    precision: str = opt(
+        "fp32",
+        help="training passes: fp32 | bf16 (autocast) | fp16 (autocast + GradScaler, CUDA only)",
+        enum=["fp32", "bf16", "fp16"],
+    )
     channels_last: bool = opt(False, help="channels-last memory format for G and D in training")
-    compile: str | None = opt(None, help="torch.compile backend for the G/D forwards of the main "
-                              "passes, e.g. inductor (default: eager)")  # fmt: skip
+    compile: str | None = opt(
+        None,
+        help="torch.compile backend for the G/D forwards of the main "
+        "passes, e.g. inductor (default: eager)",
+    )
     tf32: bool = opt(False, help="allow TF32 matmuls and convolutions on CUDA (default: fp32)")
     cudnn_benchmark: bool = opt(False, help="let cuDNN time conv algorithms and keep the fastest")
     hparams: dict = opt(factory=dict, help="hyper-parameters for every model (HParams keys)")
@@ -103,19 +119,29 @@ class Train:
 @dataclass(frozen=True)
 class Latency:
     resolution: int = opt(help="timed resolution", enum=list(RESOLUTIONS))
-    batch_sizes: list[int] = opt(help="batch sizes timed at it", minItems=1)
+    batch_sizes: list[int] = opt(
+        help="batch sizes timed at it", minItems=1, items={"type": "integer", "minimum": 1}
+    )
 
 
 @dataclass(frozen=True)
 class Profile:
-    resolutions: list[int] = opt(factory=lambda: [64, 128, 256, 512, 1024],
-                                 help="counted at full width (meta device)")  # fmt: skip
+    resolutions: list[int] = opt(
+        factory=lambda: [64, 128, 256, 512, 1024], help="counted at full width (meta device)"
+    )
     latency: list[Latency] = opt(factory=list, help="timed on the device at hand")
     latency_warmup: int = opt(2, help="untimed forwards before timing", minimum=0)
     latency_repeats: int = opt(5, help="timed forwards per batch size", minimum=1)
     min_time: float = opt(0.0, help="keep timing until this many seconds passed", minimum=0)
-    fvcore_max_resolution: int = opt(256, help="fvcore traces a real CPU forward up to here",
-                                     minimum=8)  # fmt: skip
+    fvcore_max_resolution: int = opt(
+        256, help="fvcore traces a real CPU forward up to here", minimum=8
+    )
+
+    def batch_sizes_at(self, resolution: int) -> list[int]:
+        """The batch sizes timed at `resolution` (every `latency` entry for it, in order; empty:
+        only counted), so a profile job needs its resolution and this section, nothing else."""
+        found = [b for e in self.latency if e.resolution == int(resolution) for b in e.batch_sizes]
+        return list(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)
@@ -127,8 +153,9 @@ class Quality:
     seeds: list[int] = opt(factory=lambda: [0], help="one evaluation per seed", minItems=1)
     truncation: float = opt(1.0, help="ψ of the truncation trick", minimum=0, maximum=1)
     noise_mode: str = opt("const", help="generator noise at evaluation", enum=list(NOISE_MODES))
-    modes: list[str] = opt(factory=lambda: ["clean", "legacy_tensorflow"],
-                           help="FID/KID resize protocols", minItems=1)  # fmt: skip
+    modes: list[str] = opt(
+        factory=lambda: ["clean", "legacy_tensorflow"], help="FID/KID resize protocols", minItems=1
+    )
     batch: int = opt(16, help="images per generator/extractor batch", minimum=1)
     k: int = opt(3, help="k of precision/recall (NVIDIA: 3)", minimum=1)
     k_dc: int | None = opt(None, help="k of density/coverage (default: k)", minimum=1)
@@ -137,8 +164,7 @@ class Quality:
     pr_block: int = opt(10_000, help="row/column block of the k-NN", minimum=1)
     weights_dir: str = opt("resources/weights", help="metric network files")
     curve_metric: str = opt("fid", help="metric measured at every training snapshot")
-    curve_num_gen: int | None = opt(None, help="images per snapshot (default: num_gen)",
-                                    minimum=2)  # fmt: skip
+    curve_num_gen: int | None = opt(None, help="images per snapshot (default: num_gen)", minimum=2)
 
 
 @dataclass(frozen=True)
@@ -147,9 +173,14 @@ class RunConfig:
     datasets: dict[str, Dataset] = opt(help="name → source", minProperties=1)
     models: dict[str, Model] = opt(help="registered generator name → its variant", minProperties=1)
     description: str = opt("", help="one paragraph, shown in the report")
-    device: str = opt(DEFAULT_DEVICE, help="auto (CUDA when present) | cpu | cuda", enum=list(DEVICES))
-    rehearsal: bool = opt(False, help="a miniature run of a paper config with stand-in data and "
-                          "weights: FID claims are judged but labelled as a rehearsal")  # fmt: skip
+    device: str = opt(
+        DEFAULT_DEVICE, help="auto (CUDA when present) | cpu | cuda", enum=list(DEVICES)
+    )
+    rehearsal: bool = opt(
+        False,
+        help="a miniature run of a paper config with stand-in data and "
+        "weights: FID claims are judged but labelled as a rehearsal",
+    )
     train: Train = opt(factory=Train, help="the training runs")
     profile: Profile = opt(factory=Profile, help="cost of every model at full width")
     quality: Quality = opt(factory=Quality, help="quality metrics")
@@ -183,8 +214,12 @@ def schema_of(cls) -> dict:
         props[f.name]["description"] = f.metadata["help"]
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             required.append(f.name)
-    return {"type": "object", "additionalProperties": False, "properties": props,
-            "required": required}  # fmt: skip
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": props,
+        "required": required,
+    }
 
 
 def json_schema() -> dict:
@@ -221,7 +256,13 @@ def _non_finite(data, path=()):
     ranges compare False with NaN, so they would let it through."""
     if isinstance(data, float) and not math.isfinite(data):
         return path
-    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    items = (
+        data.items()
+        if isinstance(data, dict)
+        else enumerate(data)
+        if isinstance(data, list)
+        else ()
+    )
     for k, v in items:
         found = _non_finite(v, (*path, k))
         if found is not None:
@@ -241,7 +282,9 @@ def validate(data: dict, cls=RunConfig, where: str = "config", key=str):
         raise UsageError(f"{where}: expected a mapping of sections, got {type(data).__name__}")
     bad = _non_finite(data)
     if bad is not None:
-        raise UsageError(f"{where}: {place(bad)}: must be a finite number, got {_value_at(data, bad)}")
+        raise UsageError(
+            f"{where}: {place(bad)}: must be a finite number, got {_value_at(data, bad)}"
+        )
     validator = jsonschema.Draft202012Validator(schema_of(cls))
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is not None:

@@ -260,9 +260,13 @@ def prepare(
 
     log.info(
         "preparing %s source %s -> %s at %dx%d%s",
-        src.kind, src.location, out, resolution, resolution,
+        src.kind,
+        src.location,
+        out,
+        resolution,
+        resolution,
         f" (at most {max_images} images)" if max_images else "",
-    )  # fmt: skip
+    )
     if src.unsupported:
         log.info("ignoring %d non-image files (e.g. %s)", len(src.unsupported), src.unsupported[0])
 
@@ -280,20 +284,23 @@ def prepare(
 
     summary = dict(recipe, out=str(out), file_sha256=sha256_file(out))
     summary["seconds"] = round(time.perf_counter() - t0, 3)
+    _log_summary(summary, tally, resolution)
+    return summary
+
+
+def _log_summary(summary: dict, tally: _Tally, resolution: int) -> None:
+    """The closing lines: what was skipped and why (a warning), then what was written."""
     bad = tally.skipped["corrupt"] + tally.skipped["too_small"]
     if bad:
         log.warning(
-            "skipped %d of %d images (%d unreadable, %d smaller than %dpx), e.g. %s; "
-            "all listed under skipped_examples in %s",
-            bad, tally.examined, tally.skipped["corrupt"], tally.skipped["too_small"], resolution,
-            tally.examples[0], RECIPE_NAME,
-        )  # fmt: skip
+            f"skipped {bad} of {tally.examined} images ({tally.skipped['corrupt']} unreadable, "
+            f"{tally.skipped['too_small']} smaller than {resolution}px), e.g. "
+            f"{tally.examples[0]}; all listed under skipped_examples in {RECIPE_NAME}"
+        )
     log.info(
-        "wrote %d images (%d skipped) to %s in %.1fs; sha256 %s",
-        tally.written, tally.skipped["corrupt"] + tally.skipped["too_small"], out,
-        summary["seconds"], summary["file_sha256"][:16],
-    )  # fmt: skip
-    return summary
+        f"wrote {tally.written} images ({bad} skipped) to {summary['out']} in "
+        f"{summary['seconds']:.1f}s; sha256 {summary['file_sha256'][:16]}"
+    )
 
 
 def _recipe(
@@ -377,9 +384,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = sections.from_args(settings.Dataset, args)
     setup_logging(quiet=args.quiet)
     prepare(
-        out=args.out, seed=args.seed, count=args.count, workers=args.workers,
-        progress=not args.quiet, **settings.as_dict(cfg),
-    )  # fmt: skip
+        out=args.out,
+        seed=args.seed,
+        count=args.count,
+        workers=args.workers,
+        progress=not args.quiet,
+        **settings.as_dict(cfg),
+    )
     return 0
 
 

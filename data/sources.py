@@ -26,8 +26,14 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".
 # What a damaged zip member raises on read: bad CRC / header (BadZipFile), broken deflate data
 # (zlib.error), truncated stream (EOFError), encryption (RuntimeError), exotic methods
 # (NotImplementedError), and the OS errors of the archive file itself.
-_ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError,
-                    OSError)  # fmt: skip
+_ZIP_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    RuntimeError,
+    NotImplementedError,
+    OSError,
+)
 
 
 @dataclass

@@ -64,8 +64,17 @@ def write_standin_weights(folder: Path, pin: bool = False) -> Path:
     return folder
 
 
-COPY_SKIP = (".venv", ".git", "results", ".snakemake", "__pycache__", ".pytest_cache",
-             ".ruff_cache", ".benchmarks", "resources")  # fmt: skip
+COPY_SKIP = (
+    ".venv",
+    ".git",
+    "results",
+    ".snakemake",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".benchmarks",
+    "resources",
+)
 
 
 def copy_repo(dst: Path) -> Path:

@@ -18,7 +18,7 @@ from common.cli import OneLineParser
 from tests.helpers import copy_repo
 
 ROOT = Path(__file__).resolve().parents[1]
-ANCHOR = "    hparams: dict = opt(factory=dict, help=\"hyper-parameters for every model"
+ANCHOR = '    hparams: dict = opt(factory=dict, help="hyper-parameters for every model'
 TOY_FIELD = '    toy_knob: int = opt(3, help="a knob added by a test", minimum=0)\n'
 
 
@@ -58,12 +58,32 @@ def test_a_new_train_knob_is_one_field_and_reaches_the_loop(tmp_path):
     assert run["train"]["kimg"] == 0.016
 
     # the same field is a checked flag of the entry point, with its default and help
-    helptext = subprocess.run([sys.executable, "-m", "training.train", "--help"], cwd=repo,
-                              capture_output=True, text=True, timeout=120).stdout  # fmt: skip
+    helptext = subprocess.run(
+        [sys.executable, "-m", "training.train", "--help"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     assert "--toy-knob" in helptext and "a knob added by a test (default: 3)" in helptext
     bad = subprocess.run(
-        [sys.executable, "-m", "training.train", "--model", "stylegan2", "--data", "x.zip",
-         "--out", "o", "--toy-knob", "-1"], cwd=repo, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "training.train",
+            "--model",
+            "stylegan2",
+            "--data",
+            "x.zip",
+            "--out",
+            "o",
+            "--toy-knob",
+            "-1",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: command line: --toy-knob: -1 is less than the minimum of 0"

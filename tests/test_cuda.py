@@ -68,9 +68,14 @@ def test_training_step_on_cuda(name):
     real = torch.rand(4, 3, 32, 32, device="cuda") * 2 - 1
     before = [p.detach().clone() for p in nets.g_params]
     stats, r1_ran, _ = training_step(
-        nets, real, step=0, gen=seed_step(0, 0, 0), hp=hp, pl_mean=torch.zeros((), device="cuda"),
+        nets,
+        real,
+        step=0,
+        gen=seed_step(0, 0, 0),
+        hp=hp,
+        pl_mean=torch.zeros((), device="cuda"),
         d=Dist(),
-    )  # fmt: skip
+    )
     assert r1_ran and torch.isfinite(stats).all()
     assert any(not torch.equal(a, b) for a, b in zip(before, nets.g_params, strict=True))
 
@@ -78,8 +83,14 @@ def test_training_step_on_cuda(name):
 def test_latency_profile_on_cuda_records_memory():
     from benchmarks.profiling.profile import profile_model
 
-    prof = profile_model("pixelfolder", 64, device="cuda", batch_sizes=(1, 2), repeats=3,
-                         counters=("flop_counter_mode",))  # fmt: skip
+    prof = profile_model(
+        "pixelfolder",
+        64,
+        device="cuda",
+        batch_sizes=(1, 2),
+        repeats=3,
+        counters=("flop_counter_mode",),
+    )
     lat = prof["latency"]
     assert lat["device_info"]["device"].startswith("cuda")
     for b in ("1", "2"):
@@ -104,8 +115,20 @@ def _train_cuda(data, out, **kw):
     from training.checkpoint import load_checkpoint
     from training.loop import train
 
-    train("stylegan2", data, out, kimg=0.016, batch=4, grid=2, device="cuda", build=NARROW,
-          hparams=FAST_REG, progress=False, log_every=1, **kw)  # fmt: skip
+    train(
+        "stylegan2",
+        data,
+        out,
+        kimg=0.016,
+        batch=4,
+        grid=2,
+        device="cuda",
+        build=NARROW,
+        hparams=FAST_REG,
+        progress=False,
+        log_every=1,
+        **kw,
+    )
     return load_checkpoint(out / "checkpoints" / "final.pt"), load_checkpoint(
         out / "checkpoints" / "ckpt-00000000.pt"
     )

@@ -438,8 +438,10 @@ def _stored_zip_with_bad_crc(path: Path) -> None:
     with zipfile.ZipFile(path) as zf:
         info = zf.getinfo("b.png")
     raw = bytearray(path.read_bytes())
-    name_len, extra_len = (int.from_bytes(raw[info.header_offset + o : info.header_offset + o + 2],
-                                          "little") for o in (26, 28))  # fmt: skip
+    name_len, extra_len = (
+        int.from_bytes(raw[info.header_offset + o : info.header_offset + o + 2], "little")
+        for o in (26, 28)
+    )
     data_start = info.header_offset + 30 + name_len + extra_len
     raw[data_start + info.compress_size // 2] ^= 0xFF
     path.write_bytes(bytes(raw))
@@ -548,8 +550,9 @@ def test_cli_output_folder_cannot_be_created(tmp_path: Path) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("I am a regular file")
     out = blocker / "sub" / "ds.zip"
-    res = _cli("--source", "embedded:shapes", "--count", "3", "--resolution", "16",
-               "--out", str(out), "-q")  # fmt: skip
+    res = _cli(
+        "--source", "embedded:shapes", "--count", "3", "--resolution", "16", "--out", str(out), "-q"
+    )
     _assert_one_line_failure(res.returncode, res.stderr, out, str(blocker), codes=(1, 2))
     assert blocker.read_text() == "I am a regular file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]

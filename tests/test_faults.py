@@ -18,9 +18,28 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PROC = "/proc/pixbench-fault"  # no folder can be made here, not even by root
 JUNK = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # binary: not UTF-8, not JSON, not a zip
-QUALITY = ["--extractor", "proxy", "--metrics", "fid", "--modes", "clean", "--num-gen", "8",
-           "--num-real", "8", "--seeds", "0", "--batch", "4", "--device", "cpu", "--threads", "1",
-           "--no-download", "--quiet"]  # fmt: skip
+QUALITY = [
+    "--extractor",
+    "proxy",
+    "--metrics",
+    "fid",
+    "--modes",
+    "clean",
+    "--num-gen",
+    "8",
+    "--num-real",
+    "8",
+    "--seeds",
+    "0",
+    "--batch",
+    "4",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--no-download",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +75,16 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
 
     build = {"width": 0.0625, "z_dim": 32, "n_mlp": 2}
     G = models.build("stylegan2", resolution=32, **build)
-    meta = {"model": "stylegan2", "resolution": 32, "overrides": build,
-            "build_kwargs": G.build_kwargs, "kimg": 0}  # fmt: skip
-    m["ckpt"] = save_checkpoint(root / "ckpt.pt", {"meta": meta, "G": G.state_dict(),
-                                                   "G_ema": G.state_dict()})  # fmt: skip
+    meta = {
+        "model": "stylegan2",
+        "resolution": 32,
+        "overrides": build,
+        "build_kwargs": G.build_kwargs,
+        "kimg": 0,
+    }
+    m["ckpt"] = save_checkpoint(
+        root / "ckpt.pt", {"meta": meta, "G": G.state_dict(), "G_ema": G.state_dict()}
+    )
     m["junk_ckpt"] = root / "junk.pt"
     m["junk_ckpt"].write_bytes(JUNK)
     m["truncated_ckpt"] = root / "truncated.pt"
@@ -73,9 +98,18 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     m["junk_yaml"].write_bytes(JUNK)
     m["profiles"] = root / "profiles"  # one readable profile, so claims gets to the metrics
     m["profiles"].mkdir()
-    (m["profiles"] / "pixelfolder_256.json").write_text(json.dumps(
-        {"schema": "pixbench.efficiency/1", "model": "pixelfolder", "resolution": 256,
-         "params": 1, "macs": 1, "macs_paper_convention": 1}))  # fmt: skip
+    (m["profiles"] / "pixelfolder_256.json").write_text(
+        json.dumps(
+            {
+                "schema": "pixbench.efficiency/1",
+                "model": "pixelfolder",
+                "resolution": 256,
+                "params": 1,
+                "macs": 1,
+                "macs_paper_convention": 1,
+            }
+        )
+    )
     m["bad_metrics"] = root / "metrics"
     m["bad_metrics"].mkdir()
     (m["bad_metrics"] / "faces_pixelfolder.json").write_text('{"summary": {"fd_proxy": ')
@@ -91,112 +125,404 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
 # (id, module, argv from (inputs, out folder), text the one line must contain)
 CASES = [
     # data.prepare
-    ("prepare-out-under-file", "data.prepare",
-     lambda m, o: ["--source", "embedded:shapes", "--count", "3", "--resolution", "16", "--out",
-                   m["file"] / "sub" / "ds.zip", "-q"], lambda m: m["file"]),
-    ("prepare-out-in-proc", "data.prepare",
-     lambda m, o: ["--source", "embedded:shapes", "--count", "3", "--resolution", "16", "--out",
-                   f"{PROC}/ds.zip", "-q"], lambda m: PROC),
-    ("prepare-junk-source-zip", "data.prepare",
-     lambda m, o: ["--source", m["junk_zip"], "--resolution", "16", "--out", o / "ds.zip", "-q"],
-     lambda m: m["junk_zip"]),
-    ("prepare-truncated-source-zip", "data.prepare",
-     lambda m, o: ["--source", m["truncated_zip"], "--resolution", "16", "--out", o / "ds.zip",
-                   "-q"], lambda m: m["truncated_zip"]),
+    (
+        "prepare-out-under-file",
+        "data.prepare",
+        lambda m, o: [
+            "--source",
+            "embedded:shapes",
+            "--count",
+            "3",
+            "--resolution",
+            "16",
+            "--out",
+            m["file"] / "sub" / "ds.zip",
+            "-q",
+        ],
+        lambda m: m["file"],
+    ),
+    (
+        "prepare-out-in-proc",
+        "data.prepare",
+        lambda m, o: [
+            "--source",
+            "embedded:shapes",
+            "--count",
+            "3",
+            "--resolution",
+            "16",
+            "--out",
+            f"{PROC}/ds.zip",
+            "-q",
+        ],
+        lambda m: PROC,
+    ),
+    (
+        "prepare-junk-source-zip",
+        "data.prepare",
+        lambda m, o: ["--source", m["junk_zip"], "--resolution", "16", "--out", o / "ds.zip", "-q"],
+        lambda m: m["junk_zip"],
+    ),
+    (
+        "prepare-truncated-source-zip",
+        "data.prepare",
+        lambda m, o: [
+            "--source",
+            m["truncated_zip"],
+            "--resolution",
+            "16",
+            "--out",
+            o / "ds.zip",
+            "-q",
+        ],
+        lambda m: m["truncated_zip"],
+    ),
     # benchmarks.profiling
-    ("profiling-out-under-file", "benchmarks.profiling",
-     lambda m, o: ["--model", "pixelfolder", "--resolution", "64", "--no-latency", "--out",
-                   m["file"] / "sub" / "p.json"], lambda m: m["file"]),
-    ("profiling-out-in-proc", "benchmarks.profiling",
-     lambda m, o: ["--model", "pixelfolder", "--resolution", "64", "--no-latency", "--out",
-                   f"{PROC}/p.json"], lambda m: PROC),
+    (
+        "profiling-out-under-file",
+        "benchmarks.profiling",
+        lambda m, o: [
+            "--model",
+            "pixelfolder",
+            "--resolution",
+            "64",
+            "--no-latency",
+            "--out",
+            m["file"] / "sub" / "p.json",
+        ],
+        lambda m: m["file"],
+    ),
+    (
+        "profiling-out-in-proc",
+        "benchmarks.profiling",
+        lambda m, o: [
+            "--model",
+            "pixelfolder",
+            "--resolution",
+            "64",
+            "--no-latency",
+            "--out",
+            f"{PROC}/p.json",
+        ],
+        lambda m: PROC,
+    ),
     # benchmarks.quality
-    ("quality-out-under-file", "benchmarks.quality",
-     lambda m, o: ["--checkpoint", m["ckpt"], "--data", m["data"], *QUALITY, "--no-cache",
-                   "--out", m["file"] / "sub" / "q.json"], lambda m: m["file"]),
-    ("quality-out-in-proc", "benchmarks.quality",
-     lambda m, o: ["--checkpoint", m["ckpt"], "--data", m["data"], *QUALITY, "--no-cache",
-                   "--out", f"{PROC}/q.json"], lambda m: PROC),
-    ("quality-cache-under-file", "benchmarks.quality",
-     lambda m, o: ["--checkpoint", m["ckpt"], "--data", m["data"], *QUALITY,
-                   "--cache-dir", m["file"] / "cache", "--out", o / "q.json"], lambda m: m["file"]),
-    ("quality-junk-checkpoint", "benchmarks.quality",
-     lambda m, o: ["--checkpoint", m["junk_ckpt"], "--data", m["data"], *QUALITY, "--no-cache",
-                   "--out", o / "q.json"], lambda m: m["junk_ckpt"]),
-    ("quality-truncated-checkpoint", "benchmarks.quality",
-     lambda m, o: ["--checkpoint", m["truncated_ckpt"], "--data", m["data"], *QUALITY,
-                   "--no-cache", "--out", o / "q.json"], lambda m: m["truncated_ckpt"]),
-    ("quality-truncated-prepared-zip", "benchmarks.quality",
-     lambda m, o: ["--checkpoint", m["ckpt"], "--data", m["truncated_zip"], *QUALITY,
-                   "--no-cache", "--out", o / "q.json"], lambda m: m["truncated_zip"]),
-    ("quality-damaged-prepared-zip", "benchmarks.quality",
-     lambda m, o: ["--checkpoint", m["ckpt"], "--data", m["damaged_zip"], *QUALITY,
-                   "--no-cache", "--out", o / "q.json"], lambda m: m["damaged_zip"]),
+    (
+        "quality-out-under-file",
+        "benchmarks.quality",
+        lambda m, o: [
+            "--checkpoint",
+            m["ckpt"],
+            "--data",
+            m["data"],
+            *QUALITY,
+            "--no-cache",
+            "--out",
+            m["file"] / "sub" / "q.json",
+        ],
+        lambda m: m["file"],
+    ),
+    (
+        "quality-out-in-proc",
+        "benchmarks.quality",
+        lambda m, o: [
+            "--checkpoint",
+            m["ckpt"],
+            "--data",
+            m["data"],
+            *QUALITY,
+            "--no-cache",
+            "--out",
+            f"{PROC}/q.json",
+        ],
+        lambda m: PROC,
+    ),
+    (
+        "quality-cache-under-file",
+        "benchmarks.quality",
+        lambda m, o: [
+            "--checkpoint",
+            m["ckpt"],
+            "--data",
+            m["data"],
+            *QUALITY,
+            "--cache-dir",
+            m["file"] / "cache",
+            "--out",
+            o / "q.json",
+        ],
+        lambda m: m["file"],
+    ),
+    (
+        "quality-junk-checkpoint",
+        "benchmarks.quality",
+        lambda m, o: [
+            "--checkpoint",
+            m["junk_ckpt"],
+            "--data",
+            m["data"],
+            *QUALITY,
+            "--no-cache",
+            "--out",
+            o / "q.json",
+        ],
+        lambda m: m["junk_ckpt"],
+    ),
+    (
+        "quality-truncated-checkpoint",
+        "benchmarks.quality",
+        lambda m, o: [
+            "--checkpoint",
+            m["truncated_ckpt"],
+            "--data",
+            m["data"],
+            *QUALITY,
+            "--no-cache",
+            "--out",
+            o / "q.json",
+        ],
+        lambda m: m["truncated_ckpt"],
+    ),
+    (
+        "quality-truncated-prepared-zip",
+        "benchmarks.quality",
+        lambda m, o: [
+            "--checkpoint",
+            m["ckpt"],
+            "--data",
+            m["truncated_zip"],
+            *QUALITY,
+            "--no-cache",
+            "--out",
+            o / "q.json",
+        ],
+        lambda m: m["truncated_zip"],
+    ),
+    (
+        "quality-damaged-prepared-zip",
+        "benchmarks.quality",
+        lambda m, o: [
+            "--checkpoint",
+            m["ckpt"],
+            "--data",
+            m["damaged_zip"],
+            *QUALITY,
+            "--no-cache",
+            "--out",
+            o / "q.json",
+        ],
+        lambda m: m["damaged_zip"],
+    ),
     # benchmarks.stages
-    ("stages-png-under-file", "benchmarks.stages",
-     lambda m, o: ["--checkpoint", m["ckpt"], "--device", "cpu", "--out",
-                   m["file"] / "sub" / "s.png", "--json", o / "s.json"], lambda m: m["file"]),
-    ("stages-json-in-proc", "benchmarks.stages",
-     lambda m, o: ["--checkpoint", m["ckpt"], "--device", "cpu", "--out", o / "s.png",
-                   "--json", f"{PROC}/s.json"], lambda m: PROC),
-    ("stages-junk-checkpoint", "benchmarks.stages",
-     lambda m, o: ["--checkpoint", m["junk_ckpt"], "--device", "cpu", "--out", o / "s.png",
-                   "--json", o / "s.json"], lambda m: m["junk_ckpt"]),
-    ("stages-truncated-checkpoint", "benchmarks.stages",
-     lambda m, o: ["--checkpoint", m["truncated_ckpt"], "--device", "cpu", "--out",
-                   o / "s.png", "--json", o / "s.json"], lambda m: m["truncated_ckpt"]),
+    (
+        "stages-png-under-file",
+        "benchmarks.stages",
+        lambda m, o: [
+            "--checkpoint",
+            m["ckpt"],
+            "--device",
+            "cpu",
+            "--out",
+            m["file"] / "sub" / "s.png",
+            "--json",
+            o / "s.json",
+        ],
+        lambda m: m["file"],
+    ),
+    (
+        "stages-json-in-proc",
+        "benchmarks.stages",
+        lambda m, o: [
+            "--checkpoint",
+            m["ckpt"],
+            "--device",
+            "cpu",
+            "--out",
+            o / "s.png",
+            "--json",
+            f"{PROC}/s.json",
+        ],
+        lambda m: PROC,
+    ),
+    (
+        "stages-junk-checkpoint",
+        "benchmarks.stages",
+        lambda m, o: [
+            "--checkpoint",
+            m["junk_ckpt"],
+            "--device",
+            "cpu",
+            "--out",
+            o / "s.png",
+            "--json",
+            o / "s.json",
+        ],
+        lambda m: m["junk_ckpt"],
+    ),
+    (
+        "stages-truncated-checkpoint",
+        "benchmarks.stages",
+        lambda m, o: [
+            "--checkpoint",
+            m["truncated_ckpt"],
+            "--device",
+            "cpu",
+            "--out",
+            o / "s.png",
+            "--json",
+            o / "s.json",
+        ],
+        lambda m: m["truncated_ckpt"],
+    ),
     # benchmarks.claims
-    ("claims-truncated-profile", "benchmarks.claims",
-     lambda m, o: ["--profiles", m["truncated_json"], "--out-csv", o / "c.csv"],
-     lambda m: m["truncated_json"]),
-    ("claims-binary-profile", "benchmarks.claims",
-     lambda m, o: ["--profiles", m["junk_json"], "--out-csv", o / "c.csv", "--out-md", o / "c.md"],
-     lambda m: m["junk_json"]),
-    ("claims-truncated-metrics", "benchmarks.claims",
-     lambda m, o: ["--profiles", m["profiles"], "--metrics", m["bad_metrics"], "--out-csv",
-                   o / "c.csv"], lambda m: m["bad_metrics"] / "faces_pixelfolder.json"),
-    ("claims-csv-under-file", "benchmarks.claims",
-     lambda m, o: ["--profiles", m["profiles"], "--out-csv", m["file"] / "sub" / "c.csv",
-                   "--out-md", o / "c.md"], lambda m: m["file"]),
-    ("claims-md-in-proc", "benchmarks.claims",
-     lambda m, o: ["--profiles", m["profiles"], "--out-csv", o / "c.csv", "--out-md",
-                   f"{PROC}/c.md"], lambda m: PROC),
+    (
+        "claims-truncated-profile",
+        "benchmarks.claims",
+        lambda m, o: ["--profiles", m["truncated_json"], "--out-csv", o / "c.csv"],
+        lambda m: m["truncated_json"],
+    ),
+    (
+        "claims-binary-profile",
+        "benchmarks.claims",
+        lambda m, o: [
+            "--profiles",
+            m["junk_json"],
+            "--out-csv",
+            o / "c.csv",
+            "--out-md",
+            o / "c.md",
+        ],
+        lambda m: m["junk_json"],
+    ),
+    (
+        "claims-truncated-metrics",
+        "benchmarks.claims",
+        lambda m, o: [
+            "--profiles",
+            m["profiles"],
+            "--metrics",
+            m["bad_metrics"],
+            "--out-csv",
+            o / "c.csv",
+        ],
+        lambda m: m["bad_metrics"] / "faces_pixelfolder.json",
+    ),
+    (
+        "claims-csv-under-file",
+        "benchmarks.claims",
+        lambda m, o: [
+            "--profiles",
+            m["profiles"],
+            "--out-csv",
+            m["file"] / "sub" / "c.csv",
+            "--out-md",
+            o / "c.md",
+        ],
+        lambda m: m["file"],
+    ),
+    (
+        "claims-md-in-proc",
+        "benchmarks.claims",
+        lambda m, o: [
+            "--profiles",
+            m["profiles"],
+            "--out-csv",
+            o / "c.csv",
+            "--out-md",
+            f"{PROC}/c.md",
+        ],
+        lambda m: PROC,
+    ),
     # benchmarks.gate
-    ("gate-truncated-baseline", "benchmarks.gate",
-     lambda m, o: ["--baseline", m["truncated_json"]], lambda m: m["truncated_json"]),
-    ("gate-binary-baseline", "benchmarks.gate",
-     lambda m, o: ["--baseline", m["junk_json"]], lambda m: m["junk_json"]),
-    ("gate-update-under-file", "benchmarks.gate",
-     lambda m, o: ["--update", "--baseline", m["file"] / "sub" / "b.json"], lambda m: m["file"]),
+    (
+        "gate-truncated-baseline",
+        "benchmarks.gate",
+        lambda m, o: ["--baseline", m["truncated_json"]],
+        lambda m: m["truncated_json"],
+    ),
+    (
+        "gate-binary-baseline",
+        "benchmarks.gate",
+        lambda m, o: ["--baseline", m["junk_json"]],
+        lambda m: m["junk_json"],
+    ),
+    (
+        "gate-update-under-file",
+        "benchmarks.gate",
+        lambda m, o: ["--update", "--baseline", m["file"] / "sub" / "b.json"],
+        lambda m: m["file"],
+    ),
     # reports.render
-    ("render-out-under-file", "reports.render",
-     lambda m, o: ["--results", m["empty_results"], "--out", m["file"] / "sub", "--config", m["tiny"]],
-     lambda m: m["file"]),
-    ("render-out-in-proc", "reports.render",
-     lambda m, o: ["--results", m["empty_results"], "--out", PROC, "--config", m["tiny"]],
-     lambda m: PROC),
-    ("render-truncated-result", "reports.render",
-     lambda m, o: ["--results", m["results"], "--out", o / "report", "--config", m["tiny"]],
-     lambda m: m["results"] / "metrics" / "faces_pixelfolder.json"),
-    ("render-binary-config", "reports.render",
-     lambda m, o: ["--results", m["results"], "--out", o / "report", "--config", m["junk_yaml"]],
-     lambda m: m["junk_yaml"]),
+    (
+        "render-out-under-file",
+        "reports.render",
+        lambda m, o: [
+            "--results",
+            m["empty_results"],
+            "--out",
+            m["file"] / "sub",
+            "--config",
+            m["tiny"],
+        ],
+        lambda m: m["file"],
+    ),
+    (
+        "render-out-in-proc",
+        "reports.render",
+        lambda m, o: ["--results", m["empty_results"], "--out", PROC, "--config", m["tiny"]],
+        lambda m: PROC,
+    ),
+    (
+        "render-truncated-result",
+        "reports.render",
+        lambda m, o: ["--results", m["results"], "--out", o / "report", "--config", m["tiny"]],
+        lambda m: m["results"] / "metrics" / "faces_pixelfolder.json",
+    ),
+    (
+        "render-binary-config",
+        "reports.render",
+        lambda m, o: ["--results", m["results"], "--out", o / "report", "--config", m["junk_yaml"]],
+        lambda m: m["junk_yaml"],
+    ),
     # common.settings
-    ("settings-binary-config", "workflow.config", lambda m, o: [m["junk_yaml"]],
-     lambda m: m["junk_yaml"]),
-    ("settings-config-is-a-folder", "workflow.config", lambda m, o: [m["root"]],
-     lambda m: m["root"]),
+    (
+        "settings-binary-config",
+        "workflow.config",
+        lambda m, o: [m["junk_yaml"]],
+        lambda m: m["junk_yaml"],
+    ),
+    (
+        "settings-config-is-a-folder",
+        "workflow.config",
+        lambda m, o: [m["root"]],
+        lambda m: m["root"],
+    ),
     # workflow.preflight
-    ("preflight-out-under-file", "workflow.preflight",
-     lambda m, o: [ROOT / "config" / "default.yaml", "--out", m["file"] / "sub" / "p.json"],
-     lambda m: m["file"]),
-    ("preflight-out-in-proc", "workflow.preflight",
-     lambda m, o: [ROOT / "config" / "default.yaml", "--out", f"{PROC}/p.json"], lambda m: PROC),
-    ("preflight-binary-config", "workflow.preflight",
-     lambda m, o: [m["junk_yaml"], "--out", o / "p.json"], lambda m: m["junk_yaml"]),
-    ("preflight-bad-config-json", "workflow.preflight",
-     lambda m, o: ["--config-json", '{"run": ', "--out", o / "p.json"], lambda m: "--config-json"),
-]  # fmt: skip
+    (
+        "preflight-out-under-file",
+        "workflow.preflight",
+        lambda m, o: [ROOT / "config" / "default.yaml", "--out", m["file"] / "sub" / "p.json"],
+        lambda m: m["file"],
+    ),
+    (
+        "preflight-out-in-proc",
+        "workflow.preflight",
+        lambda m, o: [ROOT / "config" / "default.yaml", "--out", f"{PROC}/p.json"],
+        lambda m: PROC,
+    ),
+    (
+        "preflight-binary-config",
+        "workflow.preflight",
+        lambda m, o: [m["junk_yaml"], "--out", o / "p.json"],
+        lambda m: m["junk_yaml"],
+    ),
+    (
+        "preflight-bad-config-json",
+        "workflow.preflight",
+        lambda m, o: ["--config-json", '{"run": ', "--out", o / "p.json"],
+        lambda m: "--config-json",
+    ),
+]
 
 
 def _files(*folders: Path) -> set[Path]:
@@ -213,8 +539,15 @@ def _one_line(res: subprocess.CompletedProcess, expect) -> str:
 
 def _run(module: str, argv, stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
     env = {**os.environ, "PIXBENCH_NO_DOWNLOAD": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", module, *map(str, argv)], cwd=ROOT, env=env,
-                          stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, argv)],
+        cwd=ROOT,
+        env=env,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])

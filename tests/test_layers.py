@@ -339,9 +339,17 @@ def test_styled_conv_fused_matches_plain(k, upsample, mode, noise):
 
 
 @pytest.mark.parametrize(
-    "up,down,pad", [(2, 1, (2, 1)), (1, 1, (1, 1)), (1, 2, (2, 2)), (1, 2, (1, 1)), (1, 1, (2, 2)),
-                    (1, 1, (-1, 2)), (1, 2, (1, 2))],
-)  # fmt: skip
+    "up,down,pad",
+    [
+        (2, 1, (2, 1)),
+        (1, 1, (1, 1)),
+        (1, 2, (2, 2)),
+        (1, 2, (1, 1)),
+        (1, 1, (2, 2)),
+        (1, 1, (-1, 2)),
+        (1, 2, (1, 2)),
+    ],
+)
 @pytest.mark.parametrize("size", [7, 8])
 def test_upfirdn2d_function_gradcheck(up, down, pad, size):
     """The FIR Function's backward is the adjoint upfirdn2d; first and second derivatives."""
@@ -418,8 +426,9 @@ def test_generator_path_length_double_backward_fused_matches_plain(name):
     def pl():
         w = ws.clone().requires_grad_(True)
         img = G.synthesis(w, noise_mode="const")
-        (g,) = torch.autograd.grad((img * torch.linspace(-1, 1, img.numel()).view_as(img)).sum(),
-                                   w, create_graph=True)  # fmt: skip
+        (g,) = torch.autograd.grad(
+            (img * torch.linspace(-1, 1, img.numel()).view_as(img)).sum(), w, create_graph=True
+        )
         params = [p for n, p in G.named_parameters() if not n.startswith("style.")]
         return img.detach(), torch.autograd.grad(g.pow(2).sum(), params, allow_unused=True)
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import yaml
 from PIL import Image
 
-from workflow import disk_estimate as DE
-from workflow import preflight as P
 from common import settings
 from common.cli import run
+from workflow import disk_estimate as DE
+from workflow import preflight as P
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "config" / "paper.yaml"
@@ -37,8 +37,14 @@ def _preflight(*args, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """`python -m workflow.preflight ...` as the workflow runs it (cwd: where relative paths live)."""
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path}
-    return subprocess.run([sys.executable, "-m", "workflow.preflight", *map(str, args)], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "workflow.preflight", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _problems(report: dict) -> set[tuple[str, str, str]]:
@@ -107,9 +113,12 @@ def test_paper_config_lists_what_a_gpu_user_must_place(tmp_path):
     report = json.loads((tmp_path / "pre.json").read_text())
     assert report["ok"] is False and report["schema"] == P.SCHEMA
 
-    expected = {(P.MISSING, "dataset", "ffhq"), (P.MISSING, "dataset", "church"),
-                (P.MISSING, "weights", "inception-2015-12-05.pt"),
-                (P.MISSING, "weights", "vgg16.pt")}  # fmt: skip
+    expected = {
+        (P.MISSING, "dataset", "ffhq"),
+        (P.MISSING, "dataset", "church"),
+        (P.MISSING, "weights", "inception-2015-12-05.pt"),
+        (P.MISSING, "weights", "vgg16.pt"),
+    }
     if not HAS_LMDB:
         expected.add((P.MISSING, "package", "lmdb"))
     if _cuda_count() < 8:
@@ -227,8 +236,9 @@ def test_snapshot_count_and_disk_estimate_scale_with_keep():
     paper = settings.load(PAPER)
     assert DE.snapshots(paper.train) == (51, 51)  # kimg 0, every 500 up to 25000
     assert DE.snapshots(settings.Train(kimg=10, snap_kimg=None, keep=None)) == (2, 2)
-    kept = settings.load({**settings.as_dict(paper),
-                          "train": {**settings.as_dict(paper.train), "keep": 2}})  # fmt: skip
+    kept = settings.load(
+        {**settings.as_dict(paper), "train": {**settings.as_dict(paper.train), "keep": 2}}
+    )
     assert DE.snapshots(kept.train) == (51, 2)
     plans = P.quality_plans(paper)
     counts = {"ffhq": 70_000, "church": 126_227}
@@ -271,5 +281,7 @@ def test_preflight_is_the_first_rule_of_the_workflow():
     assert f"input: results/{cfg.run}/preflight.json" in prep
     smk = (ROOT / "Snakefile").read_text()
     includes = [ln for ln in smk.splitlines() if ln.startswith("include:")]
-    assert includes[:2] == ['include: "workflow/rules/common.smk"',
-                            'include: "workflow/rules/preflight.smk"']  # fmt: skip
+    assert includes[:2] == [
+        'include: "workflow/rules/common.smk"',
+        'include: "workflow/rules/preflight.smk"',
+    ]

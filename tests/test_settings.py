@@ -34,8 +34,11 @@ def test_shipped_configs_load_and_validate_against_the_generated_schema(path):
 def test_shipped_configs_restate_no_default(path):
     """A config value equal to its default would be a second place for that default."""
     raw = yaml.safe_load((ROOT / path).read_text())
-    for section, cls in (("train", settings.Train), ("profile", settings.Profile),
-                         ("quality", settings.Quality)):  # fmt: skip
+    for section, cls in (
+        ("train", settings.Train),
+        ("profile", settings.Profile),
+        ("quality", settings.Quality),
+    ):
         defaults = settings.defaults(cls)
         same = [k for k, v in (raw.get(section) or {}).items() if defaults.get(k, object()) == v]
         assert not same, f"{path}: {section}.{same} restate their defaults"
@@ -94,7 +97,7 @@ def test_schema_is_generated_from_the_dataclasses():
             ("train", settings.Train),
             ("profile", settings.Profile),
             ("quality", settings.Quality),
-        )  # fmt: skip
+        )
     ]:
         names = {f.name for f in dataclasses.fields(cls)}
         assert set(node["properties"]) == names and node["additionalProperties"] is False

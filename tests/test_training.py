@@ -56,15 +56,36 @@ def one_thread():
 def dataset(tmp_path_factory) -> Path:
     """64 embedded images at 32×32, prepared by the real data pipeline."""
     out = tmp_path_factory.mktemp("data") / "emb32.zip"
-    cmd = [sys.executable, "-m", "data.prepare", "--source", "embedded:default", "--resolution", "32",
-           "--count", "64", "--out", str(out), "-q"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "data.prepare",
+        "--source",
+        "embedded:default",
+        "--resolution",
+        "32",
+        "--count",
+        "64",
+        "--out",
+        str(out),
+        "-q",
+    ]
     subprocess.run(cmd, cwd=ROOT, check=True)
     return out
 
 
 def tiny_run(model, data, out, **kw):
-    args = dict(kimg=0.016, batch=4, snap_kimg=0.008, device="cpu", build=TINY,
-                hparams=FAST_REG, grid=4, progress=False, log_every=1)  # fmt: skip
+    args = dict(
+        kimg=0.016,
+        batch=4,
+        snap_kimg=0.008,
+        device="cpu",
+        build=TINY,
+        hparams=FAST_REG,
+        grid=4,
+        progress=False,
+        log_every=1,
+    )
     args.update(kw)
     return train(model, data, out, **args)
 
@@ -93,8 +114,10 @@ def test_every_model_trains_and_writes_outputs(model, dataset, tmp_path):
     final = tiny_run(model, dataset, tmp_path)
     assert final == tmp_path / "checkpoints" / "final.pt" and final.exists()
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("ckpt-*.pt")) == [
-        "ckpt-00000000.pt", "ckpt-00000002.pt", "ckpt-00000004.pt",
-    ]  # fmt: skip
+        "ckpt-00000000.pt",
+        "ckpt-00000002.pt",
+        "ckpt-00000004.pt",
+    ]
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
         "grid-00000000.png",
         "grid-00000002.png",
@@ -133,8 +156,9 @@ def test_load_generator_round_trip(dataset, tmp_path):
     final = tiny_run("cips", dataset, tmp_path, kimg=0.012, snap_kimg=None)
     # no snapshot interval: the untrained start and the end only
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("ckpt-*.pt")) == [
-        "ckpt-00000000.pt", "ckpt-00000003.pt",
-    ]  # fmt: skip
+        "ckpt-00000000.pt",
+        "ckpt-00000003.pt",
+    ]
     G, meta = load_generator(final)
     state = load_checkpoint(final)
     assert not G.training and meta["model"] == "cips" and meta["resolution"] == 32
@@ -221,8 +245,11 @@ def test_bad_checkpoints_raise_one_line_errors(tmp_path):
     truncated.write_bytes(good.read_bytes()[:40])
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": torch.ones(1)}, foreign)
-    for path, msg in ((tmp_path / "missing.pt", "does not exist"), (truncated, "corrupt"),
-                      (foreign, "not a pixbench checkpoint")):  # fmt: skip
+    for path, msg in (
+        (tmp_path / "missing.pt", "does not exist"),
+        (truncated, "corrupt"),
+        (foreign, "not a pixbench checkpoint"),
+    ):
         with pytest.raises(CheckpointError, match=msg) as info:
             load_checkpoint(path)
         assert "\n" not in str(info.value)
@@ -243,8 +270,25 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(
         return loss * float("nan") if calls["n"] == 3 else loss
 
     monkeypatch.setattr(loss_mod, "d_logistic_loss", blows_up_on_step_3)
-    argv = ["--model", "stylegan2", "--data", str(dataset), "--out", str(tmp_path), "--kimg", "0.016",
-            "--batch", "4", "--snap-kimg", "0.008", "--device", "cpu", "--grid", "2", *TINY_CLI]  # fmt: skip
+    argv = [
+        "--model",
+        "stylegan2",
+        "--data",
+        str(dataset),
+        "--out",
+        str(tmp_path),
+        "--kimg",
+        "0.016",
+        "--batch",
+        "4",
+        "--snap-kimg",
+        "0.008",
+        "--device",
+        "cpu",
+        "--grid",
+        "2",
+        *TINY_CLI,
+    ]
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "non-finite loss at step 3" in err and "ckpt-00000002.pt" in err
@@ -258,8 +302,19 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(
 
 
 def test_bad_input_exits_2(dataset, tmp_path, capsys):
-    base = ["--data", str(dataset), "--out", str(tmp_path / "run"), "--kimg", "0.004", "--batch", "4",
-            "--device", "cpu", *TINY_CLI]  # fmt: skip
+    base = [
+        "--data",
+        str(dataset),
+        "--out",
+        str(tmp_path / "run"),
+        "--kimg",
+        "0.004",
+        "--batch",
+        "4",
+        "--device",
+        "cpu",
+        *TINY_CLI,
+    ]
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     corrupt = tmp_path / "corrupt.pt"
@@ -274,14 +329,18 @@ def test_bad_input_exits_2(dataset, tmp_path, capsys):
         "--build expects KEY=VALUE": ["--model", "cips", *base, "--build", "width"],
         "--batch: 0 is less than the minimum of 1": ["--model", "cips", *base, "--batch", "0"],
         "--kimg: must be a finite number, got inf": ["--model", "cips", *base, "--kimg", "inf"],
-    }  # fmt: skip
+    }
     for expected, argv in cases.items():
         assert run(main, argv) == 2, expected
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and expected in err and "\n" not in err, (expected, err)
     # the real entry point turns that into the process exit status
-    proc = subprocess.run([sys.executable, "-m", "training.train", *cases["unknown model"]],
-                          cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "training.train", *cases["unknown model"]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "unknown model 'nosuchgan'" in proc.stderr
 
 
@@ -295,8 +354,22 @@ def test_bad_input_exits_2(dataset, tmp_path, capsys):
 def test_unknown_keys_exit_2_with_one_line(dataset, tmp_path, capsys, flag, item, expected):
     """Build overrides and hyper-parameters are separate flags; a wrong key in either is bad
     input (one line, exit 2), found before anything is trained or written."""
-    argv = ["--model", "cips", "--data", str(dataset), "--out", str(tmp_path), "--device", "cpu",
-            "--kimg", "0.004", "--batch", "4", flag, item]  # fmt: skip
+    argv = [
+        "--model",
+        "cips",
+        "--data",
+        str(dataset),
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--kimg",
+        "0.004",
+        "--batch",
+        "4",
+        flag,
+        item,
+    ]
     assert run(main, argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and expected in err and "\n" not in err, err
@@ -330,9 +403,24 @@ def test_hparams_defaults_recipe_and_overrides():
 
 
 def test_cli_defaults_come_from_the_typed_config():
-    args, cfg = parse_args(["--model", "cips", "--data", "d.zip", "--out", "o", "--build",
-                            "width=0.125", "--build", "z_dim=64", "--hparam", "mixing=0.5",
-                            "--hparam", "xflip=false"])  # fmt: skip
+    args, cfg = parse_args(
+        [
+            "--model",
+            "cips",
+            "--data",
+            "d.zip",
+            "--out",
+            "o",
+            "--build",
+            "width=0.125",
+            "--build",
+            "z_dim=64",
+            "--hparam",
+            "mixing=0.5",
+            "--hparam",
+            "xflip=false",
+        ]
+    )
     assert cfg == settings.Train()  # every default from the section, nothing of the parser's
     flags = {a.dest for a in build_parser()._actions}
     assert set(settings.defaults(settings.Train)) - flags == set(NOT_FLAGS)  # every knob a flag
@@ -363,13 +451,32 @@ def test_cpu_preset_learns_in_a_cpu_minute(model, faces32, tmp_path):
     cfg = settings.load(ROOT / "config" / "default.yaml")
     preset = cfg.models[model]
     hp = {**cfg.train.hparams, **preset.hparams}
-    final = train(model, faces32, tmp_path, kimg=1.0, batch=16, device="cpu",
-                  build=preset.build, hparams=hp, progress=False)  # fmt: skip
+    final = train(
+        model,
+        faces32,
+        tmp_path,
+        kimg=1.0,
+        batch=16,
+        device="cpu",
+        build=preset.build,
+        hparams=hp,
+        progress=False,
+    )
 
     def fd(ckpt):
         G, _, _ = load_for_eval(ckpt, torch.device("cpu"))
-        r = evaluate(G, faces32, metrics=["fid"], num_gen=256, num_real=512, extractor="proxy",
-                     modes=("clean",), device="cpu", cache_dir=None, progress=False)  # fmt: skip
+        r = evaluate(
+            G,
+            faces32,
+            metrics=["fid"],
+            num_gen=256,
+            num_real=512,
+            extractor="proxy",
+            modes=("clean",),
+            device="cpu",
+            cache_dir=None,
+            progress=False,
+        )
         return r["metrics"]["fd_proxy"]["clean"]["mean"]
 
     start, end = fd(tmp_path / "checkpoints" / "ckpt-00000000.pt"), fd(final)

@@ -28,8 +28,16 @@ from training.sampler import MicroDraws
 from training.step import training_step
 from training.train import main, parse_args
 
-RUN = dict(kimg=0.016, batch=4, grid=2, device="cpu", build=NARROW, hparams=FAST_REG,
-           progress=False, log_every=1)  # fmt: skip
+RUN = dict(
+    kimg=0.016,
+    batch=4,
+    grid=2,
+    device="cpu",
+    build=NARROW,
+    hparams=FAST_REG,
+    progress=False,
+    log_every=1,
+)
 
 
 def run_with(data, out, **kw) -> dict:
@@ -95,8 +103,13 @@ def fp16_against_fp32(device: str, steps: int = 3) -> tuple[float, dict]:
     runs from the same weights and reals, the scalers starting calibrated at 2^14."""
     hp = resolve_hparams("stylegan2", FAST_REG)
     real = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    calibrated = {"scale": 2.0**14, "growth_factor": 2.0, "backoff_factor": 0.5,
-                  "growth_interval": 2000, "_growth_tracker": 0}  # fmt: skip
+    calibrated = {
+        "scale": 2.0**14,
+        "growth_factor": 2.0,
+        "backoff_factor": 0.5,
+        "growth_interval": 2000,
+        "_growth_tracker": 0,
+    }
     weights = {}
     for precision in ("fp32", "fp16"):
         torch.manual_seed(0)
@@ -107,8 +120,9 @@ def fp16_against_fp32(device: str, steps: int = 3) -> tuple[float, dict]:
         pl = torch.zeros((), device=device)
         for step in range(steps):
             draws = MicroDraws(0, step, range(1), 1)
-            stats, _, pl = training_step(nets, real.to(device), step=step, gen=draws, hp=hp,
-                                         pl_mean=pl, d=Dist(), fast=fast)  # fmt: skip
+            stats, _, pl = training_step(
+                nets, real.to(device), step=step, gen=draws, hp=hp, pl_mean=pl, d=Dist(), fast=fast
+            )
             assert torch.isfinite(stats).all() and stats.dtype == torch.float32
         weights[precision] = {k: v.to("cpu", copy=True) for k, v in nets.G.state_dict().items()}
     rel, _ = relative_difference(weights["fp16"], weights["fp32"], weights["init"])
@@ -137,14 +151,43 @@ def test_fast_path_flags_and_their_errors(dataset, tmp_path, capsys):  # noqa: F
     args = vars(parse_args(["--model", "m", "--data", "d", "--out", "o"])[1])
     assert {n: args[n] for n in names} == {n: settings.defaults(settings.Train)[n] for n in names}
     assert args["precision"] == "fp32" and not args["channels_last"] and args["compile"] is None
-    argv = ["--model", "m", "--data", "d", "--out", "o", "--micro-batch", "2", "--precision",
-            "bf16", "--channels-last", "--compile", "inductor", "--tf32", "--cudnn-benchmark"]  # fmt: skip
+    argv = [
+        "--model",
+        "m",
+        "--data",
+        "d",
+        "--out",
+        "o",
+        "--micro-batch",
+        "2",
+        "--precision",
+        "bf16",
+        "--channels-last",
+        "--compile",
+        "inductor",
+        "--tf32",
+        "--cudnn-benchmark",
+    ]
     args = vars(parse_args(argv)[1])
     assert [args[n] for n in names] == [2, "bf16", True, "inductor", True, True]
-    base = ["--model", "cips", "--data", str(dataset), "--out", str(tmp_path), "--device", "cpu",
-            "--kimg", "0.004", "--batch", "4"]  # fmt: skip
-    cases = {"--precision fp16 needs a CUDA device": ["--precision", "fp16"],
-             "'nosuch' is not a torch.compile backend": ["--compile", "nosuch"]}  # fmt: skip
+    base = [
+        "--model",
+        "cips",
+        "--data",
+        str(dataset),
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cpu",
+        "--kimg",
+        "0.004",
+        "--batch",
+        "4",
+    ]
+    cases = {
+        "--precision fp16 needs a CUDA device": ["--precision", "fp16"],
+        "'nosuch' is not a torch.compile backend": ["--compile", "nosuch"],
+    }
     for expected, extra in cases.items():
         assert run(main, base + extra) == 2
         err = capsys.readouterr().err.strip()

@@ -37,8 +37,24 @@ NARROW = {"width": 0.0625, "z_dim": 32, "n_mlp": 2}
 FAST_REG = {"d_reg_interval": 2, "g_reg_interval": 2}
 # stylegan2: its recipe adds path length (a cross-rank target mean) and style mixing
 RUN = dict(kimg=0.048, batch=8, micro_batch=2, snap_kimg=0.016, grid=2)
-CLI = ["--model", "stylegan2", "--kimg", "0.048", "--batch", "8", "--micro-batch", "2",
-       "--snap-kimg", "0.016", "--grid", "2", "--device", "cpu", "--threads", "1"]  # fmt: skip
+CLI = [
+    "--model",
+    "stylegan2",
+    "--kimg",
+    "0.048",
+    "--batch",
+    "8",
+    "--micro-batch",
+    "2",
+    "--snap-kimg",
+    "0.016",
+    "--grid",
+    "2",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+]
 CLI += [f"--build={k}={v}" for k, v in NARROW.items()]
 CLI += [f"--hparam={k}={v}" for k, v in FAST_REG.items()]
 NETS = ("G", "D", "G_ema")
@@ -47,8 +63,17 @@ REL_TOL = 1e-3
 
 
 def torchrun(nproc: int, *args) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-           str(nproc), "-m", "training.train", *map(str, args)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        str(nproc),
+        "-m",
+        "training.train",
+        *map(str, args),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

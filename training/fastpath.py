@@ -52,8 +52,10 @@ class FastOptions:
 
             known = torch._dynamo.list_backends(exclude_tags=())
             if self.compile not in known:
-                raise TrainingError(f"--compile {self.compile!r} is not a torch.compile backend; "
-                                    f"e.g. inductor, aot_eager, eager")  # fmt: skip
+                raise TrainingError(
+                    f"--compile {self.compile!r} is not a torch.compile backend; "
+                    f"e.g. inductor, aot_eager, eager"
+                )
 
 
 class FastPath:

@@ -20,8 +20,7 @@ def resolve_hparams(model: str, overrides: dict | None = None, where: str = "--h
     if model not in available():
         raise TrainingError(f"unknown model {model!r}; available: {', '.join(available())}")
     hp = settings.defaults(settings.HParams)
-    for source, extra in ((f"models.recipe({model!r})", recipe(model)),
-                          (where, overrides or {})):  # fmt: skip
+    for source, extra in ((f"models.recipe({model!r})", recipe(model)), (where, overrides or {})):
         unknown = sorted(set(extra) - set(hp))
         if unknown:
             raise TrainingError(

@@ -108,13 +108,23 @@ def train(
     cfg = cfg or settings.Train()
     if options:
         cfg = settings.validate({**settings.as_dict(cfg), **options}, settings.Train, "train()")
-    fast = FastOptions(cfg.precision, cfg.channels_last, cfg.compile, cfg.tf32,
-                       cfg.cudnn_benchmark)  # fmt: skip
+    fast = FastOptions(cfg.precision, cfg.channels_last, cfg.compile, cfg.tf32, cfg.cudnn_benchmark)
     with backend_flags(fast):
-        run, ds = set_up(model, data, Path(out), cfg, build=dict(build or {}), hparams=hparams,
-                         device=device, resume=resume, resolution=resolution, fast=fast)  # fmt: skip
-        batches = real_batches(ds, cfg.batch, run.cfg.seed, run.nimg, run.d, cfg.workers,
-                               run.device)  # fmt: skip
+        run, ds = set_up(
+            model,
+            data,
+            Path(out),
+            cfg,
+            build=dict(build or {}),
+            hparams=hparams,
+            device=device,
+            resume=resume,
+            resolution=resolution,
+            fast=fast,
+        )
+        batches = real_batches(
+            ds, cfg.batch, run.cfg.seed, run.nimg, run.d, cfg.workers, run.device
+        )
         total = int(round(cfg.kimg * 1000))
         snap_every = None if cfg.snap_kimg is None else max(1, int(round(cfg.snap_kimg * 1000)))
         if run.resumed_from is None:  # the untrained start: curves begin at kimg 0
@@ -123,8 +133,19 @@ def train(
         return finish(run)
 
 
-def set_up(model, data, out: Path, cfg: settings.Train, *, build, hparams, device, resume,
-           resolution, fast: FastOptions) -> tuple[Run, object]:  # fmt: skip
+def set_up(
+    model,
+    data,
+    out: Path,
+    cfg: settings.Train,
+    *,
+    build,
+    hparams,
+    device,
+    resume,
+    resolution,
+    fast: FastOptions,
+) -> tuple[Run, object]:
     """Check everything a user can get wrong before any work starts (one-line UsageErrors),
     then join the process group and build, or resume, the networks."""
     hp, dev = resolve_hparams(model, hparams), resolve_device(device)
@@ -147,28 +168,48 @@ def set_up(model, data, out: Path, cfg: settings.Train, *, build, hparams, devic
     nets, frozen = make_networks(model, resolution, start.build, hp, dev)
     if fast.channels_last:
         to_channels_last(nets.G, nets.D, nets.G_ema)
-    run = Run(out, cfg, hp, nets, d, dev, start.path, pl_mean=torch.zeros((), device=dev),
-              micro_batch=micro_batch, micros=micro_batches(cfg.batch, micro_batch, d),
-              fast=FastPath(fast, nets, dev))  # fmt: skip
+    run = Run(
+        out,
+        cfg,
+        hp,
+        nets,
+        d,
+        dev,
+        start.path,
+        pl_mean=torch.zeros((), device=dev),
+        micro_batch=micro_batch,
+        micros=micro_batches(cfg.batch, micro_batch, d),
+        fast=FastPath(fast, nets, dev),
+    )
     if start.state is not None:
         run.step, run.nimg, pl_mean = restore_training_state(nets, start.state, hp, d)
         run.pl_mean.fill_(pl_mean)
         run.fast.load_state_dict(start.state.get("scalers"))
     for net in (nets.G, nets.D, nets.G_ema):
         dist_utils.broadcast_module(net, d)
-    run.meta = run_metadata(model, resolution, start.build, nets.G, ds, hp, seed=start.seed,
-                            batch=cfg.batch, d=d, device=dev, frozen=frozen)  # fmt: skip
+    meta_args = (model, resolution, start.build, nets.G, ds, hp)
+    run.meta = run_metadata(
+        *meta_args, seed=start.seed, batch=cfg.batch, d=d, device=dev, frozen=frozen
+    )
     run.meta.update(micro_batch=micro_batch, numerics=numerics(fast), train=settings.as_dict(cfg))
     if d.is_main:
-        remove_stale_temps(out)
-        begin_run_dir(out, run.meta, run.step if start.state is not None else None)
-        how = f"resuming {start.path} at kimg {run.nimg / 1000:g}" if start.state else "fresh start"
-        log.info("%s@%d, %s, %s; batch %d (micro-batches of %d) over %d process(es) on %s, %s",
-                 model, resolution, run.meta["variant"], how, cfg.batch, micro_batch, d.world_size,
-                 run.meta["device"], fast.precision)  # fmt: skip
-        if frozen:
-            log.info("frozen (no loss reaches them): %s", ", ".join(frozen))
+        begin(run, start, frozen)
     return run, ds
+
+
+def begin(run: Run, start, frozen: list[str]) -> None:
+    """Rank 0: clear a killed run's temp files, write run.json, say what is about to happen."""
+    remove_stale_temps(run.out)
+    begin_run_dir(run.out, run.meta, run.step if start.state is not None else None)
+    how = f"resuming {start.path} at kimg {run.nimg / 1000:g}" if start.state else "fresh start"
+    m = run.meta
+    log.info(
+        f"{m['model']}@{m['resolution']}, {m['variant']}, {how}; batch {run.cfg.batch} "
+        f"(micro-batches of {run.micro_batch}) over {run.d.world_size} process(es) on "
+        f"{m['device']}, {run.fast.options.precision}"
+    )
+    if frozen:
+        log.info("frozen (no loss reaches them): %s", ", ".join(frozen))
 
 
 def resolve_micro_batch(batch: int, micro_batch: int | None, d, state: dict | None) -> int:
@@ -187,11 +228,16 @@ def resolve_micro_batch(batch: int, micro_batch: int | None, d, state: dict | No
                 f"{d.world_size} processes ({per_rank} each); pass --micro-batch"
             )
     elif per_rank % micro_batch:
-        raise TrainingError(f"--micro-batch {micro_batch} must divide --batch {batch} over "
-                            f"{d.world_size} processes ({per_rank} each)")  # fmt: skip
+        raise TrainingError(
+            f"--micro-batch {micro_batch} must divide --batch {batch} over "
+            f"{d.world_size} processes ({per_rank} each)"
+        )
     if saved is not None and micro_batch != saved and d.is_main:
-        log.warning("--micro-batch %d differs from the checkpoint's %d: the step's maths changes",
-                    micro_batch, saved)  # fmt: skip
+        log.warning(
+            "--micro-batch %d differs from the checkpoint's %d: the step's maths changes",
+            micro_batch,
+            saved,
+        )
     return micro_batch
 
 
@@ -205,14 +251,22 @@ def train_until(run: Run, batches, total: int, snap_every: int | None, progress:
     while run.nimg < total:
         draws = MicroDraws(run.cfg.seed, run.step, run.micros, n_micro)
         real = to_float_images(next(batches), dev)
-        stats, r1_ran, run.pl_mean = training_step(run.nets, real, step=run.step, gen=draws,
-                                                   hp=run.hp, pl_mean=run.pl_mean, d=d,
-                                                   fast=run.fast)  # fmt: skip
+        stats, r1_ran, run.pl_mean = training_step(
+            run.nets,
+            real,
+            step=run.step,
+            gen=draws,
+            hp=run.hp,
+            pl_mean=run.pl_mean,
+            d=d,
+            fast=run.fast,
+        )
         run.step, run.nimg = run.step + 1, run.nimg + run.cfg.batch
         check_finite(stats, run)
         tick.add(stats, r1_ran)
         snap = run.nimg >= total or (
-            snap_every is not None and run.nimg // snap_every > (run.nimg - run.cfg.batch) // snap_every
+            snap_every is not None
+            and run.nimg // snap_every > (run.nimg - run.cfg.batch) // snap_every
         )
         if bar is not None:
             bar.update(min(run.nimg, total) / 1000 - bar.n)
@@ -248,8 +302,9 @@ def snapshot(run: Run) -> Path | None:
     run.snapped = True
     if not run.d.is_main:
         return None
-    state = training_state(run.meta, run.nets, run.step, run.nimg, run.pl_mean, rngs,
-                           run.fast.state_dict())  # fmt: skip
+    state = training_state(
+        run.meta, run.nets, run.step, run.nimg, run.pl_mean, rngs, run.fast.state_dict()
+    )
     path = save_checkpoint(run.out / CHECKPOINT_DIR / snapshot_name(run.step), state)
     grid_path = run.out / "samples" / f"grid-{run.step:08d}.png"
     per_rank = max(run.cfg.batch // run.d.world_size, 16)

@@ -17,9 +17,17 @@ from data.dataset import dataset_info
 from .networks import discriminator_kwargs, variant_label
 
 LOG_FIELDS = [
-    "step", "kimg", "loss_D", "loss_G", "r1", "path_length", "sec_per_kimg", "img_per_s",
-    "peak_mem_mb", "variant",
-]  # fmt: skip
+    "step",
+    "kimg",
+    "loss_D",
+    "loss_G",
+    "r1",
+    "path_length",
+    "sec_per_kimg",
+    "img_per_s",
+    "peak_mem_mb",
+    "variant",
+]
 
 
 def run_metadata(model, resolution, build, G, ds, hp, *, seed, batch, d, device, frozen) -> dict:
@@ -96,11 +104,17 @@ class Tick:
         elapsed, shown = time.perf_counter() - self.t0, nimg - self.nimg0
         loss_d, loss_g = (self.sums / max(self.n, 1)).tolist()
         return {
-            "step": step, "kimg": f"{nimg / 1000:.3f}", "loss_D": f"{loss_d:.5f}",
-            "loss_G": f"{loss_g:.5f}", "r1": f"{self.r1:.5f}", "path_length": f"{pl_mean:.5f}",
-            "sec_per_kimg": f"{elapsed / shown * 1000:.2f}", "img_per_s": f"{shown / elapsed:.2f}",
-            "peak_mem_mb": f"{peak_memory_mb(device):.1f}", "variant": variant,
-        }  # fmt: skip
+            "step": step,
+            "kimg": f"{nimg / 1000:.3f}",
+            "loss_D": f"{loss_d:.5f}",
+            "loss_G": f"{loss_g:.5f}",
+            "r1": f"{self.r1:.5f}",
+            "path_length": f"{pl_mean:.5f}",
+            "sec_per_kimg": f"{elapsed / shown * 1000:.2f}",
+            "img_per_s": f"{shown / elapsed:.2f}",
+            "peak_mem_mb": f"{peak_memory_mb(device):.1f}",
+            "variant": variant,
+        }
 
 
 @torch.no_grad()

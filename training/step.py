@@ -24,8 +24,9 @@ _NET = {"D": "D", "R1": "D", "G": "G", "PL": "G"}  # the network each pass optim
 _MAIN = ("D", "G")  # the passes that run under reduced precision / compiled (training.fastpath)
 
 
-def training_step(nets: Networks, real, *, step: int, gen, hp: dict, pl_mean, d,
-                  fast: FastPath | None = None) -> tuple[torch.Tensor, bool, torch.Tensor]:  # fmt: skip
+def training_step(
+    nets: Networks, real, *, step: int, gen, hp: dict, pl_mean, d, fast: FastPath | None = None
+) -> tuple[torch.Tensor, bool, torch.Tensor]:
     """One D step (+ lazy R1 at its interval), one G step (+ lazy path length) and the EMA update.
 
     `real` is this rank's share of the global batch (its micro-batches, back to back); `gen` a
@@ -65,8 +66,9 @@ def training_step(nets: Networks, real, *, step: int, gen, hp: dict, pl_mean, d,
     return stats, r1_ran, pl_mean
 
 
-def accumulate(opt, params: list, pass_name: str, objective_of, draws: MicroDraws,
-               fast: FastPath, d) -> torch.Tensor:  # fmt: skip
+def accumulate(
+    opt, params: list, pass_name: str, objective_of, draws: MicroDraws, fast: FastPath, d
+) -> torch.Tensor:
     """One optimizer step on the mean over the global batch of `objective_of(i)`, i running over
     this rank's micro-batches (each backward adds into .grad), → the sum of this rank's values.
 
@@ -87,8 +89,9 @@ def accumulate(opt, params: list, pass_name: str, objective_of, draws: MicroDraw
     return total
 
 
-def path_length_pass(nets: Networks, loss: StyleGAN2Loss, draws: MicroDraws, size: int,
-                     pl_mean, d) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def path_length_pass(
+    nets: Networks, loss: StyleGAN2Loss, draws: MicroDraws, size: int, pl_mean, d
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Lazy path-length regularisation → (sum of this rank's penalties, new target mean). The
     target moves with the mean length over the whole global batch (every micro-batch of every
     rank) before any penalty is taken, as it would on one process with one micro-batch."""

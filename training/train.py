@@ -37,11 +37,21 @@ def build_parser() -> OneLineParser:
     arg("--model", required=True, help="registered generator name (models.available())")
     arg("--data", required=True, help="prepared dataset file (python -m data.prepare)")
     arg("--out", required=True, help="run directory: checkpoints/, samples/, log.csv, run.json")
-    arg("--build", action="append", default=[], metavar="KEY=VALUE",
-        help="models.build override of the trained variant (width, z_dim, n_mlp, ...); repeatable")  # fmt: skip
+    arg(
+        "--build",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="models.build override of the trained variant (width, z_dim, n_mlp, ...); repeatable",
+    )
     hp_keys = ", ".join(settings.defaults(settings.HParams))
-    arg("--hparam", action="append", default=[], metavar="KEY=VALUE",
-        help=f"training hyper-parameter ({hp_keys}); repeatable")  # fmt: skip
+    arg(
+        "--hparam",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"training hyper-parameter ({hp_keys}); repeatable",
+    )
     sections.add_flags(p, settings.Train, exclude=NOT_FLAGS)
     add_device_flag(p)
     arg("--resume", default=None, help="auto (newest in --out, else fresh) | checkpoint path")
@@ -69,8 +79,17 @@ def main(argv=None) -> int:
 
     try:
         with logging_redirect_tqdm():
-            final = train(args.model, args.data, args.out, cfg, build, hparams,
-                          device=args.device, resume=args.resume, resolution=args.resolution)  # fmt: skip
+            final = train(
+                args.model,
+                args.data,
+                args.out,
+                cfg,
+                build,
+                hparams,
+                device=args.device,
+                resume=args.resume,
+                resolution=args.resolution,
+            )
     except NonFiniteLossError as exc:
         print(f"error: training stopped: {exc}", file=sys.stderr)
         return EXIT_FAILURE

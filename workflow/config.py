@@ -33,16 +33,19 @@ def check_registered(cfg: settings.RunConfig, where: str = "config") -> settings
     for key, names, known in checks:
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise UsageError(f"{where}: {key}: {unknown[0]!r} is not registered; available: "
-                             f"{', '.join(known)}")  # fmt: skip
+            raise UsageError(
+                f"{where}: {key}: {unknown[0]!r} is not registered; available: {', '.join(known)}"
+            )
     hp_names = {f.name for f in dataclasses.fields(settings.HParams)}
     tables = [("train.hparams", cfg.train.hparams)]
     tables += [(f"models.{n}.hparams", m.hparams) for n, m in cfg.models.items()]
     for key, table in tables:
         unknown = sorted(set(table) - hp_names)
         if unknown:
-            raise UsageError(f"{where}: {key}: unknown hyper-parameter {unknown[0]!r}; known: "
-                             f"{', '.join(sorted(hp_names))}")  # fmt: skip
+            raise UsageError(
+                f"{where}: {key}: unknown hyper-parameter {unknown[0]!r}; known: "
+                f"{', '.join(sorted(hp_names))}"
+            )
     for name, m in cfg.models.items():  # what each job will train with, ranges checked
         hp_where = f"{where}: hparams of {name} (train.hparams, then models.{name}.hparams)"
         resolve_hparams(name, {**cfg.train.hparams, **m.hparams}, where=hp_where)
