@@ -335,10 +335,6 @@ def list_embedded() -> list[str]:
     return sorted(_FAMILIES, key=lambda n: (n != DEFAULT_NAME, n))
 
 
-def describe(name: str) -> str:
-    return _family(name).description
-
-
 def parse_source(source: str) -> str | None:
     """'embedded:NAME' -> NAME (validated); anything else -> None."""
     if not str(source).startswith(PREFIX):

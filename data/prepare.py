@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import io
 import json
 import logging
 import os
@@ -28,11 +27,9 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import PIL
-from PIL import Image
 from tqdm import tqdm
 
 from common import sections, settings
@@ -47,79 +44,24 @@ from data._common import (
     check_resolution,
     image_name,
 )
+from data.convert import (
+    PNG_COMPRESS_LEVEL,
+    Result,
+    convert_array,
+    convert_bytes,
+    crop_resize,
+    to_rgb,
+)
 from data.sources import IMAGE_EXTENSIONS, Source, open_source
 
 __all__ = ["IMAGE_EXTENSIONS", "crop_resize", "main", "open_source", "prepare", "to_rgb"]
 
 log = logging.getLogger("pixbench.data.prepare")
 
-PREPARE_VERSION = 1  # bump when the recipe changes in a way that alters output pixels
-PNG_COMPRESS_LEVEL = 1  # lossless either way; 1 encodes ~2x faster than 6 for ~1.5x size
+PREPARE_VERSION = 2  # 2: EXIF orientation applied, wide pixel types scaled. Bump when the recipe changes in a way that alters output pixels
 _MAX_EXAMPLES = 20
+SKIP_REASONS = ("corrupt", "too_small", "bad_range")  # per-image outcomes other than "ok"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: same inputs -> same archive bytes
-
-
-# ---------------------------------------------------------------------------------------------
-# Per-image work (pure; runs in worker processes).
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Any Pillow mode -> RGB. Transparency is composited on black; 16-bit is scaled, not clipped."""
-    if img.mode.startswith("I;16"):
-        arr = np.asarray(img, dtype=np.uint16) >> 8
-        img = Image.fromarray(arr.astype(np.uint8), "L")
-    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
-    if has_alpha:
-        rgba = img.convert("RGBA")
-        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        return Image.alpha_composite(black, rgba).convert("RGB")
-    return img.convert("RGB")
-
-
-def crop_resize(img: Image.Image, resolution: int) -> Image.Image:
-    """Centre square crop (shorter side), then PIL Lanczos to resolution; caller checks size."""
-    w, h = img.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    if (w, h) != (side, side):
-        img = img.crop((left, top, left + side, top + side))
-    if side != resolution:
-        img = img.resize((resolution, resolution), Image.Resampling.LANCZOS)
-    return img
-
-
-class _Result(NamedTuple):
-    status: str  # "ok" | "corrupt" | "too_small"
-    png: bytes | None
-    pixel_digest: bytes | None
-    source_line: str | None  # "name\tsize\tsha256" for the source-list hash
-    detail: str | None
-
-
-def _encode(img: Image.Image) -> tuple[bytes, bytes]:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    return buf.getvalue(), hashlib.sha256(img.tobytes()).digest()
-
-
-def _convert_bytes(item: tuple[str, bytes], resolution: int) -> _Result:
-    name, data = item
-    line = f"{name}\t{len(data)}\t{hashlib.sha256(data).hexdigest()}"
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            img = to_rgb(img)
-    except Exception as exc:  # Pillow raises many types for bad files; all mean "unreadable"
-        return _Result("corrupt", None, None, line, f"{type(exc).__name__}: {exc}")
-    if min(img.size) < resolution:
-        return _Result("too_small", None, None, line, f"{img.size[0]}x{img.size[1]}")
-    png, digest = _encode(crop_resize(img, resolution))
-    return _Result("ok", png, digest, line, None)
-
-
-def _convert_array(item: tuple[str, np.ndarray]) -> _Result:
-    png, digest = _encode(Image.fromarray(item[1], "RGB"))
-    return _Result("ok", png, digest, None, None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,8 +69,8 @@ def _convert_array(item: tuple[str, np.ndarray]) -> _Result:
 
 
 def _results(
-    items: Iterable[tuple[str, object]], fn: Callable[[tuple], _Result], workers: int
-) -> Iterator[tuple[str, _Result]]:
+    items: Iterable[tuple[str, object]], fn: Callable[[tuple], Result], workers: int
+) -> Iterator[tuple[str, Result]]:
     """Apply `fn` in order; with workers > 1 use a process pool on bounded chunks (bounded memory)."""
     if workers <= 1:
         for item in items:
@@ -194,11 +136,11 @@ def _write_images(
 ) -> _Tally:
     """Convert source items in order and store the usable ones as numbered PNGs."""
     if src.kind == "embedded":
-        fn: Callable = _convert_array
+        fn: Callable = convert_array
     else:
-        fn = functools.partial(_convert_bytes, resolution=resolution)
+        fn = functools.partial(convert_bytes, resolution=resolution)
     target = src.total if max_images is None or src.total is None else min(src.total, max_images)
-    t = _Tally(skipped={"corrupt": 0, "too_small": 0, "unsupported": len(src.unsupported)})
+    t = _Tally(skipped={**dict.fromkeys(SKIP_REASONS, 0), "unsupported": len(src.unsupported)})
     # disable=None: tqdm shows the bar only on a terminal, keeping logs/CI output clean.
     with tqdm(total=target, unit="img", desc="prepare", disable=None if progress else True) as bar:
         for name, res in _results(src.items(), fn, workers):
@@ -212,7 +154,9 @@ def _write_images(
                 continue
             zf.writestr(_member(image_name(t.written)), res.png)
             if res.source_line is not None:
-                t.source_hash.update(res.source_line.encode() + b"\n")
+                # a file name that is not valid UTF-8 (surrogate-escaped by os.walk) hashes as
+                # its bytes on disk
+                t.source_hash.update(res.source_line.encode("utf-8", "surrogateescape") + b"\n")
             t.pixel_hash.update(res.pixel_digest)
             t.written += 1
             bar.update(1)
@@ -275,9 +219,8 @@ def prepare(
         if tally.written == 0:
             example = f" (e.g. {tally.examples[0]})" if tally.examples else ""
             raise DatasetError(
-                f"no usable images in {src.location}: {tally.skipped['corrupt']} unreadable, "
-                f"{tally.skipped['too_small']} smaller than {resolution}px{example}; "
-                "fix the files or lower --resolution"
+                f"no usable images in {src.location}: {skip_text(tally.skipped, resolution)}"
+                f"{example}; fix the files or lower --resolution"
             )
         recipe = _recipe(src, resolution, out, max_images, tally)
         zf.writestr(_member(RECIPE_NAME), json.dumps(recipe, indent=2, sort_keys=True) + "\n")
@@ -288,17 +231,35 @@ def prepare(
     return summary
 
 
+def skip_text(skipped: dict, resolution: int) -> str:
+    """'200 smaller than 64px, 3 unreadable' (reasons with a count only), or 'none'."""
+    words = {
+        "too_small": f"smaller than {resolution}px",
+        "corrupt": "unreadable",
+        "bad_range": "with an unknown pixel range",
+    }
+    parts = [f"{skipped[k]} {w}" for k, w in words.items() if skipped.get(k)]
+    return ", ".join(parts) or "none"
+
+
 def _log_summary(summary: dict, tally: _Tally, resolution: int) -> None:
-    """The closing lines: what was skipped and why (a warning), then what was written."""
-    bad = tally.skipped["corrupt"] + tally.skipped["too_small"]
+    """The closing line says what was written and what was skipped, with why: a set that kept 10
+    of 210 images must say so where the user looks, not only in the recipe."""
+    bad = sum(tally.skipped[k] for k in SKIP_REASONS)
     if bad:
         log.warning(
-            f"skipped {bad} of {tally.examined} images ({tally.skipped['corrupt']} unreadable, "
-            f"{tally.skipped['too_small']} smaller than {resolution}px), e.g. "
-            f"{tally.examples[0]}; all listed under skipped_examples in {RECIPE_NAME}"
+            f"skipped {bad} of {tally.examined} images ({skip_text(tally.skipped, resolution)}), "
+            f"e.g. {tally.examples[0]}; all listed under skipped_examples in {RECIPE_NAME}"
         )
-    log.info(
-        f"wrote {tally.written} images ({bad} skipped) to {summary['out']} in "
+
+
+def summary_line(summary: dict) -> str:
+    """What the CLI prints on stdout: written, skipped with why, time and hash."""
+    skipped, res = summary["skipped"], summary["resolution"]
+    bad = sum(skipped.get(k, 0) for k in SKIP_REASONS)
+    return (
+        f"{summary['out']}: {summary['num_images']} images at {res}px, {bad} of "
+        f"{summary['source_images_examined']} skipped ({skip_text(skipped, res)}) in "
         f"{summary['seconds']:.1f}s; sha256 {summary['file_sha256'][:16]}"
     )
 
@@ -327,7 +288,8 @@ def _recipe(
         else "PIL Lanczos",
         "resize_library": f"Pillow {PIL.__version__}",
         "color": "RGB; alpha/transparency composited on black; L, P, CMYK via Pillow convert; "
-        "16-bit scaled by >>8; EXIF orientation ignored",
+        "16-bit and 32-bit integers holding 16 bits scaled by >>8, floats in 0..1 by 255, "
+        "other ranges skipped (bad_range); EXIF orientation applied (ImageOps.exif_transpose)",
         "too_small_policy": "skip and count (never upscale)",
         "corrupt_policy": "skip and count",
         "png_compress_level": PNG_COMPRESS_LEVEL,
@@ -383,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cfg = sections.from_args(settings.Dataset, args)
     setup_logging(quiet=args.quiet)
-    prepare(
+    summary = prepare(
         out=args.out,
         seed=args.seed,
         count=args.count,
@@ -391,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         progress=not args.quiet,
         **settings.as_dict(cfg),
     )
+    print(summary_line(summary))
     return 0
 
 

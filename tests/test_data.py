@@ -74,7 +74,7 @@ def test_prepare_folder_mixed_modes(mixed_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "out" / "mixed.zip"
     summary = prepare(mixed_folder, R, out, progress=False)
     assert summary["num_images"] == 7
-    assert summary["skipped"] == {"corrupt": 1, "too_small": 1, "unsupported": 1}
+    assert summary["skipped"] == {"corrupt": 1, "too_small": 1, "bad_range": 0, "unsupported": 1}
     assert any("x_truncated.png" in e for e in summary["skipped_examples"])
     assert any("y_tiny.png" in e for e in summary["skipped_examples"])
     assert summary["unsupported_examples"] == ["notes.txt"]
@@ -566,3 +566,59 @@ def test_check_resolution_follows_settings() -> None:
     for bad in (4, 48, 2048, 32.0, "32", True):
         with pytest.raises(DatasetError, match="power of two"):
             check_resolution(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# images converted on purpose: orientation, wide pixel types, odd names, what was skipped
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    """A phone JPEG stored sideways (orientation 6: rotate 90° clockwise to view) is prepared
+    as it is viewed: left half blue, right half red as stored becomes top blue, bottom red."""
+    src = tmp_path / "src"
+    src.mkdir()
+    img = Image.new("RGB", (3 * R, 2 * R), (255, 0, 0))
+    img.paste((0, 0, 255), (0, 0, 3 * R // 2, 2 * R))
+    exif = img.getexif()
+    exif[0x0112] = 6
+    img.save(src / "sideways.jpg", exif=exif, quality=95)
+    out = tmp_path / "o.zip"
+    recipe = prepare(src, R, out, progress=False)
+    assert "EXIF orientation applied" in recipe["color"]
+    with zipfile.ZipFile(out) as zf:
+        a = np.asarray(Image.open(io.BytesIO(zf.read("00000/img00000000.png")))).astype(int)
+    assert a[1, R // 2, 2] > 200 and a[1, R // 2, 0] < 60  # top: blue
+    assert a[-2, R // 2, 0] > 200 and a[-2, R // 2, 2] < 60  # bottom: red
+
+
+def test_wide_pixel_types_are_scaled_by_their_range_or_skipped(tmp_path: Path) -> None:
+    """float32 in 0..1 is × 255 and 32-bit integers holding 16 bits are >> 8 (never the black or
+    white images a plain cast gives); a range that means nothing known is skipped and counted."""
+    src = tmp_path / "src"
+    src.mkdir()
+    ramp = np.linspace(0, 1, R * R, dtype=np.float32).reshape(R, R)
+    Image.fromarray(ramp, "F").save(src / "a_float01.tif")
+    Image.fromarray((ramp * 65535).astype(np.int32), "I").save(src / "b_int16in32.tif")
+    Image.fromarray((ramp * 1000 - 500).astype(np.float32), "F").save(src / "c_negative.tif")
+    out = tmp_path / "o.zip"
+    summary = prepare(src, R, out, progress=False)
+    assert summary["num_images"] == 2 and summary["skipped"]["bad_range"] == 1
+    assert any("c_negative.tif" in e for e in summary["skipped_examples"])
+    with zipfile.ZipFile(out) as zf:
+        for member in ("00000/img00000000.png", "00000/img00000001.png"):
+            a = np.asarray(Image.open(io.BytesIO(zf.read(member))))[..., 0].astype(int)
+            # a ramp 0..1 of the full range: mean near the middle, both ends reached
+            assert abs(a.mean() - 127.5) < 3 and a.min() <= 1 and a.max() >= 254, member
+
+
+def test_undecodable_file_names_and_the_skip_summary(tmp_path: Path) -> None:
+    """A file name that is not UTF-8 is prepared (hashed as its bytes on disk), and the closing
+    line on stdout says how many images were skipped and why."""
+    src = tmp_path / "src"
+    src.mkdir()
+    pixels = np.full((R, R, 3), 90, np.uint8)
+    Image.fromarray(pixels).save(os.path.join(os.fsencode(src), b"caf\xe9.png"))
+    Image.fromarray(pixels[:4, :4]).save(src / "tiny.png")
+    res = _cli("--source", str(src), "--resolution", str(R), "--out", str(tmp_path / "o.zip"), "-q")
+    assert res.returncode == 0, res.stderr
+    assert f"1 images at {R}px, 1 of 2 skipped (1 smaller than {R}px)" in res.stdout
