@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,16 @@ from pathlib import Path
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process SIGTERM ended
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what Slurm, Kubernetes and `kill` send before a kill) taken like Ctrl-C: the
+    same clean-up runs (temp files removed, a training run snapshots), then one line."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
 
 
 class UsageError(ValueError):
@@ -124,6 +135,10 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
     is a bug in our own code (or a case no check foresaw, which is one too): it keeps its full
     traceback and exits 1, so it is reported, never mistaken for bad input. stdout is flushed
     inside the rule, so a full disk or a closed pipe there is one line too."""
+    import signal
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = main(argv)
         sys.stdout.flush()
@@ -136,9 +151,11 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         print(f"error: {where}{e.strerror or first_line(e)}", file=sys.stderr)
         return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print("error: interrupted; no output written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:
+        how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        detail = first_line(e) if str(e).strip() else "no output written"
+        print(f"error: {how}; {detail}", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
     except Exception:
         traceback.print_exc()
         print("error: the traceback above is a bug in pixbench; please report it", file=sys.stderr)

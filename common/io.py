@@ -71,3 +71,45 @@ def _file_mode(path: Path) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_path` for the block, or fail at once with one line: two
+    processes writing one output (a run folder, a prepared file) would interleave or replace
+    each other's work and both exit 0. flock is released by the kernel when a process dies, so
+    a killed run never leaves a lock that blocks the next one; the file is removed on release."""
+    import fcntl
+
+    from common.cli import UsageError
+
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise UsageError(
+            f"{what} is in use by process {holder} (lock {lock_path}); wait for it to finish "
+            "or choose another output"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        lock_path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete the temp files an atomic_output for `path` left when its process was killed
+    (SIGKILL cannot be caught). Call it only while holding `exclusive` for `path`."""
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{path.name}.*")) if path.parent.is_dir() else []
+    for tmp in stale:
+        if tmp.suffix != ".lock":
+            tmp.unlink(missing_ok=True)
+    return [t for t in stale if t.suffix != ".lock"]

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from common import sections, settings
 from common.cli import OneLineParser, UsageError, check_writable, run, setup_logging
-from common.io import atomic_output, sha256_file
+from common.io import atomic_output, exclusive, remove_stale_temps, sha256_file
 from data._common import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -79,7 +79,7 @@ def _results(
     import multiprocessing as mp
 
     chunk = workers * 16
-    with mp.get_context().Pool(workers) as pool:
+    with mp.get_context().Pool(workers, initializer=_worker_signals) as pool:
         buf: list[tuple[str, object]] = []
         for item in items:
             buf.append(item)
@@ -88,6 +88,14 @@ def _results(
                 buf = []
         if buf:
             yield from zip((b[0] for b in buf), pool.map(fn, buf, chunksize=4), strict=True)
+
+
+def _worker_signals() -> None:
+    """Workers die quietly on the SIGTERM the pool sends when it is closed early (the parent's
+    handler, inherited through fork, would turn it into a traceback in every worker)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _now_iso() -> str:
@@ -214,16 +222,19 @@ def prepare(
     if src.unsupported:
         log.info("ignoring %d non-image files (e.g. %s)", len(src.unsupported), src.unsupported[0])
 
-    with atomic_output(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
-        tally = _write_images(zf, src, resolution, max_images, workers, progress)
-        if tally.written == 0:
-            example = f" (e.g. {tally.examples[0]})" if tally.examples else ""
-            raise DatasetError(
-                f"no usable images in {src.location}: {skip_text(tally.skipped, resolution)}"
-                f"{example}; fix the files or lower --resolution"
-            )
-        recipe = _recipe(src, resolution, out, max_images, tally)
-        zf.writestr(_member(RECIPE_NAME), json.dumps(recipe, indent=2, sort_keys=True) + "\n")
+    with exclusive(out.with_name(f".{out.name}.lock"), f"--out {out}"):
+        for stale in remove_stale_temps(out):  # a killed run's; ours is made after this
+            log.info("removed %s (left by a killed run)", stale)
+        with atomic_output(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+            tally = _write_images(zf, src, resolution, max_images, workers, progress)
+            if tally.written == 0:
+                example = f" (e.g. {tally.examples[0]})" if tally.examples else ""
+                raise DatasetError(
+                    f"no usable images in {src.location}: {skip_text(tally.skipped, resolution)}"
+                    f"{example}; fix the files or lower --resolution"
+                )
+            recipe = _recipe(src, resolution, out, max_images, tally)
+            zf.writestr(_member(RECIPE_NAME), json.dumps(recipe, indent=2, sort_keys=True) + "\n")
 
     summary = dict(recipe, out=str(out), file_sha256=sha256_file(out))
     summary["seconds"] = round(time.perf_counter() - t0, 3)

@@ -47,6 +47,7 @@ from .checkpoint import (
 )
 from .errors import NonFiniteLossError, TrainingError
 from .fastpath import FastOptions, FastPath, backend_flags, numerics, to_channels_last
+from .guard import StopRequests, run_folder
 from .hparams import resolve_hparams
 from .networks import Networks, make_networks
 from .runlog import Tick, append_log, begin_run_dir, make_progress_bar, run_metadata, save_grid
@@ -78,6 +79,7 @@ class Run:
     nimg: int = 0
     snapped: bool = False  # a snapshot was written by this call (known on every rank)
     last_snapshot: Path | None = None  # the newest snapshot this call wrote (rank 0)
+    snapped_now: bool = False  # the step just taken ended on a snapshot
 
 
 def train(
@@ -109,7 +111,7 @@ def train(
     if options:
         cfg = settings.validate({**settings.as_dict(cfg), **options}, settings.Train, "train()")
     fast = FastOptions(cfg.precision, cfg.channels_last, cfg.compile, cfg.tf32, cfg.cudnn_benchmark)
-    with backend_flags(fast):
+    with run_folder(Path(out), CHECKPOINT_DIR), backend_flags(fast):
         run, ds = set_up(
             model,
             data,
@@ -244,43 +246,56 @@ def resolve_micro_batch(batch: int, micro_batch: int | None, d, state: dict | No
 def train_until(run: Run, batches, total: int, snap_every: int | None, progress: bool) -> None:
     """The step loop: a log row every `log_every` steps, a snapshot at every `snap_every`
     images and at `total` (every rank steps and snapshots; rank 0 writes)."""
-    d, dev, log_every = run.d, run.device, run.cfg.log_every
+    d = run.d
     bar = make_progress_bar(total, run.nimg) if d.is_main and progress else None
-    tick = Tick(run.nimg, dev)
+    tick = Tick(run.nimg, run.device)
     n_micro = run.cfg.batch // run.micro_batch
-    while run.nimg < total:
-        draws = MicroDraws(run.cfg.seed, run.step, run.micros, n_micro)
-        real = to_float_images(next(batches), dev)
-        stats, r1_ran, run.pl_mean = training_step(
-            run.nets,
-            real,
-            step=run.step,
-            gen=draws,
-            hp=run.hp,
-            pl_mean=run.pl_mean,
-            d=d,
-            fast=run.fast,
-        )
-        run.step, run.nimg = run.step + 1, run.nimg + run.cfg.batch
-        check_finite(stats, run)
-        tick.add(stats, r1_ran)
-        snap = run.nimg >= total or (
-            snap_every is not None
-            and run.nimg // snap_every > (run.nimg - run.cfg.batch) // snap_every
-        )
-        if bar is not None:
-            bar.update(min(run.nimg, total) / 1000 - bar.n)
-        if d.is_main and (snap or run.step % log_every == 0):
-            row = tick.row(run.step, run.nimg, float(run.pl_mean), dev, run.meta["variant"])
-            append_log(run.out / "log.csv", row)
-            if bar is not None:
-                bar.set_postfix(D=row["loss_D"], G=row["loss_G"], sec_kimg=row["sec_per_kimg"])
-        if snap:
-            snapshot(run)
-        if snap or run.step % log_every == 0:
-            tick = Tick(run.nimg, dev, tick.r1)
+    with StopRequests(enabled=d.world_size == 1) as stop:
+        while run.nimg < total:
+            tick = _one_step(run, batches, total, snap_every, tick, bar, n_micro)
+            if stop.requested and run.nimg < total:
+                path = run.last_snapshot if run.snapped_now else snapshot(run)
+                if bar is not None:
+                    bar.close()
+                raise stop.stop(f"at kimg {run.nimg / 1000:g}; snapshot {path}")
     if bar is not None:
         bar.close()
+
+
+def _one_step(run: Run, batches, total, snap_every, tick, bar, n_micro) -> Tick:
+    """One training step with its log row and, when due, its snapshot; returns the tick."""
+    d, dev, log_every = run.d, run.device, run.cfg.log_every
+    draws = MicroDraws(run.cfg.seed, run.step, run.micros, n_micro)
+    real = to_float_images(next(batches), dev)
+    stats, r1_ran, run.pl_mean = training_step(
+        run.nets,
+        real,
+        step=run.step,
+        gen=draws,
+        hp=run.hp,
+        pl_mean=run.pl_mean,
+        d=d,
+        fast=run.fast,
+    )
+    run.step, run.nimg = run.step + 1, run.nimg + run.cfg.batch
+    check_finite(stats, run)
+    tick.add(stats, r1_ran)
+    snap = run.nimg >= total or (
+        snap_every is not None and run.nimg // snap_every > (run.nimg - run.cfg.batch) // snap_every
+    )
+    if bar is not None:
+        bar.update(min(run.nimg, total) / 1000 - bar.n)
+    if d.is_main and (snap or run.step % log_every == 0):
+        row = tick.row(run.step, run.nimg, float(run.pl_mean), dev, run.meta["variant"])
+        append_log(run.out / "log.csv", row)
+        if bar is not None:
+            bar.set_postfix(D=row["loss_D"], G=row["loss_G"], sec_kimg=row["sec_per_kimg"])
+    run.snapped_now = snap
+    if snap:
+        snapshot(run)
+    if snap or run.step % log_every == 0:
+        tick = Tick(run.nimg, dev, tick.r1)
+    return tick
 
 
 def check_finite(stats: torch.Tensor, run: Run) -> None:

@@ -1,0 +1,126 @@
+"""A run folder is never shared, never left half-made, and a stop loses nothing: one training
+process per --out (a second one is one line, exit 2), SIGTERM (what Slurm and Kubernetes send)
+ends training on a fresh snapshot with one line and exit 143, a resumed run's log has every step
+once, a failed start leaves no folder, and data.prepare removes what a killed run left."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from tests.test_training import ROOT, TINY_CLI, dataset, one_thread  # noqa: F401 (fixtures)
+
+
+def _train(data, out, *extra) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "training.train",
+        "--model",
+        "stylegan2",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--batch",
+        "4",
+        "--threads",
+        "1",
+        "--log-every",
+        "1",
+        *TINY_CLI,
+        *extra,
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
+    end = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, f"{path} never appeared"
+        time.sleep(0.1)
+
+
+def test_one_process_per_folder_and_sigterm_snapshots(dataset, tmp_path):  # noqa: F811
+    out = tmp_path / "run"
+    first = _train(dataset, out, "--kimg", "100")  # far more than it will get to do
+    _wait_for(out / "log.csv", first)  # started, and past its first steps
+
+    second = _train(dataset, out, "--kimg", "1")
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"run folder {out} is in use by process {first.pid}" in lines[0]
+
+    first.send_signal(signal.SIGTERM)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 143, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: terminated (SIGTERM); stopped by SIGTERM at kimg ")
+    assert "continue with --resume auto" in last
+    snap = Path(last.split("snapshot ")[1].split(";")[0])
+    assert snap.is_file() and snap.parent == out / "checkpoints"
+    assert not list(out.rglob(".*.tmp")) and not (out / ".lock").exists()
+    assert not (out / "checkpoints" / "final.pt").exists()  # not finished, so no final
+
+    stopped_at = int(snap.stem.split("-")[1])
+    resumed = _train(dataset, out, "--kimg", str((stopped_at + 2) * 4 / 1000), "--resume", "auto")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    log = pd.read_csv(out / "log.csv")
+    assert log.step.is_unique and log.step.max() == stopped_at + 2
+    assert list(log.step) == sorted(log.step)
+
+
+def test_a_failed_start_leaves_no_folder(dataset, tmp_path):  # noqa: F811
+    out = tmp_path / "new"
+    proc = _train(dataset, out, "--kimg", "1", "--resume", str(tmp_path / "missing.pt"))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def test_prepare_sigterm_and_a_killed_runs_temp_file(tmp_path):
+    out = tmp_path / "faces.zip"
+    stale = tmp_path / ".faces.zip.abcd1234.tmp"  # what a SIGKILLed run leaves
+    stale.write_bytes(b"partial")
+    cmd = [
+        sys.executable,
+        "-m",
+        "data.prepare",
+        "--source",
+        "embedded:default",
+        "--resolution",
+        "64",
+        "--count",
+        "100000",
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    end = time.monotonic() + 120
+    while stale.exists():  # removed once the lock is held, before any work
+        assert proc.poll() is None and time.monotonic() < end, proc.communicate()
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "error: terminated (SIGTERM); no output written"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
