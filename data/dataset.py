@@ -11,6 +11,7 @@ import functools
 import io
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +61,15 @@ class PreparedDataset(Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         name = self._names[index]  # IndexError / negative indices as for a list
-        with Image.open(io.BytesIO(self._archive().read(name))) as img:
-            arr = np.asarray(img.convert("RGB"))
+        try:
+            with Image.open(io.BytesIO(self._archive().read(name))) as img:
+                arr = np.asarray(img.convert("RGB"))
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            # damaged after preparation (bad CRC, truncated copy): name the file and the fix
+            raise DatasetError(
+                f"prepared dataset {self.path} is damaged at {name} ({first_line(exc)}); "
+                "re-prepare it with python -m data.prepare (the workflow: delete it and re-run)"
+            ) from None
         if arr.shape != (self.resolution, self.resolution, 3):
             raise DatasetError(
                 f"{self.path}:{name} has shape {arr.shape}, expected "

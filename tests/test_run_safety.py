@@ -124,3 +124,22 @@ def test_prepare_sigterm_and_a_killed_runs_temp_file(tmp_path):
     assert proc.returncode == 143, err
     assert err.strip().splitlines()[-1] == "error: terminated (SIGTERM); no output written"
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_damaged_prepared_file_is_named_with_its_fix(dataset, tmp_path):  # noqa: F811
+    """A bad CRC in a member (a damaged copy) while training: one line naming the file, the
+    member and the fix, exit 2, not zipfile's traceback."""
+    import zipfile
+
+    raw = bytearray(Path(dataset).read_bytes())
+    with zipfile.ZipFile(dataset) as zf:
+        info = zf.getinfo("00000/img00000003.png")
+    raw[info.header_offset + 30 + len(info.filename) + 20] ^= 0xFF  # inside the PNG bytes
+    bad = tmp_path / "damaged.zip"
+    bad.write_bytes(bytes(raw))
+    proc = _train(bad, tmp_path / "run", "--kimg", "0.064")  # one pass over all 64 images
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"error: prepared dataset {bad} is damaged at 00000/img00000003.png")
+    assert "re-prepare it with python -m data.prepare" in last

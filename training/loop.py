@@ -250,16 +250,16 @@ def train_until(run: Run, batches, total: int, snap_every: int | None, progress:
     bar = make_progress_bar(total, run.nimg) if d.is_main and progress else None
     tick = Tick(run.nimg, run.device)
     n_micro = run.cfg.batch // run.micro_batch
-    with StopRequests(enabled=d.world_size == 1) as stop:
-        while run.nimg < total:
-            tick = _one_step(run, batches, total, snap_every, tick, bar, n_micro)
-            if stop.requested and run.nimg < total:
-                path = run.last_snapshot if run.snapped_now else snapshot(run)
-                if bar is not None:
-                    bar.close()
-                raise stop.stop(f"at kimg {run.nimg / 1000:g}; snapshot {path}")
-    if bar is not None:
-        bar.close()
+    try:
+        with StopRequests(enabled=d.world_size == 1) as stop:
+            while run.nimg < total:
+                tick = _one_step(run, batches, total, snap_every, tick, bar, n_micro)
+                if stop.requested and run.nimg < total:
+                    path = run.last_snapshot if run.snapped_now else snapshot(run)
+                    raise stop.stop(f"at kimg {run.nimg / 1000:g}; snapshot {path}")
+    finally:  # the bar ends its line before any error line is printed
+        if bar is not None:
+            bar.close()
 
 
 def _one_step(run: Run, batches, total, snap_every, tick, bar, n_micro) -> Tick:
