@@ -129,12 +129,16 @@ class Profile:
     resolutions: list[int] = opt(
         factory=lambda: [64, 128, 256, 512, 1024], help="counted at full width (meta device)"
     )
-    latency: list[Latency] = opt(factory=list, help="timed on the device at hand")
+    latency: list[Latency] = opt(
+        factory=list,
+        help="resolutions timed on the device at hand, each with its batch sizes, e.g. "
+        "[{resolution: 64, batch_sizes: [1, 4]}] (none: counted only)",
+    )
     latency_warmup: int = opt(2, help="untimed forwards before timing", minimum=0)
     latency_repeats: int = opt(5, help="timed forwards per batch size", minimum=1)
     min_time: float = opt(0.0, help="keep timing until this many seconds passed", minimum=0)
     fvcore_max_resolution: int = opt(
-        256, help="fvcore traces a real CPU forward up to here", minimum=8
+        256, help="fvcore traces a real CPU forward up to here (0: never)", minimum=0
     )
 
     def batch_sizes_at(self, resolution: int) -> list[int]:

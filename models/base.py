@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import MappingNetwork
+from common.settings import NOISE_MODES, RESOLUTIONS
 
-NOISE_MODES = ("random", "const", "none")
+from .layers import MappingNetwork
 
 
 def stylegan_channels(channel_multiplier: int = 2, width: float = 1.0) -> dict[int, int]:
@@ -26,10 +26,16 @@ def scale_width(c: int, width: float) -> int:
     return max(16, int(round(c * width / 16)) * 16)
 
 
-RESOLUTIONS = (32, 64, 128, 256, 512, 1024)  # what a Generator builds unless it says otherwise
+def resolution_range(lowest: int = 32, highest: int = RESOLUTIONS[-1]) -> tuple[int, ...]:
+    """The sizes of `common.settings.RESOLUTIONS` from `lowest` to `highest`: a generator states
+    its resolutions as a range of the one list, so no model keeps a list of its own."""
+    return tuple(r for r in RESOLUTIONS if lowest <= r <= highest)
 
 
-def check_resolution(name: str, resolution: int, valid=RESOLUTIONS) -> int:
+def check_resolution(name: str, resolution: int, valid=None) -> int:
+    """`resolution` if it is one of `valid` (default: a Generator's 32–1024), else a one-line
+    ValueError naming the model and the choices."""
+    valid = Generator.resolutions if valid is None else valid
     if resolution not in valid:
         raise ValueError(
             f"{name}: resolution {resolution!r} is not supported; choose one of {', '.join(map(str, valid))}"
@@ -42,10 +48,12 @@ class Generator(nn.Module):
 
     supports_mixing = True
     has_noise = True  # per-pixel noise inputs (noise_mode changes the output)
-    resolutions = RESOLUTIONS  # models.resolutions(name) reads this
+    resolutions = resolution_range(32)  # models.resolutions(name) and __init__ check this
     stage_label = "skip RGB after each ToRGB"  # what `return_stages=True` returns, for reports
 
     def __init__(self, resolution: int, z_dim: int = 512, n_mlp: int = 8, lr_mlp: float = 0.01):
+        cls = type(self)  # every generator's resolution is checked here, before any layer
+        check_resolution(getattr(cls, "registry_name", cls.__name__), resolution, cls.resolutions)
         super().__init__()
         self.resolution, self.z_dim, self.w_dim = resolution, z_dim, z_dim
         self.style = MappingNetwork(z_dim, z_dim, n_mlp, lr_mlp)

@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Generator, check_resolution, scale_width
+from .base import Generator, scale_width
 from .layers import LFF, ConstantInput, StyledConv, ToRGB, coord_grid
 from .registry import register
 
 
-@register("cips")
+@register("cips", display_name="CIPS", arch_keys=("hidden_size", "channel_multiplier"))
 class CIPSGenerator(Generator):
     """One w drives every layer (no per-layer latents, so no style mixing).
 
@@ -32,7 +32,6 @@ class CIPSGenerator(Generator):
         self, resolution=256, z_dim=512, n_mlp=8, hidden_size=512, channel_multiplier=2,
         width=1.0, lr_mlp=0.01, modconv_mode="auto",
     ):  # fmt: skip
-        check_resolution("cips", resolution)
         super().__init__(resolution, z_dim, n_mlp, lr_mlp)
         hidden = scale_width(hidden_size, width)
         cm = channel_multiplier

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .base import Generator, check_resolution, scale_width
+from .base import Generator, check_resolution, resolution_range, scale_width
 from .inr_layers import (
     CoordFuser,
     CoordInput,
@@ -31,7 +31,6 @@ from .inr_layers import (
 from .layers import make_kernel
 from .registry import register
 
-RESOLUTIONS = (32, 64, 128, 256)  # the config defines coordinate features up to 256 only
 INPUT_RES = 32
 CHANNEL_BASE, CHANNEL_MAX = 32768, 512  # fmaps 1
 LOW_RES = dict(max_log_feats=64, const_feats=128, use_diagonal=True)
@@ -136,7 +135,7 @@ class SynthesisNetwork(nn.Module):
 
 # The released recipe (R1 γ 10, no path-length regularisation, no style mixing) is exactly the
 # HParams defaults, so the registered recipe is empty.
-@register("inr_gan")
+@register("inr_gan", display_name="INR-GAN", arch_keys=("rank",))
 class INRGANGenerator(Generator):
     """INR-GAN-bil as `src/scripts/profile.py` builds it: z_dim = w_dim = 512, 2 mapping layers,
     channel_base 32768, channel_max 512, FMM rank 10. Overrides: width (every layer's channels
@@ -152,13 +151,13 @@ class INRGANGenerator(Generator):
     """
 
     stage_label = "RGB skip after each block's ToRGB (blocks up to b32 at 32 px)"
-    resolutions = RESOLUTIONS
+    resolutions = resolution_range(32, 256)  # the config defines coordinates up to 256 only
     has_noise = False
 
     def __init__(self, resolution=256, z_dim=512, n_mlp=2, width=1.0, lr_mlp=0.01, rank=10,
                  modconv_mode="auto"):  # fmt: skip
         try:
-            check_resolution("inr_gan", resolution, RESOLUTIONS)
+            check_resolution("inr_gan", resolution, INRGANGenerator.resolutions)
         except ValueError as e:
             raise ValueError(
                 f"{e} (the released config defines coordinates up to 256 only)"

@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from .base import Generator, check_resolution, stylegan_channels
+from .base import Generator, stylegan_channels
 from .layers import (
     LFF,
     ConstantInput,
@@ -57,7 +57,7 @@ class PosFold(nn.Module):
         return self.conv_merge(torch.cat([folded, out], dim=1))
 
 
-@register("pixelfolder")
+@register("pixelfolder", display_name="PixelFolder", arch_keys=("channel_multiplier",))
 class PixelFolderGenerator(Generator):
     stage_label = "RGB at the end of each stage"
 
@@ -65,7 +65,6 @@ class PixelFolderGenerator(Generator):
         self, resolution=256, z_dim=512, n_mlp=8, channel_multiplier=2, width=1.0, lr_mlp=0.01,
         blur_kernel=(1, 3, 3, 1), modconv_mode="auto",
     ):  # fmt: skip
-        check_resolution("pixelfolder", resolution)
         super().__init__(resolution, z_dim, n_mlp, lr_mlp)
         ch = stylegan_channels(channel_multiplier, width)
         self.stage_res = stage_resolutions(resolution)

@@ -1,22 +1,60 @@
-"""Name → builder. Adding a model = one file that decorates its class with `@register(name)`
-plus one import line in `models/__init__.py`; everything else iterates over `available()`.
+"""Name → builder, and what the rest of pixbench needs to know about each model. Adding a model =
+one file that decorates its class with `@register(name)` plus one import line in
+`models/__init__.py`; everything else iterates over `available()` and asks here (see
+models/README.md for the contract a generator meets).
 
-A generator may register its training recipe: the hyper-parameters its official code changes
-from the StyleGAN2 defaults of `common.settings.HParams` (e.g. StyleGAN2's style mixing)."""
+A registration carries every model-specific fact that lives outside the network itself, so no
+other package keeps a table keyed by model name:
+
+- `recipe`: the hyper-parameters its official training changes from the StyleGAN2 defaults of
+  `common.settings.HParams` (e.g. StyleGAN2's style mixing);
+- `display_name`: how reports and claims spell it (the paper's spelling); defaults to the name;
+- `arch_keys`: the build overrides, beyond the common `COMMON_ARCH_KEYS`, that change its size
+  (a run that sets one trains a "narrow variant", not the official architecture).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from torch import nn
 
+COMMON_ARCH_KEYS = ("width", "z_dim", "n_mlp")  # every generator accepts and shrinks by these
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a generator's registration declares (see `register`)."""
+
+    name: str
+    display_name: str
+    arch_keys: tuple[str, ...]  # COMMON_ARCH_KEYS first, then the model's own
+    recipe: Mapping = field(default_factory=lambda: MappingProxyType({}))  # read-only
+
+
 _GENERATORS: dict[str, Callable[..., nn.Module]] = {}
 _DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {}
-_RECIPES: dict[str, dict] = {}
+_INFO: dict[str, ModelInfo] = {}
 
 
-def register(name: str, kind: str = "generator", recipe: dict | None = None):
+def register(
+    name: str,
+    kind: str = "generator",
+    recipe: dict | None = None,
+    display_name: str | None = None,
+    arch_keys: tuple[str, ...] = (),
+):
+    """Class decorator adding a generator (or, with kind="discriminator", a discriminator).
+
+    recipe: training hyper-parameters that differ from `common.settings.HParams` (default none).
+    display_name: the model's name in reports and claims (default: `name`).
+    arch_keys: build overrides besides width/z_dim/n_mlp that shrink the network (default none).
+    """
     table = _GENERATORS if kind == "generator" else _DISCRIMINATORS
+    if isinstance(arch_keys, str):  # ("rank") is a str: iterating it would register letters
+        raise TypeError(f"{name}: arch_keys is a tuple of build keys, e.g. ({arch_keys!r},)")
 
     def deco(builder):
         if name in table:
@@ -24,10 +62,35 @@ def register(name: str, kind: str = "generator", recipe: dict | None = None):
         table[name] = builder
         builder.registry_name = name
         if kind == "generator":
-            _RECIPES[name] = dict(recipe or {})
+            own = tuple(k for k in arch_keys if k not in COMMON_ARCH_KEYS)
+            _INFO[name] = ModelInfo(
+                name,
+                display_name or name,
+                COMMON_ARCH_KEYS + own,
+                MappingProxyType(dict(recipe or {})),
+            )
         return builder
 
     return deco
+
+
+def info(name: str) -> ModelInfo:
+    """Everything generator `name`'s registration declares."""
+    _lookup(_GENERATORS, name, "model")
+    return _INFO.get(name) or ModelInfo(name, name, COMMON_ARCH_KEYS)  # a bare table entry
+
+
+def display_name(name: str) -> str:
+    """How reports and claims spell generator `name` (e.g. 'PixelFolder')."""
+    return info(name).display_name
+
+
+def arch_keys(name: str | None = None) -> tuple[str, ...]:
+    """The build overrides that change generator `name`'s architecture; with no name, those of
+    any registered generator (a build can only hold keys its own model accepts)."""
+    if name is not None:
+        return info(name).arch_keys
+    return tuple(dict.fromkeys(k for n in sorted(_INFO) for k in _INFO[n].arch_keys))
 
 
 def resolutions(name: str) -> tuple[int, ...]:
@@ -37,8 +100,7 @@ def resolutions(name: str) -> tuple[int, ...]:
 
 def recipe(name: str) -> dict:
     """The hyper-parameters the model's official training changes from the defaults."""
-    _lookup(_GENERATORS, name, "model")
-    return dict(_RECIPES[name])
+    return dict(info(name).recipe)
 
 
 def available() -> list[str]:

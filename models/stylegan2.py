@@ -8,18 +8,22 @@ import math
 import torch
 from torch import nn
 
-from .base import Generator, check_resolution, stylegan_channels
+from .base import Generator, stylegan_channels
 from .layers import ConstantInput, StyledConv, ToRGB
 from .registry import register
 
 
-@register("stylegan2", recipe={"mixing": 0.9, "pl_weight": 2.0})  # rosinality defaults
+@register(
+    "stylegan2",
+    recipe={"mixing": 0.9, "pl_weight": 2.0},  # rosinality defaults
+    display_name="StyleGAN2",
+    arch_keys=("channel_multiplier",),
+)
 class StyleGAN2Generator(Generator):
     def __init__(
         self, resolution=256, z_dim=512, n_mlp=8, channel_multiplier=2, width=1.0, lr_mlp=0.01,
         blur_kernel=(1, 3, 3, 1), modconv_mode="auto",
     ):  # fmt: skip
-        check_resolution("stylegan2", resolution)
         super().__init__(resolution, z_dim, n_mlp, lr_mlp)
         ch = stylegan_channels(channel_multiplier, width)
         log_size = int(math.log2(resolution))

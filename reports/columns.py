@@ -1,12 +1,12 @@
-"""How a table reads: human column names with units, and numbers rounded to what the measurement
-supports. The CSV files keep the machine names (snake_case, stable); only the Markdown and HTML
-renderings go through `display(name, frame)`.
+"""How a table reads: human column names with units and direction, and numbers rounded to what
+the measurement supports. The CSV files keep the machine names (snake_case, stable); only the
+Markdown and HTML renderings go through `display(name, frame)`.
 
-Rounding: parameter counts are exact (integers, and millions to the paper's 2 decimals); MAC
-counts are exact too but the three counters agree only to ≤ 0.05 % (docs/macs.md), so 4
-significant digits; memory is an exact byte count on the meta device, shown to 0.1 MiB; a timed
-figure has the 3 significant digits its interquartile range supports at best; a quality metric is
-rounded to the 2 significant digits of its seed-to-seed spread when there is one.
+Efficiency columns (efficiency, scaling, latency tables) are shown as their measure declares them
+(benchmarks/profiling/measures: label, unit, direction and the precision the measurement
+supports, e.g. 4 significant digits for exact MAC counts, 3 for a timed figure); quality columns
+as the metric registry names them, each rounded to the 2 significant digits of its seed-to-seed
+spread when there is one; the few other columns (identifiers, the paper comparison) are below.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import re
 
 import pandas as pd
 
+from benchmarks.profiling import registry as measures
 from benchmarks.quality import registry
 
 DASH = "—"  # a figure that exists but is not a result (an invalid timing row)
+VARIANT = "_of_variant"  # quality table: a measure's column for the trained variant
 
 
 # --------------------------------------------------------------------------- number formats
@@ -64,37 +66,52 @@ def plus_minus(mean, std) -> str:
 
 
 # --------------------------------------------------------------------------- column names
-PCT = fixed(1, 100)
-COLUMNS = {  # machine name -> (human name with unit, format)
-    "model": ("Model", text), "dataset": ("Dataset", text), "resolution": ("Resolution (px)", integer),
-    "params": ("Params", integer), "params_M": ("Params (M)", fixed(2)),
-    "GMACs": ("GMACs (true)", sig(4)), "GMACs_paper_convention": ("GMACs (paper convention)", sig(4)),
-    "GMACs_fir": ("GMACs of FIR filters", sig(3)),
-    "train_saved_MiB": ("Train activations saved (MiB)", fixed(1)),
-    "inference_peak_MiB": ("Inference peak activations (MiB)", fixed(1)),
-    "counter_max_rel_diff": ("Counter spread (%)", fixed(3, 100)),
-    "batch": ("Batch", integer), "median_ms": ("Median (ms)", sig(3)), "iqr_ms": ("IQR (ms)", sig(2)),
-    "images_per_s": ("Images/s", sig(3)), "achieved_GMAC_per_s": ("Achieved GMAC/s", sig(3)),
-    "utilization_vs_matmul": ("Utilization vs matmul (%)", PCT),
-    "matmul_GMAC_per_s": ("Matmul roof, median (GMAC/s)", sig(3)),
-    "roof_min_GMAC_per_s": ("Roof min (GMAC/s)", sig(3)),
-    "roof_max_GMAC_per_s": ("Roof max (GMAC/s)", sig(3)), "roof_spread": ("Roof spread (%)", fixed(0, 100)), "device": ("Device", text),
-    "status": ("Status", text), "variant": ("Trained variant", text), "kimg": ("kimg", lambda v: "" if _missing(v) else f"{float(v):g}"),
-    "extractor": ("Features", text), "GMACs_of_variant": ("GMACs of variant (true)", sig(4)),
-    "params_of_variant": ("Params of variant", integer),
-    "params_M_paper": ("Params (M), paper", fixed(2)), "params_M_ours": ("Params (M), ours", fixed(2)),
-    "GMACs_paper": ("GMACs, paper", fixed(2)), "GMACs_ours_true": ("GMACs (true), ours", sig(4)),
+COLUMNS = {  # columns no measure or metric declares: machine name -> (human name, format)
+    "model": ("Model", text),
+    "dataset": ("Dataset", text),
+    "resolution": ("Resolution (px)", integer),
+    "status": ("Status", text),
+    "variant": ("Trained variant", text),
+    "kimg": ("kimg", lambda v: "" if _missing(v) else f"{float(v):g}"),
+    "extractor": ("Features", text),
+    "params_M_paper": ("Params (M), paper", fixed(2)),
+    "params_M_ours": ("Params (M), ours", fixed(2)),
+    "GMACs_paper": ("GMACs, paper", fixed(2)),
+    "GMACs_ours_true": ("GMACs (true), ours", sig(4)),
     "GMACs_ours_paper_convention": ("GMACs (paper convention), ours", sig(4)),
-    "img_per_s_paper": ("Images/s, paper (GPU)", sig(4)), "img_per_s_ours": ("Images/s, ours", text),
-}  # fmt: skip
-HIDDEN = {"valid", "invalid_reason"}  # folded into `status` by the latency view
-RESULT_FIGURES = (
-    "median_ms",
-    "iqr_ms",
-    "images_per_s",
-    "achieved_GMAC_per_s",
-    "utilization_vs_matmul",
-)  # fmt: skip  (what an invalid timing row must not show)
+    "img_per_s_paper": ("Images/s, paper (GPU)", sig(4)),
+    "img_per_s_ours": ("Images/s, ours", text),
+}
+
+
+def arrow(lower_is_better: bool | None) -> str:
+    return "" if lower_is_better is None else " ↓" if lower_is_better else " ↑"
+
+
+def measure_label(c: measures.Column, prefix: str = "") -> str:
+    """A measure's column as its declaration reads: `[prefix]label (unit) ↓`."""
+    unit = f" ({c.unit})" if c.unit else ""
+    return f"{prefix}{c.label}{unit}{arrow(c.lower_is_better)}"
+
+
+def measure_format(c: measures.Column):
+    """The declared precision: int, text, sig<N> significant digits, fixed<N> decimals; a "%"
+    column holds a fraction, shown ×100."""
+    if c.fmt in ("int", "text"):
+        return integer if c.fmt == "int" else text
+    n = int(c.fmt[-1])
+    if c.fmt.startswith("fixed"):
+        return fixed(n, 100 if c.percent else 1)
+    return (lambda v: sig(n)(v if _missing(v) else 100 * v)) if c.percent else sig(n)
+
+
+def _measure_column(col: str) -> tuple[measures.Column, str] | None:
+    """(declared column, prefix) of a measure's column, or of its trained-variant twin."""
+    if c := measures.column(col, None):
+        return c, ""
+    if col.endswith(VARIANT) and (c := measures.column(col.removesuffix(VARIANT), None)):
+        return c, "Trained variant: "
+    return None
 
 
 def metric_label(key: str) -> str | None:
@@ -112,6 +129,8 @@ _OURS_COL = re.compile(r"^ours_(?P<dataset>[^_]+)_(?P<key>.+)$")
 def column_name(col: str) -> str:
     if col in COLUMNS:
         return COLUMNS[col][0]
+    if found := _measure_column(col):
+        return measure_label(*found)
     if label := metric_label(col):
         return label
     if m := _PAPER_COL.match(col):
@@ -125,24 +144,34 @@ def column_name(col: str) -> str:
 def column_format(col: str):
     if col in COLUMNS:
         return COLUMNS[col][1]
+    if found := _measure_column(col):
+        return measure_format(found[0])
     if col.startswith("paper_"):
         return lambda v: "" if _missing(v) else f"{float(v):g}"  # as the paper prints it
     return sig(3) if col.startswith("ours_") else text
 
 
 # --------------------------------------------------------------------------- per-table views
-def latency_view(lat: pd.DataFrame) -> pd.DataFrame:
-    """Validity folded into one `status` column; an invalid row keeps only what identifies it,
-    its figures replaced by a dash (they are not results)."""
-    if lat.empty or "valid" not in lat:
-        return lat
-    out = lat.astype({c: object for c in RESULT_FIGURES if c in lat})
-    bad = ~lat["valid"].astype(bool)
-    out.loc[bad, [c for c in RESULT_FIGURES if c in out]] = DASH
-    out["status"] = ["valid" if ok else f"INVALID: {why}"
-                     for ok, why in zip(lat["valid"], lat["invalid_reason"], strict=True)]  # fmt: skip
-    out = out.drop(columns=[c for c in HIDDEN if c in out])
-    first = [c for c in ("model", "resolution", "batch", "status") if c in out]
+def validity_view(df: pd.DataFrame) -> pd.DataFrame:
+    """A row measure's validity (its `valid`/`invalid_reason` fields) folded into one `status`
+    column; an invalid row keeps only what identifies it, its result figures (the columns its
+    measure declares with role "result") replaced by a dash: they are not results."""
+    if df.empty or measures.VALID not in df:
+        return df
+    figures = [c for c in df if (d := measures.column(c, None)) and d.role == "result"]
+    hidden = [c for c in df if (d := measures.column(c, None)) and d.role == "status"]
+    out = df.astype({c: object for c in figures})
+    bad = ~df[measures.VALID].astype(bool)
+    out.loc[bad, figures] = DASH
+    reasons = df.get(measures.REASON, pd.Series([None] * len(df), index=df.index))
+    out["status"] = [
+        "valid" if ok else f"INVALID: {why}"
+        for ok, why in zip(df[measures.VALID], reasons, strict=True)
+    ]
+    out = out.drop(columns=hidden)
+    first = [c for c in ("model", "resolution") if c in out]
+    first += [c for c in out if (d := measures.column(c, None)) and d.role == "context"][:1]
+    first.append("status")
     return out[first + [c for c in out.columns if c not in first]]
 
 
@@ -158,14 +187,15 @@ def quality_view(q: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-VIEWS = {"latency": latency_view, "quality": quality_view}
+VIEWS = {"quality": quality_view}
 
 
 def display(name: str, df: pd.DataFrame | None) -> pd.DataFrame | None:
-    """The frame as a reader sees it: strings, human column names, `name`'s own view applied."""
+    """The frame as a reader sees it: strings, human column names, `name`'s own view applied
+    (a table with validity fields: `validity_view`)."""
     if df is None or df.empty:
         return df
-    df = VIEWS.get(name, lambda d: d)(df)
+    df = VIEWS.get(name, validity_view)(df)
     out = pd.DataFrame(index=df.index)
     for col in df.columns:
         fmt = column_format(col)
@@ -173,15 +203,23 @@ def display(name: str, df: pd.DataFrame | None) -> pd.DataFrame | None:
     return out.reset_index(drop=True)
 
 
-def legend(df: pd.DataFrame | None) -> list[tuple[str, str, str]]:
-    """(CSV column, human name, protocol) for every result-key column: the Markdown's key to
-    the CSV, where the machine names stay."""
+def legend(df: pd.DataFrame | None) -> list[tuple[list[tuple[str, str]], str]]:
+    """([(CSV column, human name), ...], protocol) for every metric column and, grouped, the
+    columns of each measure: the Markdown's key to the CSV, where the machine names stay."""
     if df is None or df.empty:
         return []
-    rows = []
+    rows, by_measure = [], {}
     for col in df.columns:
+        if found := _measure_column(col):
+            if found[0].role != "status":
+                m = measures.measure_of(found[0].name)
+                if m.name not in by_measure:
+                    by_measure[m.name] = ([], m.protocol)
+                    rows.append(by_measure[m.name])
+                by_measure[m.name][0].append((col, column_name(col)))
+            continue
         key = _OURS_COL.match(col)["key"] if _OURS_COL.match(col) else col
         info = registry.key_info(key, None)
         if info is not None:
-            rows.append((col, column_name(col), info.protocol))
+            rows.append(([(col, column_name(col))], info.protocol))
     return rows

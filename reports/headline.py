@@ -3,17 +3,18 @@ held only under the paper's MAC convention, which did not (each one sentence wit
 and how many were not measured.
 
 claims.csv has numeric `paper_value`, `measured_value` and `unit` columns (benchmarks.claims);
-a claims.csv from before them is read by parsing the first number of `paper` / `measured`.
+one without them was written by an older pixbench and is refused in one line (re-run the claims
+step), rather than guessed from its text columns.
 """
 
 from __future__ import annotations
 
 import html
-import re
 
 import pandas as pd
 
 from benchmarks.claims.verdicts import NOT_MEASURED, NOT_REPRODUCED, PAPER_ONLY, REPRODUCED
+from common.cli import UsageError
 
 # verdict -> (css class, colour in the claims chart, heading word)
 VERDICTS = {
@@ -30,38 +31,28 @@ DOCS = {  # the repository's own docs a reader may follow (relative to the repos
     "docs/metrics.md": "FID/KID protocols, precision/recall, the proxy extractor",
     "docs/architectures.md": "the architectures and their exact counts",
 }
-_NUMBER = re.compile(r"[−+-]?\d+(?:[.,]\d+)*")
+NUMBER_COLUMNS = ("paper_value", "measured_value", "unit")  # what the claims chart plots
 
 
-def parse_number(cell) -> float | None:
-    """The first number of a cell like "−53 %", "20.84 M" or "223.4 G (paper convention …)"."""
-    m = _NUMBER.search(str(cell))
-    if not m:
-        return None
-    return float(m.group().replace("−", "-").replace(",", ""))
+class ClaimsFormatError(UsageError):
+    """A claims.csv without the numeric columns (an older pixbench wrote it): one line, exit 2."""
 
 
 def claim_numbers(claims: pd.DataFrame) -> pd.DataFrame:
-    """claims with float `paper_value` / `measured_value` and a `unit`, filled from the text
-    columns where the numeric ones are absent (older claims.csv)."""
+    """claims with float `paper_value` / `measured_value` (NaN where not measured) and a str
+    `unit`, for the claims chart."""
+    missing = [c for c in NUMBER_COLUMNS if c not in claims]
+    if missing:
+        raise ClaimsFormatError(
+            f"claims.csv has no {', '.join(missing)} column(s): an older pixbench wrote it; "
+            "re-run `python -m benchmarks.claims` (the workflow's claims rule) to write it again"
+        )
     out = claims.copy()
-    for num, txt in (("paper_value", "paper"), ("measured_value", "measured")):
-        parsed = out[txt].map(parse_number) if txt in out else None
-        if num not in out:
-            out[num] = parsed
-        elif parsed is not None:
-            out[num] = out[num].where(out[num].notna(), parsed)
-        out[num] = pd.to_numeric(out[num], errors="coerce")
-    if "unit" not in out:
-        out["unit"] = out.get("paper", pd.Series("", index=out.index)).map(_unit_of)
+    for col in ("paper_value", "measured_value"):
+        out[col] = pd.to_numeric(out[col], errors="coerce")
     out["unit"] = out["unit"].fillna("").astype(str)
     out.loc[out["verdict"] == NOT_MEASURED, "measured_value"] = float("nan")
     return out
-
-
-def _unit_of(cell) -> str:
-    cell = str(cell)
-    return "%" if "%" in cell else "M params" if " M" in cell else "GMACs" if " G" in cell else ""
 
 
 def sentence(row) -> str:

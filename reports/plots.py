@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from benchmarks.profiling import registry as measures  # noqa: E402
 from benchmarks.quality import registry  # noqa: E402
 from common.io import atomic_output as atomic_path  # noqa: E402
 from reports.collect import RunResults  # noqa: E402
@@ -34,8 +35,9 @@ def plain_log(ax, axis: str = "y") -> None:
     target = ax.yaxis if axis == "y" else ax.xaxis
     lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
     narrow = lo > 0 and hi / lo < 10  # less than a decade: a few evenly spaced plain ticks
-    target.set_major_locator(mticker.MaxNLocator(5) if narrow
-                             else mticker.LogLocator(base=10, subs=(1, 2, 5)))  # fmt: skip
+    target.set_major_locator(
+        mticker.MaxNLocator(5) if narrow else mticker.LogLocator(base=10, subs=(1, 2, 5))
+    )
     target.set_major_formatter(fmt)
     target.set_minor_formatter(mticker.NullFormatter())
 
@@ -62,8 +64,11 @@ def headline_quality(res: RunResults, columns=None) -> str | None:
         if columns is not None
         else set().union(*(set(r["summary"]) for r in res.quality.values()))
     )
-    keys = [k for k in available if (info := registry.key_info(k, None)) is not None
-            and info.metric == q["curve_metric"]]  # fmt: skip
+    keys = [
+        k
+        for k in available
+        if (info := registry.key_info(k, None)) is not None and info.metric == q["curve_metric"]
+    ]
     order = {m: i for i, m in enumerate(q["modes"])}
     keys.sort(key=lambda k: (order.get(registry.key_info(k).mode, len(order)), k))
     return keys[0] if keys else None
@@ -77,20 +82,35 @@ def axis_label(key: str) -> str:
     return f"{info.label} ({arrow})"
 
 
+COST = "GMACs"  # the measure column the quality-vs-cost plot puts on its x axis
+
+
 def pareto(res: RunResults, out_dir: Path) -> Path | None:
-    metric = headline_quality(res)
+    metric, cost = headline_quality(res), measures.column(COST)
     rows = [
-        {"dataset": d, "model": m, "GMACs": res.variants[(d, m)]["macs"] / 1e9,
-         metric: q["summary"][metric]}
+        {
+            "dataset": d,
+            "model": m,
+            "GMACs": cost.value(res.variants[(d, m)]),
+            metric: q["summary"][metric],
+        }
         for (d, m), q in res.quality.items()
         if (d, m) in res.variants and metric in q["summary"]
-    ]  # fmt: skip
+    ]
     if not rows:
         return None
     df = pd.DataFrame(rows)
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    sns.scatterplot(data=df, x="GMACs", y=metric, hue="model", style="dataset", s=120, ax=ax,
-                    palette=palette(df))  # fmt: skip
+    sns.scatterplot(
+        data=df,
+        x="GMACs",
+        y=metric,
+        hue="model",
+        style="dataset",
+        s=120,
+        ax=ax,
+        palette=palette(df),
+    )
     for _, r in df.iterrows():
         ax.annotate(
             r.model, (r.GMACs, r[metric]), textcoords="offset points", xytext=(6, 4), fontsize=9
@@ -103,7 +123,7 @@ def pareto(res: RunResults, out_dir: Path) -> Path | None:
         ax.plot(front.GMACs, front[metric], "k--", lw=1, alpha=0.6)
     ax.set_xscale("log")
     plain_log(ax, "x")
-    ax.set_xlabel("GMACs per image of the evaluated variant (batch 1)")
+    ax.set_xlabel(f"{cost.label} of the evaluated variant ({cost.unit}, per image, batch 1)")
     ax.set_ylabel(wrap(axis_label(metric), 40))
     ax.set_title("Quality vs cost (dashed = Pareto front)")
     return save(fig, out_dir, "pareto_quality_vs_macs")
@@ -111,9 +131,12 @@ def pareto(res: RunResults, out_dir: Path) -> Path | None:
 
 def quality_metrics(res: RunResults, out_dir: Path) -> Path | None:
     """Every registered metric the run wrote, one panel per result key, one bar per model."""
-    rows = [{"dataset": d, "model": m, "key": k, "value": v}
-            for (d, m), q in res.quality.items() for k, v in q["summary"].items()
-            if registry.key_info(k, None) is not None]  # fmt: skip
+    rows = [
+        {"dataset": d, "model": m, "key": k, "value": v}
+        for (d, m), q in res.quality.items()
+        for k, v in q["summary"].items()
+        if registry.key_info(k, None) is not None
+    ]
     if not rows:
         return None
     df = pd.DataFrame(rows)
@@ -123,8 +146,15 @@ def quality_metrics(res: RunResults, out_dir: Path) -> Path | None:
     fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.2 * nrows), squeeze=False)
     colors = palette(df)
     for ax, key in zip(axes.flat, keys, strict=False):
-        sns.barplot(data=df[df.key == key], x="model", y="value", hue="model", ax=ax,
-                    palette=colors, legend=False)  # fmt: skip
+        sns.barplot(
+            data=df[df.key == key],
+            x="model",
+            y="value",
+            hue="model",
+            ax=ax,
+            palette=colors,
+            legend=False,
+        )
         ax.set(xlabel="", ylabel="")
         ax.set_title(wrap(axis_label(key), 30), fontsize=10)
         ax.tick_params(axis="x", labelrotation=30)
@@ -132,62 +162,6 @@ def quality_metrics(res: RunResults, out_dir: Path) -> Path | None:
         ax.set_visible(False)
     fig.tight_layout()
     return save(fig, out_dir, "quality_metrics")
-
-
-def scaling(scale: pd.DataFrame, out_dir: Path) -> Path | None:
-    if scale.empty:
-        return None
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
-    long = scale.melt(id_vars=["model", "resolution"], value_vars=["GMACs", "GMACs_paper_convention"],
-                      var_name="convention", value_name="GMACs_value")  # fmt: skip
-    long["convention"] = long.convention.map(
-        {"GMACs": "true MACs", "GMACs_paper_convention": "paper convention"}
-    )
-    common = dict(x="resolution", hue="model", marker="o", palette=palette(scale))
-    sns.lineplot(data=long, y="GMACs_value", style="convention", ax=axes[0], **common)
-    axes[0].set(ylabel="GMACs per image (batch 1)", title="MACs vs resolution")
-    sns.lineplot(data=scale.assign(params_M=scale.params / 1e6), y="params_M", ax=axes[1], **common)
-    axes[1].set(ylabel="parameters (M)", title="Parameters vs resolution")
-    sns.lineplot(data=scale, y="train_saved_MiB", ax=axes[2], **common)
-    axes[2].set(ylabel="MiB saved for backward (batch 1)", title="Training activation memory")
-    for ax in axes:
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        plain_log(ax)
-        ax.xaxis.set_minor_locator(mticker.NullLocator())
-        ax.set_xticks(
-            sorted(scale.resolution.unique()),
-            labels=[str(r) for r in sorted(scale.resolution.unique())],
-        )
-    return save(fig, out_dir, "scaling")
-
-
-def throughput(lat: pd.DataFrame, out_dir: Path) -> Path | None:
-    """images/s against batch size, valid rows only: a row timed against a roof that moved, or
-    with an impossible utilization, is not a result and is not drawn (the latency table says why)."""
-    if lat.empty:
-        return None
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    ok = lat[lat["valid"].astype(bool)] if "valid" in lat else lat
-    dropped = len(lat) - len(ok)
-    title = f"Throughput on {lat.device.iloc[0]}"
-    if ok.empty:
-        ax.text(0.5, 0.5, f"no valid latency measurement in this run\n({dropped} invalid rows: "
-                "see the latency table)", ha="center", va="center", transform=ax.transAxes)  # fmt: skip
-        ax.set(xticks=[], yticks=[], title=title)
-        return save(fig, out_dir, "throughput_vs_batch")
-    ok = ok.assign(resolution=ok.resolution.astype(str) + " px")
-    sns.lineplot(data=ok, x="batch", y="images_per_s", hue="model", style="resolution",
-                 marker="o", ax=ax, palette=palette(ok))  # fmt: skip
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sorted(ok.batch.unique()), labels=[str(b) for b in sorted(ok.batch.unique())])
-    ax.xaxis.set_minor_locator(mticker.NullLocator())
-    ax.set_yscale("log")
-    plain_log(ax)
-    if dropped:
-        title += f"\n({dropped} invalid rows not drawn)"
-    ax.set(xlabel="batch size", ylabel="images / s", title=title)
-    return save(fig, out_dir, "throughput_vs_batch")
 
 
 def training_curves(res: RunResults, out_dir: Path) -> Path | None:
@@ -227,39 +201,6 @@ def training_curves(res: RunResults, out_dir: Path) -> Path | None:
     return save(fig, out_dir, "training_curves")
 
 
-def mac_breakdown(res: RunResults, out_dir: Path, resolution: int = 256) -> Path | None:
-    rows = []
-    for p in res.profiles:
-        if p["resolution"] != resolution:
-            continue
-        for conv, key in (
-            ("true MACs", "macs_by_module"),
-            ("paper convention", "macs_by_module_paper_convention"),
-        ):
-            for module, macs in p[key].items():
-                rows.append(
-                    {"model": p["model"], "convention": conv, "module": module, "GMACs": macs / 1e9}
-                )
-    if not rows:
-        return None
-    df = pd.DataFrame(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4), sharey=True)
-    for ax, (conv, grp) in zip(axes, df.groupby("convention", sort=False), strict=False):
-        table = grp.pivot_table(
-            index="model", columns="module", values="GMACs", aggfunc="sum"
-        ).fillna(0)
-        table.plot.barh(stacked=True, ax=ax, colormap="tab20", width=0.7, legend=False)
-        ax.set(
-            xlabel="GMACs per image (batch 1)",
-            ylabel="",
-            title=f"{conv} at {resolution}×{resolution}",
-        )
-    axes[-1].legend(
-        fontsize=8, title="top-level module", bbox_to_anchor=(1.02, 1), loc="upper left"
-    )
-    return save(fig, out_dir, f"mac_breakdown_{resolution}")
-
-
 def claims_chart(claims: pd.DataFrame | None, out_dir: Path) -> Path | None:
     """Every claim: the paper's value (open diamond) against the measured one (dot coloured by
     verdict), one panel per unit, so each axis is in the claim's own unit."""
@@ -270,15 +211,27 @@ def claims_chart(claims: pd.DataFrame | None, out_dir: Path) -> Path | None:
     df = claim_numbers(claims)
     units = list(dict.fromkeys(df["unit"]))
     sizes = [int((df["unit"] == u).sum()) for u in units]
-    fig, axes = plt.subplots(len(units), 1, figsize=(11, 0.8 + 0.32 * sum(sizes) + 0.55 * len(units)),
-                             gridspec_kw={"height_ratios": [s + 1.2 for s in sizes]}, squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(units),
+        1,
+        figsize=(11, 0.8 + 0.32 * sum(sizes) + 0.55 * len(units)),
+        gridspec_kw={"height_ratios": [s + 1.2 for s in sizes]},
+        squeeze=False,
+    )
     for ax, unit in zip(axes[:, 0], units, strict=True):
         _claims_panel(ax, df[df["unit"] == unit].reset_index(drop=True), unit, VERDICTS)
     handles = [plt.Line2D([], [], marker="D", ls="", mfc="none", mec="k", label="paper")]
-    handles += [plt.Line2D([], [], marker="o", ls="", color=c, label=v)
-                for v, (_, c, _) in VERDICTS.items()]  # fmt: skip
-    fig.legend(handles=handles, loc="upper center", ncol=len(handles), frameon=False,
-               bbox_to_anchor=(0.5, 1.0), fontsize=9)  # fmt: skip
+    handles += [
+        plt.Line2D([], [], marker="o", ls="", color=c, label=v) for v, (_, c, _) in VERDICTS.items()
+    ]
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        ncol=len(handles),
+        frameon=False,
+        bbox_to_anchor=(0.5, 1.0),
+        fontsize=9,
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     return save(fig, out_dir, "claims_paper_vs_measured")
 
@@ -296,9 +249,15 @@ def _claims_panel(ax, df: pd.DataFrame, unit: str, verdicts: dict) -> None:
             ax.plot(r["measured_value"], i, "o", color=color, ms=7, zorder=3)
         else:
             right = r["paper_value"] > mid
-            ax.annotate("not measured", (r["paper_value"], i), xytext=(-8 if right else 8, -3),
-                        textcoords="offset points", fontsize=8, color=color,
-                        ha="right" if right else "left")  # fmt: skip
+            ax.annotate(
+                "not measured",
+                (r["paper_value"], i),
+                xytext=(-8 if right else 8, -3),
+                textcoords="offset points",
+                fontsize=8,
+                color=color,
+                ha="right" if right else "left",
+            )
         ax.plot(r["paper_value"], i, "D", mfc="none", mec="k", ms=7, zorder=4)
     ax.set_yticks(list(y), labels=[_short(c) for c in df["claim"]], fontsize=8)
     ax.set_ylim(len(df) - 0.4, -0.6)
@@ -318,8 +277,13 @@ def _training_seconds(log: pd.DataFrame) -> pd.DataFrame:
     sec_per_kimg is measured) summed from the start, with (0, 0) first."""
     kimg = pd.to_numeric(log["kimg"])
     seconds = (kimg.diff().fillna(kimg) * pd.to_numeric(log["sec_per_kimg"])).cumsum()
-    return pd.concat([pd.DataFrame({"kimg": [0.0], "seconds": [0.0]}),
-                      pd.DataFrame({"kimg": kimg, "seconds": seconds})], ignore_index=True)  # fmt: skip
+    return pd.concat(
+        [
+            pd.DataFrame({"kimg": [0.0], "seconds": [0.0]}),
+            pd.DataFrame({"kimg": kimg, "seconds": seconds}),
+        ],
+        ignore_index=True,
+    )
 
 
 def quality_vs_training(res: RunResults, out_dir: Path) -> Path | None:

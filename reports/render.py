@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from benchmarks.profiling.timing import ROOF_DRIFT_LIMIT
+from benchmarks.profiling import registry as measures
 from common import settings
 from common.cli import (
     OneLineParser,
@@ -29,7 +29,7 @@ from common.cli import (
 )
 from common.io import atomic_output as atomic_path
 from common.io import atomic_write_text as write_text
-from reports import columns, plots, tables
+from reports import columns, efficiency_plots, plots, tables
 from reports import html as H
 from reports.collect import RunResults, load_results
 from reports.headline import headline_html, headline_markdown, sources_html
@@ -52,8 +52,10 @@ def provenance(res: RunResults) -> str:
 
 
 def proxy_banner(res: RunResults) -> str:
-    recipes = "; ".join(f"{name}: {r.get('source')} at {r.get('resolution')}px, {r.get('num_images')} images"
-                        for name, r in res.recipes.items())  # fmt: skip
+    recipes = "; ".join(
+        f"{name}: {r.get('source')} at {r.get('resolution')}px, {r.get('num_images')} images"
+        for name, r in res.recipes.items()
+    )
     variants = "; ".join(f"{m}: {r.get('variant', 'full width')}" for (_, m), r in res.runs.items())
     parts = [f"<b>What this run used.</b> {html.escape(res.config.get('description', ''))}"]
     if recipes:
@@ -88,32 +90,46 @@ def _copy(src: Path | None, dst: Path) -> Path | None:
     return dst
 
 
-MACS_NOTE = ("MACs = multiply-accumulates of conv/linear/matmul at batch 1 (FLOPs ≈ 2 × MACs); "
-             "FIR filters listed separately; true count vs the paper's convention: docs/macs.md.\n\n")  # fmt: skip
 PROXY_NOTE = (
     "PROXY features: not Inception FID; compare within this run only (docs/metrics.md).\n\n"
 )
-LATENCY_NOTE = (
-    "Utilization = achieved MAC/s ÷ the median dense-matmul rate (the roof) sampled in the same "
-    "process before each batch size and after the last. A row is INVALID, its figures not shown "
-    "as results, when its utilization exceeds 1 or the roof moved more than "
-    f"{100 * ROOF_DRIFT_LIMIT:.0f} % of its median during the job (benchmarks/profiling/timing.py)."
-    "\n\n"
-)
+
+
+def measure_note(table: str) -> str:
+    """The notes of the measures whose columns a table shows, as their declarations say them."""
+    notes = [
+        m.note for m in measures.measures() if m.note and any(table in c.tables for c in m.columns)
+    ]
+    return " ".join(dict.fromkeys(notes)) + "\n\n" if notes else ""
+
+
+def row_measures() -> list[measures.Measure]:
+    """Measures with a table of their own (one row per record: latency's batch sizes)."""
+    return [m for m in measures.measures() if m.table is not None]
 
 
 def write_tables(res: RunResults, out: Path, prov: str) -> dict:
     """Every table as CSV + Markdown; returns them by name for the HTML."""
     qnote = PROXY_NOTE if res.proxy else ""
     specs = {
-        "efficiency": (tables.efficiency_table, "Efficiency (full-width architectures)", MACS_NOTE),
-        "latency": (tables.latency_table, "Latency and throughput", LATENCY_NOTE),
-        "scaling": (tables.scaling_table, "Scaling with resolution", MACS_NOTE),
+        "efficiency": (
+            tables.efficiency_table,
+            "Efficiency (full-width architectures)",
+            measure_note("efficiency"),
+        ),
+        **{
+            m.table: (lambda r, m=m: tables.row_table(r, m), m.label, measure_note(m.table))
+            for m in row_measures()
+        },
+        "scaling": (tables.scaling_table, "Scaling with resolution", measure_note("scaling")),
         "quality": (tables.quality_table, "Quality", qnote),
-        "table1_vs_paper": (tables.paper_table1, "Paper Table 1 (256×256) beside this run",
-                            MACS_NOTE),
+        "table1_vs_paper": (
+            tables.paper_table1,
+            "Paper Table 1 (256×256) beside this run",
+            measures.get("macs").note + "\n\n",
+        ),
         "table2_vs_paper": (tables.paper_table2, "Paper Table 2 beside this run", qnote),
-    }  # fmt: skip
+    }
     frames = {}
     for name, (make, title, note) in specs.items():
         frames[name] = make(res)
@@ -132,11 +148,13 @@ def make_figures(res: RunResults, frames: dict, fig_dir: Path) -> dict:
         "claims": plots.claims_chart(res.claims, fig_dir),
         "pareto": plots.pareto(res, fig_dir),
         "metrics": plots.quality_metrics(res, fig_dir),
-        "scaling": plots.scaling(frames["scaling"], fig_dir),
-        "throughput": plots.throughput(frames["latency"], fig_dir),
+        "scaling": efficiency_plots.scaling(frames["scaling"], fig_dir),
+        "latency": efficiency_plots.throughput(
+            frames["latency"], fig_dir
+        ),  # keyed by the row measure
         "training": plots.training_curves(res, fig_dir),
         "training_cost": plots.quality_vs_training(res, fig_dir),
-        "breakdown": plots.mac_breakdown(res, fig_dir),
+        "breakdown": efficiency_plots.mac_breakdown(res, fig_dir),
     }
 
 
@@ -188,28 +206,54 @@ def sections(res: RunResults, t: dict, figs: dict, samples: dict, stages: dict) 
     """(title, html) of every section, in reading order."""
     qnote = _note(PROXY_NOTE if res.proxy else "")
     qual_label = " (PROXY features)" if res.proxy else ""
+    rows = [
+        (
+            m.label,
+            _note(measure_note(m.table))
+            + (H.img_tag(figs[m.table], m.label) if m.table in figs else "")
+            + _table(t, m.table),
+        )
+        for m in row_measures()
+    ]
     return [
         ("Paper claims vs measured", H.claims_html(res.claims)),
-        ("Paper Table 1 beside ours", _note(MACS_NOTE) + _table(t, "table1_vs_paper")),
-        ("Efficiency", _note(MACS_NOTE) + _table(t, "efficiency")
-         + H.img_tag(figs["breakdown"], "MAC breakdown by top-level module at 256")),
+        (
+            "Paper Table 1 beside ours",
+            _note(measures.get("macs").note) + _table(t, "table1_vs_paper"),
+        ),
+        (
+            "Efficiency",
+            _note(measure_note("efficiency"))
+            + _table(t, "efficiency")
+            + H.img_tag(figs["breakdown"], "MAC breakdown by top-level module at 256"),
+        ),
         ("Scaling with resolution", H.img_tag(figs["scaling"], "scaling") + _table(t, "scaling")),
-        ("Latency and throughput", _note(LATENCY_NOTE) + H.img_tag(figs["throughput"], "throughput")
-         + _table(t, "latency")),
-        (f"Quality{qual_label}", qnote + _table(t, "quality")
-         + H.img_tag(figs["metrics"], "every metric")),
-        ("Quality against cost", qnote + H.pair(
-            H.figure(figs["training_cost"], "against training cost: images seen and seconds"),
-            H.figure(figs["pareto"], "against inference cost: GMACs per image (Pareto front)"))),
+        *rows,
+        (
+            f"Quality{qual_label}",
+            qnote + _table(t, "quality") + H.img_tag(figs["metrics"], "every metric"),
+        ),
+        (
+            "Quality against cost",
+            qnote
+            + H.pair(
+                H.figure(figs["training_cost"], "against training cost: images seen and seconds"),
+                H.figure(figs["pareto"], "against inference cost: GMACs per image (Pareto front)"),
+            ),
+        ),
         ("Paper Table 2 beside ours", qnote + _table(t, "table2_vs_paper")),
         ("Training", H.img_tag(figs["training"], "training curves")),
-        ("Samples (G_ema, fixed seeds, const noise) beside the real images",
-         gallery(samples, sample_caption)),
-        ("Stage-by-stage RGB outputs (paper Fig. 6)",
-         gallery(stages, lambda k: stage_caption(k, res.stages[k]))),
+        (
+            "Samples (G_ema, fixed seeds, const noise) beside the real images",
+            gallery(samples, sample_caption),
+        ),
+        (
+            "Stage-by-stage RGB outputs (paper Fig. 6)",
+            gallery(stages, lambda k: stage_caption(k, res.stages[k])),
+        ),
         ("Sources", sources_html()),
         ("Provenance", provenance_section(res)),
-    ]  # fmt: skip
+    ]
 
 
 def render(results: str | Path, out: str | Path, config: dict) -> Path:
@@ -225,12 +269,17 @@ def render(results: str | Path, out: str | Path, config: dict) -> Path:
     stages = {
         k: _copy(s["png"], out / "stages" / f"{k[0]}_{k[1]}.png") for k, s in res.stages.items()
     }
-    chart = H.img_tag(figs["claims"], "every claim: paper value against measured value",
-                      id_="claims-chart")  # fmt: skip
-    top = (f"<p class='prov'>{html.escape(prov)}</p>" + headline_html(res.claims, chart)
-           + proxy_banner(res))  # fmt: skip
-    doc = H.page(f"pixbench report: {config.get('run')}", top,
-                 sections(res, t, figs, samples, stages))  # fmt: skip
+    chart = H.img_tag(
+        figs["claims"], "every claim: paper value against measured value", id_="claims-chart"
+    )
+    top = (
+        f"<p class='prov'>{html.escape(prov)}</p>"
+        + headline_html(res.claims, chart)
+        + proxy_banner(res)
+    )
+    doc = H.page(
+        f"pixbench report: {config.get('run')}", top, sections(res, t, figs, samples, stages)
+    )
     write_text(out / "report.html", doc)
     log.info("wrote %s", out / "report.html")
     return out / "report.html"
@@ -239,17 +288,23 @@ def render(results: str | Path, out: str | Path, config: dict) -> Path:
 def provenance_section(res: RunResults) -> str:
     """The provenance line, then the run config and each metric card folded away."""
     cfg = res.config
-    summary = (f"Run config `{cfg.get('run')}`: {len(res.models)} models, {len(res.datasets)} "
-               f"datasets, device {cfg.get('device', 'auto')}")  # fmt: skip
-    parts = [f"<p>{html.escape(provenance(res))}</p>",
-             H.details(summary, f"<pre>{html.escape(yaml.safe_dump(cfg, sort_keys=False))}</pre>")]  # fmt: skip
+    summary = (
+        f"Run config `{cfg.get('run')}`: {len(res.models)} models, {len(res.datasets)} "
+        f"datasets, device {cfg.get('device', 'auto')}"
+    )
+    parts = [
+        f"<p>{html.escape(provenance(res))}</p>",
+        H.details(summary, f"<pre>{html.escape(yaml.safe_dump(cfg, sort_keys=False))}</pre>"),
+    ]
     if res.quality:
         parts.append("<h3>Metric cards</h3>")
     for (d, m), q in sorted(res.quality.items()):
         card = q.get("card", {})
-        line = (f"{d}/{m}: {card.get('extractor')} features, {card.get('num_gen')} generated vs "
-                f"{card.get('num_real')} real, seeds {card.get('seeds')}, "
-                f"{q.get('generator', {}).get('kimg')} kimg")  # fmt: skip
+        line = (
+            f"{d}/{m}: {card.get('extractor')} features, {card.get('num_gen')} generated vs "
+            f"{card.get('num_real')} real, seeds {card.get('seeds')}, "
+            f"{q.get('generator', {}).get('kimg')} kimg"
+        )
         body = f"<pre>{html.escape(json.dumps(card, indent=1, default=str))}</pre>"
         parts.append(H.details(line, body))
     return "".join(parts)
@@ -295,8 +350,10 @@ def check_results(results: str | Path, config: dict) -> None:
     ) as exc:  # pandas' parser errors are ValueErrors
         bad = _unreadable_file(Path(results))
         what = str(bad) if bad else f"the results in {results}"
-        raise UsageError(f"cannot read {what} ({type(exc).__name__}: {first_line(exc)}); delete "
-                         "it and re-run the workflow to write it again") from None  # fmt: skip
+        raise UsageError(
+            f"cannot read {what} ({type(exc).__name__}: {first_line(exc)}); delete "
+            "it and re-run the workflow to write it again"
+        ) from None
 
 
 def _unreadable_file(root: Path) -> Path | None:

@@ -1,4 +1,10 @@
-"""Tables of a run (pandas DataFrames), each written as CSV (data) and Markdown (reading)."""
+"""Tables of a run (pandas DataFrames), each written as CSV (data) and Markdown (reading).
+
+The efficiency, scaling and latency tables are the registered efficiency measures' columns
+(benchmarks/profiling/registry.py): a per-profile measure adds its columns to the efficiency and
+scaling tables (one row per model × resolution), a row measure (latency) fills a table of its own
+(one row per record, e.g. per timed batch size). Nothing here names a measure's keys.
+"""
 
 from __future__ import annotations
 
@@ -6,90 +12,64 @@ import pandas as pd
 
 import models
 from benchmarks.claims.paper import TABLE1, TABLE2, TABLE2_METRICS
+from benchmarks.profiling import registry as measures
 from benchmarks.quality import registry
 from reports import columns
 from reports.collect import RunResults
 
 G = 1e9
 M = 1e6
-MIB = 2**20
+KEYS = ["model", "resolution"]
+
+
+def _frame(rows: list[dict], cols: list[str]) -> pd.DataFrame:
+    """Rows sorted by resolution, then model (stable: a row measure's order stays)."""
+    df = pd.DataFrame(rows, columns=KEYS + cols)
+    return df.sort_values(["resolution", "model"], kind="stable").reset_index(drop=True)
+
+
+def profile_table(res: RunResults, table: str) -> pd.DataFrame:
+    """One row per profile: model, resolution, then every measure column declared for `table`
+    ("efficiency" or "scaling"); a profile without a measure's keys has empty cells there."""
+    cols = [c for c in measures.columns(table) if c.role != "status"]
+    rows = [
+        {"model": p["model"], "resolution": p["resolution"], **{c.name: c.value(p) for c in cols}}
+        for p in res.profiles
+    ]
+    return _frame(rows, [c.name for c in cols])
 
 
 def efficiency_table(res: RunResults) -> pd.DataFrame:
-    rows = []
-    for p in res.profiles:
-        act = p.get("activation_bytes", {})
-        rows.append(
-            {
-                "model": p["model"],
-                "resolution": p["resolution"],
-                "params": p["params"],
-                "params_M": p["params"] / M,
-                "GMACs": p["macs"] / G,
-                "GMACs_paper_convention": p["macs_paper_convention"] / G,
-                "GMACs_fir": p["macs_fir"] / G,
-                "train_saved_MiB": act.get("train_saved", float("nan")) / MIB,
-                "inference_peak_MiB": act.get("inference_peak_live", float("nan")) / MIB,
-                "counter_max_rel_diff": p.get("counter_agreement", {}).get("max_rel_diff"),
-            }
-        )
-    return pd.DataFrame(rows).sort_values(["resolution", "model"]).reset_index(drop=True)
+    return profile_table(res, "efficiency")
 
 
 def scaling_table(res: RunResults) -> pd.DataFrame:
-    t = efficiency_table(res)
-    return t[["model", "resolution", "params", "GMACs", "GMACs_paper_convention", "GMACs_fir",
-              "train_saved_MiB", "inference_peak_MiB"]]  # fmt: skip
+    return profile_table(res, "scaling")
 
 
-def _validity(b: dict, lat: dict) -> tuple[bool, str | None]:
-    """A row's validity as the profiler judged it; a profile from before roof tracking is judged
-    here on the one rule it allows (utilization above 1 is impossible)."""
-    if "valid" in b:
-        return bool(b["valid"]), b.get("invalid_reason")
-    if not b["utilization"] < 1:
-        return False, f"utilization {b['utilization']:.2f} > 1 (roof not tracked in this profile)"
-    return True, None
+def row_table(res: RunResults, measure: measures.Measure) -> pd.DataFrame:
+    """One row per record of a row measure (`measure.rows(profile)`), its columns in order; a
+    record's `valid` False (with `invalid_reason`) marks figures that are not results."""
+    cols = list(measure.columns)
+    rows = [
+        {"model": p["model"], "resolution": p["resolution"], **{c.name: c.value(r) for c in cols}}
+        for p in res.profiles
+        for r in measure.rows(p)
+    ]
+    if not rows:
+        return pd.DataFrame()
+    return _frame(rows, [c.name for c in cols])
 
 
 def latency_table(res: RunResults) -> pd.DataFrame:
-    """One row per timed batch size; `valid` False (with `invalid_reason`) for a row whose
-    figures are not results (benchmarks.profiling.timing.Roof.check_row)."""
-    rows = []
-    for p in res.profiles:
-        lat = p.get("latency")
-        if not lat:
-            continue
-        info, roof = lat["device_info"], lat.get("roof", {})
-        for batch, b in lat["by_batch"].items():
-            valid, why = _validity(b, lat)
-            rows.append(
-                {
-                    "model": p["model"],
-                    "resolution": p["resolution"],
-                    "batch": int(batch),
-                    "median_ms": b["median_ms"],
-                    "iqr_ms": b["iqr_ms"],
-                    "images_per_s": b["images_per_s"],
-                    "achieved_GMAC_per_s": b["achieved_macs_per_s"] / G,
-                    "utilization_vs_matmul": b["utilization"],
-                    "matmul_GMAC_per_s": lat["matmul_macs_per_s"] / G,
-                    "roof_min_GMAC_per_s": roof.get("min_macs_per_s", float("nan")) / G,
-                    "roof_max_GMAC_per_s": roof.get("max_macs_per_s", float("nan")) / G,
-                    "roof_spread": roof.get("spread", float("nan")),
-                    "valid": valid,
-                    "invalid_reason": why,
-                    "device": f"{info['device']} ({info['device_name']}, {info['threads']} threads)",
-                }
-            )
-    if not rows:
-        return pd.DataFrame()
-    return pd.DataFrame(rows).sort_values(["resolution", "model", "batch"]).reset_index(drop=True)
+    """One row per timed batch size (benchmarks/profiling/measures/latency.py); `valid` False
+    (with `invalid_reason`) for a row whose figures are not results (timing.Roof.check_row)."""
+    return row_table(res, measures.get("latency"))
 
 
 def valid_latency(lat: pd.DataFrame) -> pd.DataFrame:
     """Only the rows whose figures are results."""
-    return lat if lat.empty else lat[lat["valid"].astype(bool)]
+    return lat if lat.empty else lat[lat[measures.VALID].astype(bool)]
 
 
 def quality_table(res: RunResults) -> pd.DataFrame:
@@ -114,9 +94,10 @@ def quality_table(res: RunResults) -> pd.DataFrame:
                 if stat.get("std") is not None:
                     row[f"{key}_std"] = stat["std"]
         variant = res.variants.get((dataset, model))
-        if variant:
-            row["GMACs_of_variant"] = variant["macs"] / G
-            row["params_of_variant"] = variant["params"]
+        if variant:  # the cost of the network that produced these numbers
+            for c in measures.columns():
+                if c.variant:
+                    row[c.name + columns.VARIANT] = c.value(variant)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -183,12 +164,13 @@ def paper_table2(res: RunResults) -> pd.DataFrame:
 
 def to_markdown(df: pd.DataFrame, name: str = "") -> str:
     """The table as a reader sees it (columns.display), then a key from the human names back to
-    the CSV's machine names for every metric column."""
+    the CSV's machine names for every metric and measure column, with how it was measured."""
     if df is None or df.empty:
         return "_no data_\n"
     md = columns.display(name, df).to_markdown(index=False, disable_numparse=True) + "\n"
     keys = columns.legend(df)
     if keys:
         md += "\nColumns (CSV name = shown name: protocol):\n\n"
-        md += "".join(f"- `{col}` = {label}: {proto}\n" for col, label, proto in keys)
+        for pairs, proto in keys:
+            md += "- " + "; ".join(f"`{col}` = {label}" for col, label in pairs) + f": {proto}\n"
     return md

@@ -199,6 +199,67 @@ def test_every_model_states_its_resolutions():
     assert max(models.resolutions("inr_gan")) == 256
 
 
+def test_resolutions_and_noise_modes_come_from_the_one_list():
+    from common import settings
+    from models import base
+
+    assert base.NOISE_MODES is settings.NOISE_MODES
+    for name in models.available():
+        assert set(models.resolutions(name)) <= set(settings.RESOLUTIONS)
+    assert models.resolutions("inr_gan") == (32, 64, 128, 256)
+    assert models.resolutions("stylegan2") == (32, 64, 128, 256, 512, 1024)
+
+
+def test_registrations_declare_display_names_and_arch_keys():
+    assert [models.display_name(n) for n in ("pixelfolder", "cips", "stylegan2", "inr_gan")] == [
+        "PixelFolder",
+        "CIPS",
+        "StyleGAN2",
+        "INR-GAN",
+    ]
+    assert models.arch_keys("cips") == (
+        "width",
+        "z_dim",
+        "n_mlp",
+        "hidden_size",
+        "channel_multiplier",
+    )
+    assert models.arch_keys("inr_gan") == ("width", "z_dim", "n_mlp", "rank")
+    assert set(models.arch_keys()) == {k for n in models.available() for k in models.arch_keys(n)}
+    assert models.recipe("stylegan2") == {"mixing": 0.9, "pl_weight": 2.0}
+    with pytest.raises(ValueError, match="unknown model 'nogan'"):
+        models.display_name("nogan")
+
+
+def test_a_bare_registration_gets_the_defaults(monkeypatch):
+    from models import registry
+
+    monkeypatch.setattr(registry, "_GENERATORS", dict(registry._GENERATORS))
+    monkeypatch.setattr(registry, "_INFO", dict(registry._INFO))
+
+    @registry.register("zz_bare")
+    class Bare(models.base.Generator):
+        pass
+
+    assert models.info("zz_bare") == registry.ModelInfo(
+        "zz_bare", "zz_bare", models.COMMON_ARCH_KEYS
+    )
+    assert models.resolutions("zz_bare") == (32, 64, 128, 256, 512, 1024)
+    with pytest.raises(ValueError, match="zz_bare: resolution 16 is not supported"):
+        Bare(resolution=16)
+
+
+def test_variant_label_names_the_keys_a_registration_declares():
+    from training.networks import variant_label
+
+    assert (
+        variant_label({"hidden_size": 64, "lr_mlp": 0.1}, "cips")
+        == "narrow variant (hidden_size=64)"
+    )
+    assert variant_label({"rank": 4, "width": 0.5}) == "narrow variant (rank=4, width=0.5)"
+    assert variant_label({"modconv_mode": "grouped"}, "stylegan2") == "official architecture"
+
+
 def test_compiled_synthesis_matches_eager():
     G = models.build("pixelfolder", resolution=32, **TINY).eval()
     C = models.build("pixelfolder", resolution=32, compile=True, **TINY).eval()

@@ -8,7 +8,8 @@ import itertools
 import pandas as pd
 import pytest
 
-from benchmarks.profiling import profile, timing
+from benchmarks.profiling import timing
+from benchmarks.profiling.measures import latency as profile
 
 TINY = {"width": 0.0625, "z_dim": 32, "n_mlp": 2}
 BATCHES = (1, 2)
@@ -32,8 +33,9 @@ def _latency(monkeypatch, roof_values, events=None):
             return real(*a, **k)
 
         monkeypatch.setattr(profile, "time_callable", timed)
-    return profile.measure_latency("stylegan2", 32, "cpu", BATCHES, macs=1e6, warmup=0,
-                                   repeats=2, **TINY)  # fmt: skip
+    return profile.measure_latency(
+        "stylegan2", 32, "cpu", BATCHES, macs=1e6, warmup=0, repeats=2, **TINY
+    )
 
 
 def test_roof_is_sampled_before_each_batch_and_after_the_last(monkeypatch):
@@ -89,7 +91,7 @@ def test_report_shows_invalid_rows_as_invalid(monkeypatch, tmp_path):
     human rendering; the throughput plot and Table 1 speed use valid rows only."""
     from reports import columns, tables
     from reports.collect import RunResults
-    from reports.plots import throughput
+    from reports.efficiency_plots import throughput
 
     good = _latency(monkeypatch, itertools.repeat(1e15))
     bad = _latency(monkeypatch, itertools.repeat(1.0))

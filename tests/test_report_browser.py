@@ -1,5 +1,5 @@
 """report.html in a real browser: headless Chromium (Debian's `chromium`, driven over its DevTools
-pipe by reports.browser) opens a report rendered from synthetic-but-realistic results at a 1280 px
+pipe by tests/browser.py) opens a report rendered from synthetic-but-realistic results at a 1280 px
 window and finds every image loaded, nothing wider than the page outside a scroll box, no console
 error, and the headline and claims chart present. Skips, saying why, when no browser is here."""
 
@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from reports import browser
+from tests import browser
 from tests.test_report_render import build_results
 
 EXE = browser.find_browser()

@@ -110,6 +110,27 @@ def test_tiny_workflow_end_to_end_with_an_added_model(tmp_path):
             "from . import fid, kid, pr, dc", "from . import fid, kid, pr, dc, meangap"
         )
     )
+    # benchmarks/README.md's two steps for an efficiency measure: one file, its name in the import
+    measures_pkg = repo / "benchmarks" / "profiling" / "measures"
+    (measures_pkg / "weight_mib.py").write_text(
+        '''"""A toy measure: the generator's weights in MiB, stored as fp32."""
+
+from ..registry import register_measure
+
+
+@register_measure("weight_mib", label="Weights, fp32", unit="MiB", lower_is_better=True,
+                  protocol="parameters x 4 bytes (toy)")
+def weight_mib(ctx):
+    return sum(p.numel() for p in ctx.generator().parameters()) * 4 / 2**20
+'''
+    )
+    init = measures_pkg / "__init__.py"
+    init.write_text(
+        init.read_text().replace(
+            "from . import params, macs, fir, memory, latency",
+            "from . import params, macs, fir, memory, latency, weight_mib",
+        )
+    )
     cfg = yaml.safe_load((ROOT / "tests/workflow/tiny.yaml").read_text())
     cfg["models"] = {"pixelfolder": cfg["models"]["pixelfolder"], "toy": {}}
     cfg["quality"]["metrics"] += ["meangap"]
@@ -166,3 +187,17 @@ def test_tiny_workflow_end_to_end_with_an_added_model(tmp_path):
         plan.returncode == 0
         and "train" not in plan.stdout.split("Job stats")[-1].split("Reasons")[0]
     )
+
+    # the toy measure: run by every profile job, written to the profile, tabled by the report
+    for prof in ("toy_32", "pixelfolder_32", "../profile_variant/faces_toy"):
+        p = json.loads((repo / "results/tiny/profile" / f"{prof}.json").read_text())
+        assert p["measures"][-1] == "weight_mib", prof
+        assert p["weight_mib"] == pytest.approx(p["params"] * 4 / 2**20), prof
+    assert "weight_mib" in eff and (eff["weight_mib"] > 0).all()
+    assert eff.set_index("model")["weight_mib"]["toy"] == pytest.approx(
+        eff.set_index("model")["params"]["toy"] * 4 / 2**20
+    )
+    assert "weight_mib" in pd.read_csv(rep / "scaling.csv")
+    label = "Weights, fp32 (MiB) ↓"  # its declared label, unit and direction
+    assert label in html and label in (rep / "efficiency.md").read_text()
+    assert "Weights, fp32" not in (rep / "plots" / "scaling.svg").read_text()  # not plot=True

@@ -6,7 +6,8 @@ A checkpoint is a plain dict of tensors and plain Python values, so it loads wit
 entry says how to rebuild the generator (`models.build(meta["model"], **meta["build_kwargs"])`),
 which is all `load_generator` needs; everything else is there to resume training exactly:
 weights, optimizers, step, images seen, path-length mean, the process RNG states of every rank
-and (fp16) the loss scalers.
+and (fp16) the loss scalers. This code reads format version 1 as `training_state` writes it;
+any other file (another version, or an older layout) is refused in one line naming it.
 """
 
 from __future__ import annotations
@@ -139,7 +140,11 @@ def load_generator(path, which: str = "G_ema", device="cpu"):
         raise CheckpointError(f"which={which!r} is not stored in checkpoints; use 'G_ema' or 'G'")
     state = load_checkpoint(path)
     meta = state.get("meta")
-    if not isinstance(meta, dict) or "model" not in meta or which not in state:
+    if (
+        not isinstance(meta, dict)
+        or not {"model", "build_kwargs"} <= meta.keys()
+        or which not in state
+    ):
         raise CheckpointError(f"checkpoint {str(path)!r} lacks meta or {which!r}")
     try:
         G = build(meta["model"], **meta["build_kwargs"])
@@ -221,6 +226,7 @@ def open_resume(resume, out: Path, model: str, resolution: int, build: dict, see
     if path is None:
         return Resume(None, None, build, seed)
     state = load_checkpoint(path)
+    check_resumable(state, path)
     old = state["meta"]
     if (old["model"], old["resolution"]) != (model, resolution):
         raise TrainingError(
@@ -230,6 +236,26 @@ def open_resume(resume, out: Path, model: str, resolution: int, build: dict, see
     if build and build != old["overrides"]:
         raise TrainingError(f"checkpoint was built with {old['overrides']}, not {build}")
     return Resume(path, state, dict(old["overrides"]), int(old["seed"]))
+
+
+RESUME_ENTRIES = ("G", "D", "G_ema", "opt_G", "opt_D", "loop", "rng", "scalers")
+RESUME_META = ("model", "resolution", "overrides", "seed", "step", "nimg", "hparams", "micro_batch")
+
+
+def check_resumable(state: dict, path) -> None:
+    """Refuse, in one line naming the file, a checkpoint without everything `training_state`
+    writes (one written before per-process RNG states, micro-batches and loss scalers were
+    saved): resuming it would silently change the run's maths."""
+    meta = state.get("meta") if isinstance(state.get("meta"), dict) else {}
+    missing = [k for k in RESUME_ENTRIES if k not in state]
+    missing += [f"meta.{k}" for k in RESUME_META if k not in meta]
+    if "rng" in state and not isinstance(state["rng"], list):
+        missing.append("per-process rng list")
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has an older layout (no {', '.join(missing)}); "
+            "this code cannot resume it: start a fresh run"
+        )
 
 
 def training_state(meta: dict, nets, step: int, nimg: int, pl_mean, rngs: list,
@@ -260,7 +286,7 @@ def restore_training_state(nets, state: dict, hp: dict, d) -> tuple[int, int, fl
     """
     for key in ("G", "D", "G_ema", "opt_G", "opt_D"):
         getattr(nets, key).load_state_dict(state[key])
-    rngs = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]  # v1: one dict
+    rngs = state["rng"]
     if len(rngs) == d.world_size:
         restore_rng_states(rngs[d.rank])
     elif d.is_main:
@@ -273,8 +299,8 @@ def restore_training_state(nets, state: dict, hp: dict, d) -> tuple[int, int, fl
 
 
 def checkpoint_micro_batch(meta: dict) -> int:
-    """The micro-batch a checkpoint's run used (older ones: its per-process batch)."""
-    return int(meta.get("micro_batch") or meta["batch"] // meta.get("world_size", 1))
+    """The micro-batch a checkpoint's run used (a resumed run keeps it, see check_resumable)."""
+    return int(meta["micro_batch"])
 
 
 def remove_stale_temps(run_dir: Path) -> list[Path]:

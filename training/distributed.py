@@ -86,11 +86,6 @@ def all_sum(t: torch.Tensor, d: Dist) -> torch.Tensor:
     return t
 
 
-def all_mean(t: torch.Tensor, d: Dist) -> torch.Tensor:
-    """Mean of a tensor over ranks (identity on a single process)."""
-    return all_sum(t, d) / d.world_size if d.enabled else t
-
-
 def gather_objects(obj, d: Dist) -> list:
     """[rank 0's obj, rank 1's, ...] on every rank (picklable objects, e.g. RNG states)."""
     if not d.enabled:

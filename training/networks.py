@@ -10,8 +10,6 @@ import torch
 from .errors import TrainingError
 from .sampler import sample_ws
 
-ARCH_KEYS = ("width", "z_dim", "n_mlp", "hidden_size", "channel_multiplier")  # shrink the network
-
 
 class Networks(NamedTuple):
     """g_params/d_params are the trainable (not frozen) parameters, the ones optimised and
@@ -26,9 +24,14 @@ class Networks(NamedTuple):
     d_params: list
 
 
-def variant_label(build: dict) -> str:
-    """'official architecture', or 'narrow variant (...)' naming the keys that shrink it."""
-    shrunk = {k: v for k, v in build.items() if k in ARCH_KEYS}
+def variant_label(build: dict, model: str | None = None) -> str:
+    """'official architecture', or 'narrow variant (...)' naming the keys that shrink it: the
+    build overrides `model`'s registration declares as architecture keys (without a model,
+    those of any registered generator: a build only holds keys its own model accepts)."""
+    from models import arch_keys
+
+    keys = arch_keys(model)
+    shrunk = {k: v for k, v in build.items() if k in keys}
     if not shrunk:
         return "official architecture"
     return "narrow variant (" + ", ".join(f"{k}={v}" for k, v in sorted(shrunk.items())) + ")"

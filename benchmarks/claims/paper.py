@@ -2,24 +2,14 @@
 Table 1, Table 2, supplementary Table B; all transcribed in docs/paper.md). Claims checking and
 reports read them from here; nothing else in pixbench should hard-code a paper value.
 
-Model keys are registry names (`models.available()`); a model of the paper's tables that is not
-registered keeps its rows for the reports' paper columns only.
+Model keys are registry names (`models.available()`; each model's spelling in the paper is its
+registered `models.display_name`); a model of the paper's tables that is not registered keeps
+its rows for the reports' paper columns only.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
-
-NAMES = {
-    "pixelfolder": "PixelFolder",
-    "cips": "CIPS",
-    "stylegan2": "StyleGAN2",
-    "inr_gan": "INR-GAN",
-}  # fmt: skip  (the paper's spelling of each model)
-
-
-def pretty(model: str) -> str:
-    return NAMES.get(model, model)
 
 
 class PaperNumber(NamedTuple):

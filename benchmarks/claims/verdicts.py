@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import models
 from benchmarks.claims import paper
-from benchmarks.claims.paper import pretty as _pretty
 from benchmarks.quality import registry
 
 REPRODUCED = "reproduced"
@@ -32,6 +31,7 @@ GMAC_TOL = 0.005  # relative
 FID_TOL = 0.10  # relative: measured FID at most 10 % above the paper's (seed spread is a few %)
 FID_CLAIMS = {"ffhq_fid": ("ffhq", "FFHQ-256"), "church_fid": ("church", "LSUN Church-256")}
 FID_PROTOCOL = ("fid", "legacy_tensorflow")  # the paper's FID: NVIDIA-protocol Inception FID
+SUBJECT = "pixelfolder"  # the paper's model: the abstract's claims are all about it
 
 
 def paper_fid_key(summary: dict) -> str | None:
@@ -71,7 +71,7 @@ def _missing(claim, src, paper_value, tol, *keys, value=None, unit="") -> ClaimR
     ]
     if unbuilt:
         m, r = unbuilt[0]
-        why = (f"{_pretty(m)}'s released code defines no {r}-px network (it builds "
+        why = (f"{models.display_name(m)}'s released code defines no {r}-px network (it builds "
                f"{', '.join(map(str, models.resolutions(m)))} px), so there is nothing to measure")  # fmt: skip
     else:
         why = "no default profile for " + ", ".join(f"{m}@{r}" for m, r in keys)
@@ -82,11 +82,12 @@ def reduction_row(profiles, key: str, other: str, quantity: str) -> ClaimRow:
     """PixelFolder's reduction of params/MACs relative to `other`, both at 256."""
     num = paper.ABSTRACT[key]
     what = {"params": "parameters", "macs": "MACs"}[quantity]
-    claim = f"PixelFolder has {num.value:g} % fewer {what} than {_pretty(other)} (256)"
+    us, them = models.display_name(SUBJECT), models.display_name(other)
+    claim = f"{us} has {num.value:g} % fewer {what} than {them} (256)"
     pv, tol = f"−{num.value:g} %", f"±{PCT_TOL} pp"
-    a, b = profiles.get(("pixelfolder", 256)), profiles.get((other, 256))
+    a, b = profiles.get((SUBJECT, 256)), profiles.get((other, 256))
     if a is None or b is None:
-        return _missing(claim, num.source, pv, tol, ("pixelfolder", 256), (other, 256),
+        return _missing(claim, num.source, pv, tol, (SUBJECT, 256), (other, 256),
                         value=num.value, unit="% fewer")  # fmt: skip
     true = 100 * (1 - a[quantity] / b[quantity])
     numbers = (num.value, true, "% fewer")
@@ -99,7 +100,7 @@ def reduction_row(profiles, key: str, other: str, quantity: str) -> ClaimRow:
     verdict = _verdict(abs(true - num.value) <= PCT_TOL, abs(conv - num.value) <= PCT_TOL)
     measured = f"−{true:.2f} % (paper convention −{conv:.2f} %)"
     if verdict == PAPER_ONLY:
-        expl = (f"true MACs ({b['macs'] / 1e9:.2f} G for {_pretty(other)}) give {true:.1f} %; {conv:.1f} % needs each "
+        expl = (f"true MACs ({b['macs'] / 1e9:.2f} G for {them}) give {true:.1f} %; {conv:.1f} % needs each "
                 f"stride-2 transposed conv counted over its 2H×2W output ({b['macs_paper_convention'] / 1e9:.2f} G, docs/macs.md)")  # fmt: skip
     else:
         expl = f"1 − {a['macs'] / 1e9:.2f} G / {b['macs'] / 1e9:.2f} G = {true:.2f} %"
@@ -111,7 +112,9 @@ def reduction_row(profiles, key: str, other: str, quantity: str) -> ClaimRow:
 def params_row(
     profiles, model: str, resolution: int, num: paper.PaperNumber, label: str
 ) -> ClaimRow:
-    claim = f"{_pretty(model)} has {num.value:.2f} M parameters at {resolution} ({label})"
+    claim = (
+        f"{models.display_name(model)} has {num.value:.2f} M parameters at {resolution} ({label})"
+    )
     pv, tol = f"{num.value:.2f} M", f"±{PARAM_TOL_M} M"
     prof = profiles.get((model, resolution))
     if prof is None:
@@ -134,7 +137,7 @@ def params_row(
 
 def gmacs_row(profiles, model: str) -> ClaimRow:
     num = paper.TABLE1[model]["gmacs"]
-    claim = f"{_pretty(model)} needs {num.value:.2f} GMACs at 256 (Table 1)"
+    claim = f"{models.display_name(model)} needs {num.value:.2f} GMACs at 256 (Table 1)"
     pv, tol = f"{num.value:.2f} G", f"±{100 * GMAC_TOL:.1f} %"
     prof = profiles.get((model, 256))
     if prof is None:
@@ -162,16 +165,17 @@ def fid_row(metrics: dict, key: str, rehearsal: bool = False) -> ClaimRow:
     full-width model at 256, or, in a rehearsal, on whatever PixelFolder the run trained."""
     num = paper.ABSTRACT[key]
     dataset, pretty = FID_CLAIMS[key]
-    claim = f"PixelFolder reaches FID {num.value:g} on {pretty}"
+    us = models.display_name(SUBJECT)
+    claim = f"{us} reaches FID {num.value:g} on {pretty}"
     pv, tol = f"{num.value:g}", f"≤ +{FID_TOL:.0%}"
-    res = metrics.get((dataset, "pixelfolder"))
+    res = metrics.get((dataset, SUBJECT))
     summary = (res or {}).get("summary", {})
     key = paper_fid_key(summary)
     fid = summary.get(key) if key else None
     gen = (res or {}).get("generator", {})
     paper_setting = gen.get("resolution") == 256 and not gen.get("overrides")
     if res is None or fid is None or not (paper_setting or rehearsal):
-        why = (f"no Inception FID of full-width PixelFolder@256 on a dataset named '{dataset}' in "
+        why = (f"no Inception FID of full-width {us}@256 on a dataset named '{dataset}' in "
                "this run (the default run uses embedded data and proxy features); run "
                "config/paper.yaml")  # fmt: skip
         return ClaimRow(claim, num.source, pv, "—", tol, NOT_MEASURED, why, num.value, None, "FID")
@@ -195,21 +199,21 @@ def relative_row(profiles, other: str, quantity: str) -> ClaimRow:
     both ways (A has x % fewer than B, B has y % more or fewer than A)."""
     key, unit = {"params": ("params_m", 1e6), "macs": ("gmacs", 1e9)}[quantity]
     what = {"params": "parameters", "macs": "MACs"}[quantity]
-    mine, theirs = paper.TABLE1["pixelfolder"][key], paper.TABLE1[other][key]
+    mine, theirs = paper.TABLE1[SUBJECT][key], paper.TABLE1[other][key]
     pct = 100 * (1 - mine.value / theirs.value)
-    claim = f"PixelFolder has {pct:.1f} % fewer {what} than {_pretty(other)} (256, Table 1)"
+    us, them = models.display_name(SUBJECT), models.display_name(other)
+    claim = f"{us} has {pct:.1f} % fewer {what} than {them} (256, Table 1)"
     pv, tol = f"−{pct:.1f} %", f"±{PCT_TOL} pp"
-    a, b = profiles.get(("pixelfolder", 256)), profiles.get((other, 256))
+    a, b = profiles.get((SUBJECT, 256)), profiles.get((other, 256))
     if a is None or b is None:
-        return _missing(claim, mine.source, pv, tol, ("pixelfolder", 256), (other, 256),
+        return _missing(claim, mine.source, pv, tol, (SUBJECT, 256), (other, 256),
                         value=pct, unit="% fewer")  # fmt: skip
     fewer, back = 100 * (1 - a[quantity] / b[quantity]), 100 * (b[quantity] / a[quantity] - 1)
     ok = abs(fewer - pct) <= PCT_TOL
     word, back_word = ("fewer", "more") if fewer >= 0 else ("more", "fewer")
     expl = (f"measured {a[quantity] / unit:.2f} vs {b[quantity] / unit:.2f} "
-            f"{'M' if quantity == 'params' else 'G'}: PixelFolder has {abs(fewer):.1f} % {word} "
-            f"{what} than {_pretty(other)}, and {_pretty(other)} has {abs(back):.1f} % {back_word} "
-            f"than PixelFolder")  # fmt: skip
+            f"{'M' if quantity == 'params' else 'G'}: {us} has {abs(fewer):.1f} % {word} "
+            f"{what} than {them}, and {them} has {abs(back):.1f} % {back_word} than {us}")  # fmt: skip
     if theirs.note:
         expl += f"; {theirs.note}"
     shown = f"−{fewer:.1f} %" if fewer >= 0 else f"+{-fewer:.1f} %"
@@ -226,7 +230,7 @@ def claim_rows(
         reduction_row(profiles, "params_reduction_vs_stylegan2", "stylegan2", "params"),
         reduction_row(profiles, "macs_reduction_vs_stylegan2", "stylegan2", "macs"),
     ]
-    core = ["pixelfolder", "cips", "stylegan2"]  # the abstract's models first, then the others
+    core = [SUBJECT, "cips", "stylegan2"]  # the abstract's models first, then the others
     measured = core + [m for m in paper.TABLE1 if m in models.available() and m not in core]
     for model in measured:
         rows.append(params_row(profiles, model, 256, paper.TABLE1[model]["params_m"], "Table 1"))

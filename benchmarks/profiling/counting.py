@@ -1,10 +1,12 @@
-"""Device-independent cost accounting: parameters, MACs and activation memory.
+"""Device-independent cost accounting: parameters and MACs (activation memory: activations.py).
 
 Everything here runs on the `meta` device unless said otherwise, so counting a 2 GB model costs
 no memory and no arithmetic. MACs are counted by torch's FlopCounterMode (FLOPs ÷ 2) with
 per-module attribution, which is what lets the fixed FIR filters (`models.layers.FIRFilter`) be
 kept out of the headline and reported on their own. fvcore and ptflops (aten backend) are only
 cross-checks; fvcore cannot trace meta tensors, so it runs one real batch-1 forward on CPU.
+A profile has all three count one definition (conv/linear/matmul MACs, no bias adds, no
+elementwise work), so their totals must be equal (`check_agreement`).
 
 Conventions (docs/macs.md): "true" counts a transposed conv over its input (what it computes);
 "paper" counts each strided transposed conv as a dense conv over its upsampled output
@@ -25,9 +27,6 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.multiprocessing.reductions import StorageWeakRef
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 import models
@@ -37,6 +36,23 @@ log = logging.getLogger("pixbench.counting")
 
 COUNTERS = ("flop_counter_mode", "fvcore", "ptflops_aten")
 PRIMARY = "flop_counter_mode"
+# Counters differ by nothing: each sums products of op shapes in exact integers over the same ops
+# (conv, linear, matmul; bias adds and elementwise work excluded from each, see count_macs_*), so
+# no sampling or rounding enters. A difference is an op one counter prices and another does not:
+# a definition mismatch to fix, never noise.
+COUNTER_TOLERANCE = 0.0
+# fvcore's default handles that are not conv/linear/matmul MACs (norms, resampling, pooling):
+# ignored, so fvcore counts the definition the other two count
+FVCORE_NON_MAC_OPS = (
+    "aten::batch_norm",
+    "aten::group_norm",
+    "aten::layer_norm",
+    "aten::instance_norm",
+    "aten::upsample_nearest2d",
+    "aten::upsample_bilinear2d",
+    "aten::adaptive_avg_pool2d",
+    "aten::grid_sampler",
+)
 ROOT_KEY = "(root)"  # work done directly in a model's own forward, outside any child module
 
 
@@ -176,6 +192,10 @@ class _ZOnly(nn.Module):
         return forward_thunk(self.m, x, self.noise_mode)()
 
 
+def _no_macs(inputs, outputs) -> Counter:
+    return Counter()
+
+
 def count_macs_fvcore(module_cpu: nn.Module, x: torch.Tensor) -> MacCount:
     """fvcore FlopCountAnalysis on CPU (it traces with torch.jit, which meta tensors break)."""
     from fvcore.nn import FlopCountAnalysis
@@ -184,8 +204,9 @@ def count_macs_fvcore(module_cpu: nn.Module, x: torch.Tensor) -> MacCount:
     with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
         fa = FlopCountAnalysis(wrapper, (x,))
         fa.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        # fvcore counts 4 FLOPs per bilinear output; resampling is not conv/linear work here
-        fa.set_op_handle("aten::upsample_bilinear2d", lambda inputs, outputs: Counter())
+        # e.g. 4 per bilinear output: elementwise work, not a conv/linear MAC here (a None
+        # handle only silences fvcore's warning and keeps its count, so count zero instead)
+        fa.set_op_handle(**dict.fromkeys(FVCORE_NON_MAC_OPS, _no_macs))
         total = int(fa.total())
         by_module = fa.by_module()
     fir = sum(
@@ -196,21 +217,29 @@ def count_macs_fvcore(module_cpu: nn.Module, x: torch.Tensor) -> MacCount:
     return MacCount(total=total, fir=fir)
 
 
-def count_macs_ptflops(module: nn.Module, x: torch.Tensor) -> MacCount:
+def count_macs_ptflops(module: nn.Module, x: torch.Tensor, bias_adds: bool = True) -> MacCount:
     """ptflops with backend='aten' (its default module-hook backend misses functional convs).
 
     ptflops puts the model in eval mode and leaves forward hooks on its children, so pass a
-    throw-away copy. It also counts conv/addmm bias additions, which is why it runs a little
-    high. FIR work cannot be separated (it only attributes to top-level children).
+    throw-away copy. Its own formulas also add one per output element for the bias of a conv or
+    addmm (what it reports); `bias_adds=False` calls those same formulas with the bias left out
+    (`_without_bias`), so it counts what the other counters count (what a profile compares). FIR
+    work cannot be separated (it only attributes to top-level children).
     """
     from ptflops import get_model_complexity_info
 
     noise = {"noise_mode": "random"} if hasattr(module, "z_dim") else {}
     key = "z" if hasattr(module, "z_dim") else "img"
     macs, _ = get_model_complexity_info(
-        module, tuple(x.shape[1:]), input_constructor=lambda _res: {key: x, **noise},
-        backend="aten", as_strings=False, print_per_layer_stat=False, ost=io.StringIO(),
-    )  # fmt: skip
+        module,
+        tuple(x.shape[1:]),
+        input_constructor=lambda _res: {key: x, **noise},
+        backend="aten",
+        as_strings=False,
+        print_per_layer_stat=False,
+        ost=io.StringIO(),
+        custom_modules_hooks={} if bias_adds else _ptflops_hooks(),
+    )
     if macs is None:
         raise RuntimeError(
             "ptflops (aten backend) failed to count this model; see its traceback above"
@@ -218,93 +247,62 @@ def count_macs_ptflops(module: nn.Module, x: torch.Tensor) -> MacCount:
     return MacCount(total=int(macs), fir=0)
 
 
-# --------------------------------------------------------------------------- activation memory
-def _storage_key(t: torch.Tensor):
-    return StorageWeakRef(t.untyped_storage())
+def _without_bias(count, bias_at: int):
+    """ptflops' own formula for one op, called with the op's bias argument set to None."""
+
+    def hook(inputs, outputs):
+        inputs = list(inputs)
+        inputs[bias_at] = None
+        return count(inputs, outputs)
+
+    return hook
 
 
-def _owned_storages(module: nn.Module, *extra: torch.Tensor) -> set:
-    tensors = [*module.parameters(), *module.buffers(), *extra]
-    return {_storage_key(t) for t in tensors}
+def _ptflops_hooks() -> dict:
+    from ptflops import aten_ops
+
+    aten = torch.ops.aten
+    conv = _without_bias(aten_ops.conv_flop, 2)  # (input, weight, bias, stride, ...)
+    return {
+        aten.convolution: conv,
+        aten._convolution: conv,
+        aten.addmm: _without_bias(aten_ops.addmm_flop, 0),
+    }  # (bias, input, weight)
 
 
-def saved_tensor_bytes(module: nn.Module, x: torch.Tensor, noise_mode: str = "random") -> dict:
-    """Bytes autograd keeps for backward in one training forward (each storage counted once).
-
-    Storages that belong to parameters/buffers are reported apart: they exist anyway and are
-    not activations. Works on meta tensors (shapes and storage sizes are all it needs).
-    """
-    owned = _owned_storages(module, x)
-    seen: dict = {}
-
-    def pack(t):
-        s = t.untyped_storage()
-        seen.setdefault(StorageWeakRef(s), (s.nbytes(), s))  # keep s alive: keys stay unique
-        return t
-
-    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = forward_thunk(module, x, noise_mode)()
-    act = sum(n for k, (n, _) in seen.items() if k not in owned)
-    par = sum(n for k, (n, _) in seen.items() if k in owned)
-    del out
-    return {"train_saved": act, "train_saved_params": par,
-            "train_saved_storages": sum(1 for k in seen if k not in owned)}  # fmt: skip
+class CounterDisagreement(RuntimeError):
+    """The MAC counters disagree: one of them prices an op the others do not (a counting bug)."""
 
 
-class LiveTensorTracker(TorchDispatchMode):
-    """Peak of the bytes held by tensors created inside the mode, sampled after every op.
-
-    Each op's outputs are registered by storage; storages whose last reference has gone are
-    dropped before the next sample. That is exactly what a caching allocator would have to
-    hold (minus kernel workspaces and block rounding), on any device including meta.
-    """
-
-    def __init__(self, exclude: set):
-        super().__init__()
-        self.exclude, self.live, self.current, self.peak = exclude, {}, 0, 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for key in [k for k in self.live if k.expired()]:
-            self.current -= self.live.pop(key)
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor):
-                key = _storage_key(t)
-                if key not in self.live and key not in self.exclude:
-                    self.live[key] = t.untyped_storage().nbytes()
-                    self.current += self.live[key]
-        self.peak = max(self.peak, self.current)
-        return out
+def counters_for(resolution: int, fvcore_max_resolution: int) -> tuple[str, ...]:
+    """The counters a profile runs: all three up to `fvcore_max_resolution` (fvcore needs a real
+    CPU forward), the two meta-device ones above it."""
+    if resolution <= fvcore_max_resolution:
+        return COUNTERS
+    return tuple(c for c in COUNTERS if c != "fvcore")
 
 
-def peak_live_bytes(module: nn.Module, x: torch.Tensor, noise_mode: str = "const") -> dict:
-    """Peak live tensor bytes of one no-grad inference forward (parameters and input excluded)."""
-    tracker = LiveTensorTracker(_owned_storages(module, x))
-    with torch.no_grad(), tracker:
-        out = forward_thunk(module, x, noise_mode)()
-    return {"inference_peak_live": tracker.peak,
-            "inference_output": out.untyped_storage().nbytes()}  # fmt: skip
-
-
-ACTIVATION_METHOD = (
-    "meta device, batch 1. train_saved: storages packed by torch.autograd.graph.saved_tensors_hooks "
-    "during one training-mode forward of G with random noise (the G side of a G step; D not "
-    "included), each storage once, parameter/buffer storages excluded (train_saved_params). "
-    "inference_peak_live: a TorchDispatchMode registers every op output by storage and drops it "
-    "when its last reference is gone; peak sampled after each op (eval mode, no_grad, const "
-    "noise; excludes parameters, the input z, kernel workspaces and allocator rounding)."
-)
-
-
-def activation_bytes(name: str, resolution: int, **overrides) -> dict:
-    """Both memory figures for generator `name`, built on meta with the caller's overrides (the
-    modconv path is what the model would pick: on CPU/meta that is the activations path)."""
-    g = build_generator(name, resolution, "meta", **overrides)
-    z = example_input(g)
-    res = saved_tensor_bytes(g.train(), z)
-    res.update(peak_live_bytes(g.eval(), z))
-    res["method"] = ACTIVATION_METHOD
-    return res
+def check_agreement(by_counter: dict, tolerance: float = COUNTER_TOLERANCE) -> dict:
+    """Every counter's total (FIR included, as each tool reports it) vs the primary's; raises
+    CounterDisagreement above `tolerance` (COUNTER_TOLERANCE: why it is 0)."""
+    ref = by_counter[PRIMARY]["macs_with_fir"]
+    diffs = {k: rel_diff(v["macs_with_fir"], ref) for k, v in by_counter.items()}
+    worst = max(diffs, key=diffs.get)
+    if diffs[worst] > tolerance:
+        got = by_counter[worst]["macs_with_fir"]
+        raise CounterDisagreement(
+            f"MAC counters disagree: {worst} gives {got:,} vs {PRIMARY} {ref:,} "
+            f"({got - ref:+,} MACs, {100 * diffs[worst]:.3g} % > {100 * tolerance:.3g} %); one of "
+            "them prices an op the others do not (docs/macs.md, 'Cross-check')"
+        )
+    return {
+        "compared": "macs_with_fir",
+        "max_rel_diff": max(diffs.values()),
+        "tolerance": tolerance,
+        "rel_diff_by_counter": diffs,
+        "definition": "conv/linear/matmul MACs; bias adds and elementwise work excluded "
+        "from every counter",
+    }
 
 
 def rel_diff(a: float, b: float) -> float:

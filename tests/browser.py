@@ -1,7 +1,8 @@
-"""Open a rendered report.html in headless Chromium and check it as a reader's browser shows it:
-every image loads, nothing overflows the page at 1280 px, no console errors; and screenshot it.
+"""Test tooling (tests/test_report_browser.py): open a rendered report.html in headless Chromium
+and check it as a reader's browser shows it: every image loads, nothing overflows the page at
+1280 px, no console errors; and screenshot it.
 
-    python -m reports.browser reports/default/report.html --screenshot /tmp/report.png
+    python -m tests.browser reports/default/report.html --screenshot /tmp/report.png
 
 Chromium is driven through its DevTools protocol over a pipe (`--remote-debugging-pipe`: JSON
 messages separated by NUL bytes on file descriptors 3 and 4), so no driver, websocket library or
@@ -206,9 +207,7 @@ def problems(result: dict, width: int = WIDTH) -> list[str]:
 def main(argv=None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(
-        prog="python -m reports.browser", description=__doc__.splitlines()[0]
-    )
+    p = argparse.ArgumentParser(prog="python -m tests.browser", description=__doc__.splitlines()[0])
     p.add_argument("html")
     p.add_argument("--screenshot", help="full-page PNG to write")
     a = p.parse_args(argv)
