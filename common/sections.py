@@ -92,7 +92,7 @@ def add_flags(parser: argparse.ArgumentParser, cls, exclude=()) -> None:
             text += f"; one of {', '.join(map(str, enum))}"
         needed = default is dataclasses.MISSING
         if not needed and default is not None:
-            text += f" (default: {_shown(default)})"
+            text += f" (default: {_shown(default) if default != [] else 'none'})"
         parser.add_argument(
             flag_of(f.name), default=None, required=needed, metavar=f.name.upper(), help=text
         )

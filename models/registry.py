@@ -85,12 +85,9 @@ def display_name(name: str) -> str:
     return info(name).display_name
 
 
-def arch_keys(name: str | None = None) -> tuple[str, ...]:
-    """The build overrides that change generator `name`'s architecture; with no name, those of
-    any registered generator (a build can only hold keys its own model accepts)."""
-    if name is not None:
-        return info(name).arch_keys
-    return tuple(dict.fromkeys(k for n in sorted(_INFO) for k in _INFO[n].arch_keys))
+def arch_keys(name: str) -> tuple[str, ...]:
+    """The build overrides that change generator `name`'s architecture (its registration's)."""
+    return info(name).arch_keys
 
 
 def resolutions(name: str) -> tuple[int, ...]:

@@ -24,10 +24,9 @@ class Networks(NamedTuple):
     d_params: list
 
 
-def variant_label(build: dict, model: str | None = None) -> str:
+def variant_label(build: dict, model: str) -> str:
     """'official architecture', or 'narrow variant (...)' naming the keys that shrink it: the
-    build overrides `model`'s registration declares as architecture keys (without a model,
-    those of any registered generator: a build only holds keys its own model accepts)."""
+    build overrides `model`'s registration declares as architecture keys."""
     from models import arch_keys
 
     keys = arch_keys(model)

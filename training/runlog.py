@@ -33,7 +33,7 @@ LOG_FIELDS = [
 def run_metadata(model, resolution, build, G, ds, hp, *, seed, batch, d, device, frozen) -> dict:
     """run.json, and the `meta` of every checkpoint: enough to rebuild G and to tell variants
     and datasets apart. Plain values only, so checkpoints load with weights_only=True."""
-    variant = variant_label(build)
+    variant = variant_label(build, model)
     return {
         "model": model,
         "resolution": resolution,

@@ -4,7 +4,7 @@
         --metrics results/default/metrics --out-csv claims.csv --out-md claims.md
 
 Needs full-width profiles at 256 (params + MACs) and at 512 and 1024 (params, for supplementary
-Table B); `--no-latency --counters flop_counter_mode` profiles are enough. Only profiles without
+Table B); `--no-latency` profiles are enough. Only profiles without
 build overrides are used.
 """
 
