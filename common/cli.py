@@ -123,7 +123,7 @@ def format_overrides(flag: str, mapping: dict) -> list[str]:
     import yaml
 
     out = []
-    for key, value in mapping.items():
+    for key, value in sorted(mapping.items()):  # key order is not a change (rule params)
         text = yaml.safe_dump(value, default_flow_style=True).strip()
         out += [flag, f"{key}={text.removesuffix('...').strip()}"]
     return out

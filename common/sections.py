@@ -169,7 +169,7 @@ def to_argv(section, exclude=()) -> list[str]:
         elif kind in (int, float, str):
             out += [flag, str(value)]
         else:
-            out += [flag, json.dumps(_plain(value))]  # JSON is YAML
+            out += [flag, json.dumps(_plain(value), sort_keys=True)]  # JSON is YAML
     return out
 
 

@@ -6,11 +6,13 @@ from . import cips, discriminator, inr_gan, pixelfolder, stylegan2  # noqa: F401
 from .official import load_official
 from .registry import (
     COMMON_ARCH_KEYS,
+    BuildError,
     ModelInfo,
     arch_keys,
     available,
     build,
     build_discriminator,
+    check_build,
     display_name,
     info,
     recipe,
@@ -19,11 +21,13 @@ from .registry import (
 
 __all__ = [
     "COMMON_ARCH_KEYS",
+    "BuildError",
     "ModelInfo",
     "arch_keys",
     "available",
     "build",
     "build_discriminator",
+    "check_build",
     "display_name",
     "info",
     "load_official",

@@ -15,11 +15,15 @@ other package keeps a table keyed by model name:
 
 from __future__ import annotations
 
+import inspect
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from torch import nn
+
+from common.cli import UsageError
 
 COMMON_ARCH_KEYS = ("width", "z_dim", "n_mlp")  # every generator accepts and shrinks by these
 
@@ -110,9 +114,43 @@ def _lookup(table, name, kind):
     return table[name]
 
 
+# value rules of the build overrides every generator accepts (a model's own keys: its checks)
+_POSITIVE_INT = ("z_dim", "n_mlp")
+
+
+class BuildError(UsageError):
+    """A build override the generator does not accept, or a value it cannot mean."""
+
+
+def check_build(name: str, overrides: dict) -> dict:
+    """One-line BuildError for a key `name`'s constructor does not take (a typo such as
+    `widht`) or a value that cannot mean anything (width ≤ 0 or not finite, z_dim < 1, ...),
+    so a config fails at workflow start instead of training a silently different network."""
+    builder = _lookup(_GENERATORS, name, "model")
+    params = inspect.signature(builder.__init__).parameters
+    accepted = [k for k in params if k not in ("self", "resolution")]
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for key, value in overrides.items():
+        if key not in accepted and not takes_any:
+            raise BuildError(
+                f"build override {key!r} is not accepted by {name}; accepted: {', '.join(accepted)}"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BuildError(f"build override {key}={value} of {name} must be finite")
+    width = overrides.get("width", 1.0)
+    if isinstance(width, bool) or not isinstance(width, int | float) or not width > 0:
+        raise BuildError(f"build override width={width!r} of {name} must be a number > 0")
+    for key in _POSITIVE_INT:
+        value = overrides.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BuildError(f"build override {key}={value!r} of {name} must be an integer >= 1")
+    return overrides
+
+
 def build(name: str, resolution: int = 256, compile: bool = False, **overrides) -> nn.Module:
     """Build generator `name`. Overrides (all models): width (channel multiplier on every layer),
     z_dim (latent = style size), n_mlp (mapping depth), modconv_mode; plus model-specific ones."""
+    check_build(name, overrides)
     G = _lookup(_GENERATORS, name, "model")(resolution=resolution, **overrides)
     G.registry_name = name
     G.build_kwargs = {"resolution": resolution, **overrides}

@@ -348,7 +348,7 @@ def test_bad_input_exits_2(dataset, tmp_path, capsys):
     "flag, item, expected",
     [
         ("--hparam", "lr_typo=1", "--hparam: unknown hyper-parameter(s) lr_typo; known: beta1, "),
-        ("--build", "bogus=1", "unexpected keyword argument 'bogus'"),
+        ("--build", "bogus=1", "build override 'bogus' is not accepted by cips; accepted: "),
     ],
 )
 def test_unknown_keys_exit_2_with_one_line(dataset, tmp_path, capsys, flag, item, expected):
