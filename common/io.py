@@ -113,3 +113,24 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
         if tmp.suffix != ".lock":
             tmp.unlink(missing_ok=True)
     return [t for t in stale if t.suffix != ".lock"]
+
+
+def torch_load_failure(exc: BaseException) -> str:
+    """The real reason torch.load refused a file, in one line. Its weights-only message opens
+    with advice to pass weights_only=False (never right for a file one did not write) and puts
+    the reason last (`Trying to load unsupported GLOBAL posix.system ...`, or an unpickler
+    error such as `Unsupported operand 232` for random bytes); other failures (a text or
+    truncated file) raise whatever the unpickler hit first."""
+    text = str(exc)
+    if text.startswith("Weights only load failed"):
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()][1:]
+        reasons = [
+            ln for ln in lines if not ln.startswith(("Check the documentation", "Please file"))
+        ]
+        reason = reasons[0] if reasons else "an object that is not plain data"
+        if "GLOBAL" in reason:
+            return f"it would run code to load ({reason.rstrip('.')}); pixbench never does that"
+        return f"not a PyTorch checkpoint file ({reason.rstrip('.')})"
+    if isinstance(exc, IndexError | KeyError | EOFError) or not text.strip():
+        return f"not a PyTorch checkpoint file ({type(exc).__name__})"
+    return text.strip().splitlines()[0][:160]

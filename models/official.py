@@ -6,13 +6,12 @@ with strict=True."""
 from __future__ import annotations
 
 import argparse
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
 
-from common.cli import UsageError, first_line
+from common.cli import UsageError
+from common.io import torch_load_failure
 
 from .registry import build
 
@@ -32,9 +31,10 @@ def read_official_state(path: str | Path, key: str = "g_ema") -> dict:
         # official checkpoints pickle their argparse.Namespace of training args; allow only that
         with torch.serialization.safe_globals([argparse.Namespace]):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError) as e:
+    except Exception as e:  # noqa: BLE001 - whatever torch.load hits in a file that is not one
         raise OfficialCheckpointError(
-            f"{path}: not a readable PyTorch checkpoint ({first_line(e)}); re-download the official file"
+            f"{path}: not a readable official checkpoint: {torch_load_failure(e)}; pass the "
+            "official .pt file (re-download it if it is damaged)"
         ) from None
     if isinstance(ckpt, dict) and key in ckpt:
         return ckpt[key]

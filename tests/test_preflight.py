@@ -9,6 +9,7 @@ import importlib.util
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -265,23 +266,24 @@ def test_bad_arguments_are_one_line_exit_2(tmp_path, capsys):
 # ----------------------------------------------------------------------------- the workflow
 
 
-def test_preflight_is_the_first_rule_of_the_workflow():
-    """Every prepare_dataset job waits for results/<run>/preflight.json (as an ancient() input,
-    so a re-check after a config change does not re-run what follows)."""
-    cfg = settings.load(ROOT / "config" / "default.yaml")
-    dataset = next(iter(cfg.datasets))
-    target = f"results/{cfg.run}/data/{dataset}.zip"
-    cmd = [sys.executable, "-m", "snakemake", "-n", "--forceall", "--cores", "1", target]
-    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-2000:]
-    jobs = res.stdout.split("rule ")
-    pre = next(j for j in jobs if j.startswith("preflight:"))
-    prep = next(j for j in jobs if j.startswith("prepare_dataset:"))
-    assert f"output: results/{cfg.run}/preflight.json" in pre
-    assert f"input: results/{cfg.run}/preflight.json" in prep
-    smk = (ROOT / "Snakefile").read_text()
-    includes = [ln for ln in smk.splitlines() if ln.startswith("include:")]
-    assert includes[:2] == [
-        'include: "workflow/rules/common.smk"',
-        'include: "workflow/rules/preflight.smk"',
-    ]
+def test_preflight_runs_at_workflow_start_and_stops_it(tmp_path):
+    """The check runs when the workflow starts executing, before any job: a config whose dataset
+    is missing stops the workflow with the problem line and nothing prepared. It is a start-up
+    handler, not an input of the first rules (that hid params changes; see preflight.smk)."""
+    cfg = yaml.safe_load((ROOT / "tests" / "workflow" / "tiny.yaml").read_text())
+    cfg["run"] = "pre_missing"
+    cfg["datasets"] = {"faces": {"source": str(tmp_path / "nowhere"), "resolution": 32}}
+    path = tmp_path / "missing.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(path)]
+    results = ROOT / "results" / "pre_missing"
+    try:
+        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 1, res.stderr[-2000:]
+        assert f"error: MISSING dataset faces: {tmp_path / 'nowhere'} does not exist" in res.stderr
+        assert not (results / "data").exists()  # no job ran
+        assert json.loads((results / "preflight.json").read_text())["ok"] is False
+    finally:
+        shutil.rmtree(results, ignore_errors=True)
+    rules = "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
+    assert "=ancient(" not in rules and "onstart:" in rules

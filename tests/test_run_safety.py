@@ -143,3 +143,76 @@ def test_a_damaged_prepared_file_is_named_with_its_fix(dataset, tmp_path):  # no
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"error: prepared dataset {bad} is damaged at 00000/img00000003.png")
     assert "re-prepare it with python -m data.prepare" in last
+
+
+def test_rerun_incomplete_cannot_delete_the_training_log():
+    """Snakemake deletes an interrupted job's declared outputs before `--rerun-incomplete`; the
+    training job declares only final.pt, so log.csv (which training trims to the step it
+    resumes from) survives an interrupted workflow."""
+    cfg = "tests/workflow/tiny.yaml"
+    target = "results/tiny/train/faces/stylegan2/checkpoints/final.pt"
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        target,
+        "-n",
+        "--forceall",
+        "--cores",
+        "1",
+        "--configfile",
+        cfg,
+    ]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    train_job = out.stdout.split("rule train:")[1].split("\n\n")[0]
+    assert "output: " + target in train_job and "log.csv" not in train_job
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo this must never run",))
+
+
+def test_a_file_that_is_not_a_checkpoint_says_so(dataset, tmp_path):  # noqa: F811
+    """A pickle that would run code, random bytes, and a text file given to --resume or
+    --official: one line that says what the file is, never torch's weights_only=False advice,
+    exit 2, and no run folder left."""
+    import torch
+
+    torch.save({"x": _Evil()}, tmp_path / "evil.pt")
+    (tmp_path / "random.pt").write_bytes(bytes(range(256)) * 16)
+    (tmp_path / "text.pt").write_text("hello\nworld\n")
+    expect = {
+        "evil": "it would run code to load (Trying to load unsupported GLOBAL posix.system",
+        "random": "not a PyTorch checkpoint file (",
+        "text": "not a PyTorch checkpoint file (",
+    }
+    for name, words in expect.items():
+        path = tmp_path / f"{name}.pt"
+        out = tmp_path / f"run_{name}"
+        proc = _train(dataset, out, "--kimg", "0.008", "--resume", str(path))
+        _, err = proc.communicate(timeout=120)
+        line = err.strip().splitlines()[-1]
+        assert proc.returncode == 2 and line.startswith(f"error: '{path}' is not a readable"), err
+        assert words in line and "weights_only" not in line, line
+        assert not out.exists()
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.quality",
+            "--official",
+            str(path),
+            "--model",
+            "cips",
+            "--data",
+            str(dataset),
+            "--out",
+            str(tmp_path / "q.json"),
+            "--extractor",
+            "proxy",
+        ]
+        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and words in lines[0], res.stderr
+        assert "weights_only" not in lines[0]

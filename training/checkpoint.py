@@ -13,6 +13,7 @@ any other file (another version, or an older layout) is refused in one line nami
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import random
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 from common.cli import UsageError, first_line
-from common.io import atomic_output
+from common.io import atomic_output, torch_load_failure
 
 from .errors import TrainingError
 
@@ -53,9 +54,31 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     path = Path(path)
     _check_plain(state, "state")
     payload = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **state}
-    with atomic_output(path) as tmp, open(tmp, "wb") as f:
-        torch.save(payload, f)
+    try:
+        with atomic_output(path) as tmp, open(tmp, "wb") as f:
+            torch.save(payload, f)
+    except RuntimeError:  # torch's writer reports a full disk as an "enforce fail"
+        free = shutil.disk_usage(path.parent).free
+        need = sum(t.numel() * t.element_size() for t in _tensors(payload))
+        if free >= need:
+            raise
+        raise OSError(
+            errno.ENOSPC,
+            f"no space left on {path.parent} for checkpoint {path.name} "
+            f"(~{need / 1e6:.0f} MB needed, {free / 1e6:.0f} MB free)",
+        ) from None
     return path
+
+
+def _tensors(obj):
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _tensors(v)
+    elif isinstance(obj, list | tuple):
+        for v in obj:
+            yield from _tensors(v)
 
 
 _PLAIN = (str, int, float, bool, type(None), torch.Tensor)
@@ -97,11 +120,9 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # truncated zip, pickle error, foreign object types, ...
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()] or [type(exc).__name__]
-        reason = next((ln for ln in lines if "Unpickler error" in ln), lines[0])
+    except Exception as exc:  # noqa: BLE001 - whatever torch.load hits in a file that is not ours
         raise CheckpointError(
-            f"checkpoint {str(path)!r} is unreadable or corrupt ({reason[:200]})"
+            f"{str(path)!r} is not a readable pixbench checkpoint: {torch_load_failure(exc)}"
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT_NAME:
         raise CheckpointError(

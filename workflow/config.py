@@ -46,6 +46,11 @@ def check_registered(cfg: settings.RunConfig, where: str = "config") -> settings
                 f"{where}: {key}: unknown hyper-parameter {unknown[0]!r}; known: "
                 f"{', '.join(sorted(hp_names))}"
             )
+    for name, m in cfg.models.items():  # the variant each job builds: keys and values
+        try:
+            models.check_build(name, m.build)
+        except models.BuildError as exc:
+            raise UsageError(f"{where}: models.{name}.build: {exc}") from None
     for name, m in cfg.models.items():  # what each job will train with, ranges checked
         hp_where = f"{where}: hparams of {name} (train.hparams, then models.{name}.hparams)"
         resolve_hparams(name, {**cfg.train.hparams, **m.hparams}, where=hp_where)

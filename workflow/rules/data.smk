@@ -2,8 +2,6 @@
 
 
 rule prepare_dataset:
-    input:
-        preflight=ancient(L.pattern("preflight")),  # runs after the check; see preflight.smk
     output:
         L.pattern("dataset"),
     log:

@@ -1,22 +1,33 @@
 # Stage 0: the pre-flight check (workflow/preflight.py): the datasets, metric weights, GPUs and disk
-# space the config needs, checked before any job starts; each missing thing is one line on
-# stderr with its fix. prepare_dataset takes its output as an ancient() input: it waits for the
-# check, but a re-check (the config changed) does not make the prepared data and what follows
-# out of date. Under a cluster executor the check runs on the submitting host, which has no
-# GPUs: the GPU check is then left to the executor's own resources (--skip gpus).
+# space the config needs, checked when the workflow starts executing, before any job runs; each
+# missing thing is one line on stderr with its fix, and the workflow stops (exit 1). It writes
+# results/<run>/preflight.json; a later invocation with the same config skips the check.
+#
+# Why a start-up handler and not a rule that other rules take as an input: with the check as an
+# ancient() input of the first stages, Snakemake (9.x) plans only the check after a config change
+# and masks the params change of every job below it (the stale-results bug of
+# snakemake/snakemake#4166), so a new quality setting needed a second invocation. As a handler it
+# is in no job's inputs, and each rule's own params decide what re-runs.
+# Under a cluster executor the handler runs on the submitting host, which has no GPUs: the GPU
+# check is then left to the executor's own resources (--skip gpus).
+import subprocess
+from pathlib import Path
 
 
-rule preflight:
-    output:
-        L.pattern("preflight"),
-    log:
-        L.log("preflight"),
-    params:
-        cfg=json.dumps(settings.as_dict(CFG)),
-        name=", ".join(map(str, workflow.configfiles)) or "the config",
-        skip=lambda wc: "" if workflow.local_exec else "--skip gpus",
-    localrule: True
-    priority: 100
-    shell:
-        "{PY} -m workflow.preflight --config-json {params.cfg:q} --config-name {params.name:q} "
-        "{params.skip} --out {output:q} > {log:q}"
+def run_preflight():
+    out = L.path("preflight")
+    log = Path(L.log("preflight"))
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "workflow.preflight", "--if-changed", "--out", str(out),
+           "--config-json", json.dumps(settings.as_dict(CFG)),
+           "--config-name", ", ".join(map(str, workflow.configfiles)) or "the config"]
+    if not workflow.local_exec:
+        cmd += ["--skip", "gpus"]
+    with open(log, "w") as stdout:
+        code = subprocess.run(cmd, stdout=stdout).returncode
+    if code:
+        raise SystemExit(code)
+
+
+onstart:
+    run_preflight()

@@ -16,8 +16,6 @@ def _timed(wc) -> bool:
 
 
 rule profile:
-    input:
-        preflight=ancient(L.pattern("preflight")),  # no job before the check; see preflight.smk
     output:
         L.pattern("profile"),
     log:
@@ -36,8 +34,6 @@ rule profile_variant:
     """Cost of the variant that was actually trained (narrow widths in the default run), so the
     quality-vs-MACs plot pairs each metric with the MACs of the network that produced it. Counted
     only (--no-latency): timing belongs to the full-width profiles."""
-    input:
-        preflight=ancient(L.pattern("preflight")),
     output:
         L.pattern("variant"),
     log:

@@ -8,7 +8,7 @@ rule report:
         every("stages_json"),
         every("variant"),
         every("curve_dir"),
-        every("train_log"),
+        every("final_ckpt"),  # and the log.csv beside it (not an output: see train.smk)
         every("dataset"),
         rules.claims.output.csv,
     output:
@@ -16,7 +16,7 @@ rule report:
     log:
         L.log("report"),
     params:
-        cfg=json.dumps(settings.as_dict(CFG)),
+        cfg=json.dumps(settings.as_dict(CFG), sort_keys=True),
     shell:
         "{PY} -m reports.render --results {RESULTS:q} --out {REPORTS:q} --config-json {params.cfg:q} "
         "> {log:q} 2>&1"

@@ -27,8 +27,9 @@ rule train:
     input:
         data=L.pattern("dataset"),
     output:
+        # final.pt only: log.csv is appended across resumes (and trimmed to the resumed step by
+        # training itself), so it is not declared, and `--rerun-incomplete` cannot delete it
         ckpt=L.pattern("final_ckpt"),
-        log_csv=L.pattern("train_log"),
     log:
         L.log("train_{dataset}_{model}"),
     params:
