@@ -29,6 +29,7 @@ from common.cli import (
 )
 from common.io import atomic_output as atomic_path
 from common.io import atomic_write_text as write_text
+from data.prepare import SKIP_REASONS, skip_text
 from reports import columns, efficiency_plots, plots, tables
 from reports import html as H
 from reports.collect import RunResults, load_results
@@ -51,11 +52,22 @@ def provenance(res: RunResults) -> str:
     return f"run `{res.config.get('run')}` · timing device {device} · {versions} · config: report.html, section Provenance"
 
 
+def _data_line(name: str, r: dict) -> str:
+    """'faces: SOURCE at 64px, 10 images (200 of 210 skipped: 200 smaller than 64px)': a set
+    that kept few of its images says so where the reader starts, not only in its recipe."""
+    line = f"{name}: {r.get('source')} at {r.get('resolution')}px, {r.get('num_images')} images"
+    skipped = r.get("skipped") or {}
+    bad = sum(v for k, v in skipped.items() if k in SKIP_REASONS)
+    if bad:
+        line += (
+            f" ({bad} of {r.get('source_images_examined')} skipped: "
+            f"{skip_text(skipped, r.get('resolution'))})"
+        )
+    return line
+
+
 def proxy_banner(res: RunResults) -> str:
-    recipes = "; ".join(
-        f"{name}: {r.get('source')} at {r.get('resolution')}px, {r.get('num_images')} images"
-        for name, r in res.recipes.items()
-    )
+    recipes = "; ".join(_data_line(name, r) for name, r in res.recipes.items())
     variants = "; ".join(f"{m}: {r.get('variant', 'full width')}" for (_, m), r in res.runs.items())
     parts = [f"<b>What this run used.</b> {html.escape(res.config.get('description', ''))}"]
     if recipes:

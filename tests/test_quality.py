@@ -3,6 +3,7 @@ and prdc, clean-fid parity, weight-file errors, proxy naming, the CLI and its ca
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -18,21 +19,23 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks import quality as Q
 from benchmarks.quality import registry
-from benchmarks.quality.cli import build_parser
+from benchmarks.quality.cli import CURVE_ONLY, build_parser
 from benchmarks.quality.cli import main as quality_main
 from benchmarks.quality.distances import feature_stats, frechet_distance, trace_sqrt_product
 from benchmarks.quality.errors import QualityError
 from benchmarks.quality.features import extract, quantize
 from benchmarks.quality.manifold import manifold_metrics
-from benchmarks.quality.nets import ProxyFeatures, ProxyNet, load_nets
+from benchmarks.quality.nets import NETS, ProxyFeatures, ProxyNet, load_nets
+from benchmarks.quality.planning import curve_quality
 from benchmarks.quality.registry import POOL, FeatureSpec, Output
 from benchmarks.quality.samples import generated_batches
 from benchmarks.quality.weights import WEIGHT_URLS
 from common import settings
 from common.cli import UsageError, run
 from common.io import sha256_file
-from workflow import config as run_config
+from common.sections import from_args, to_argv
 from tests.helpers import write_standin_weights
+from workflow import config as run_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -368,7 +371,14 @@ def test_inception_path_wiring_with_torchscript_stand_ins(fake_weights):
         TinyGenerator(), data, extractor="inception", num_gen=24, batch=12, cache_dir=None,
         kid_subsets=5, weights_dir=fake_weights, download=False, progress=False,
     )  # fmt: skip
-    assert set(res["metrics"]) == {"fid", "kid", "precision", "recall", "density", "coverage"}
+    inception = registry.get_extractor("inception")
+    written = {inception.stem(o) for m in registry.select(None) for o in m.outputs}
+    assert set(res["metrics"]) == written  # every registered metric, by the registry's names
+    assert set(SHIPPED_OUTPUTS) <= written  # the shipped ones under their published names
+    modes = registry.mode_names()
+    assert set(res["summary"]) == {
+        k for m in registry.metric_names() for k in registry.result_keys(m, "inception", modes)
+    }
     assert set(res["metrics"]["fid"]) == {"clean", "legacy_tensorflow"}
     clean, legacy = (res["metrics"]["fid"][m]["mean"] for m in ("clean", "legacy_tensorflow"))
     assert clean > 0 and legacy > 0 and clean != legacy  # two resize paths really differ
@@ -540,11 +550,11 @@ def test_cli_bad_inputs_exit_2_without_output(real_run, tmp_path, capsys):
     cases = [
         (["--checkpoint", tmp_path / "nope.pt", *base], "checkpoint not found"),
         (["--checkpoint", ckpt, *base, "--metrics", "fid,is"], "unknown metric"),
-        (["--checkpoint", ckpt, *base, "--num-gen", 1], "num_gen: 1 is less than the minimum"),
+        (["--checkpoint", ckpt, *base, "--num-gen", 1], "--num-gen: 1 is less than the minimum"),
         (["--checkpoint", ckpt, *base, "--data", tmp_path / "missing.zip"], "does not exist"),
-        (["--checkpoint", ckpt, *base, "--seeds", "a,b"], "comma-separated list of integers"),
+        (["--checkpoint", ckpt, *base, "--seeds", "a,b"], "--seeds: expected a comma list of int"),
         (["--checkpoint", ckpt, *base, "--seeds", "0,0"], "distinct"),
-        (["--checkpoint", ckpt, *base, "--num-gen", "x"], "invalid int value"),
+        (["--checkpoint", ckpt, *base, "--num-gen", "x"], "--num-gen: expected int, got 'x'"),
         (["--official", ckpt, *base], "--official needs --model"),
     ]
     for argv, needle in cases:
@@ -607,23 +617,37 @@ def test_cli_missing_weights_subprocess(tmp_path):
 # ----------------------------------------------------------------------------- registry
 
 
+# The shipped metrics' result keys: result JSONs and reports already written depend on them.
+SHIPPED_KEYS = {
+    ("fid", "inception"): ["fid_clean", "fid_legacy_tensorflow"],
+    ("fid", "proxy"): ["fd_proxy_clean", "fd_proxy_legacy_tensorflow"],
+    ("kid", "inception"): ["kid_clean", "kid_legacy_tensorflow"],
+    ("kid", "proxy"): ["kd_proxy_clean", "kd_proxy_legacy_tensorflow"],
+    ("pr", "inception"): ["precision", "recall"],
+    ("pr", "proxy"): ["precision_proxy", "recall_proxy"],
+    ("dc", "inception"): ["density", "coverage"],
+    ("dc", "proxy"): ["density_proxy", "coverage_proxy"],
+}
+SHIPPED_OUTPUTS = ("fid", "kid", "precision", "recall", "density", "coverage")  # with inception
+
+
 def test_registry_keeps_the_result_key_names():
-    """Existing result JSONs and reports depend on these exact names."""
-    assert registry.metric_names() == ["fid", "kid", "pr", "dc"]
-    assert registry.extractor_names() == ["inception", "proxy"]
+    """The shipped metrics keep their exact key names, and a metric added the README's way
+    (one file, one import, one config entry) only adds keys: this test reads the registry for
+    everything else, so it passes with any number of added metrics."""
     modes = ["clean", "legacy_tensorflow"]
-    keys = {(m, e): registry.result_keys(m, e, modes) for m in registry.metric_names()
-            for e in registry.extractor_names()}  # fmt: skip
-    assert keys == {
-        ("fid", "inception"): ["fid_clean", "fid_legacy_tensorflow"],
-        ("fid", "proxy"): ["fd_proxy_clean", "fd_proxy_legacy_tensorflow"],
-        ("kid", "inception"): ["kid_clean", "kid_legacy_tensorflow"],
-        ("kid", "proxy"): ["kd_proxy_clean", "kd_proxy_legacy_tensorflow"],
-        ("pr", "inception"): ["precision", "recall"],
-        ("pr", "proxy"): ["precision_proxy", "recall_proxy"],
-        ("dc", "inception"): ["density", "coverage"],
-        ("dc", "proxy"): ["density_proxy", "coverage_proxy"],
-    }
+    assert {m for m, _ in SHIPPED_KEYS} <= set(registry.metric_names())
+    assert {e for _, e in SHIPPED_KEYS} <= set(registry.extractor_names())
+    for (metric, extractor), keys in SHIPPED_KEYS.items():
+        assert registry.result_keys(metric, extractor, modes) == keys, (metric, extractor)
+    every = [
+        k
+        for m in registry.metric_names()
+        for e in registry.extractor_names()
+        for k in registry.result_keys(m, e, modes)
+    ]
+    assert len(every) == len(set(every))  # no two metrics write the same key
+    assert all(registry.key_info(k).metric in registry.metric_names() for k in every)
     assert registry.result_keys("fid", modes=["clean"]) == ["fid_clean"]  # settings' extractor
 
 
@@ -650,18 +674,66 @@ def test_settings_check_the_registered_names():
     """workflow.config validates config names through registry.metric_names()."""
     base = {"run": "x", "datasets": {"d": {"source": "s", "resolution": 32}},
             "models": {"stylegan2": {}}}  # fmt: skip
-    with pytest.raises(UsageError, match="'lpips' is not registered; available: fid, kid"):
+    known = ", ".join(registry.metric_names())
+    with pytest.raises(UsageError, match=f"'lpips' is not registered; available: {known}"):
         run_config.load({**base, "quality": {"metrics": ["lpips"]}})
 
 
 def test_cli_defaults_and_help_come_from_settings():
+    """The flags are generated from settings.Quality (common.sections): unset, each is its one
+    default there; the curve_* fields belong to the workflow and are no flags."""
     args = build_parser().parse_args(["--checkpoint", "c", "--data", "d", "--out", "o"])
-    for name, default in settings.defaults(settings.Quality).items():
-        if not name.startswith("curve_"):
-            assert getattr(args, name) == default, name
+    assert from_args(settings.Quality, args, exclude=CURVE_ONLY) == settings.Quality()
     text = build_parser().format_help()
     assert settings.help_of(settings.Quality, "pr_block") in text
-    assert "results/cache" in text
+    assert "--num-gen" in text and "--curve-metric" not in text
+
+
+@pytest.mark.parametrize("config", ["config/default.yaml", "config/paper.yaml"])
+def test_a_section_passed_whole_reaches_the_cli_unchanged(config):
+    """What the workflow's rules pass (to_argv of the section and of its curve variant) is read
+    back by the CLI as the very same typed section."""
+    q = settings.load(ROOT / config).quality
+    for section in (q, curve_quality(q)):
+        argv = ["--checkpoint", "c", "--data", "d", "--out", "o"]
+        args = build_parser().parse_args([*argv, *to_argv(section, exclude=CURVE_ONLY)])
+        back = from_args(settings.Quality, args, exclude=CURVE_ONLY)
+        assert back == dataclasses.replace(section, curve_metric="fid", curve_num_gen=None)
+
+
+def test_no_feature_cache_unless_asked(real_run, tmp_path, monkeypatch, capsys):
+    """By hand there is no default cache folder (a second one beside the workflow's
+    results/<run>/cache would never be shared); --cache-dir names one."""
+    _, data, ckpt = real_run
+    monkeypatch.chdir(tmp_path)
+    assert build_parser().get_default("cache_dir") is None
+    argv = [
+        "--checkpoint",
+        ckpt,
+        "--data",
+        data,
+        "--metrics",
+        "fid",
+        "--modes",
+        "clean",
+        "--num-gen",
+        8,
+        "--num-real",
+        16,
+        "--batch",
+        8,
+        "--extractor",
+        "proxy",
+        "--quiet",
+        "--out",
+        tmp_path / "r.json",
+    ]
+    code, io = _cli(argv, capsys)
+    assert code == 0, io.err
+    assert json.loads((tmp_path / "r.json").read_text())["card"]["cache"]["dir"] is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]  # no results/cache made
+    code, io = _cli([*argv, "--cache-dir", tmp_path / "c"], capsys)
+    assert code == 0 and list((tmp_path / "c" / "features").glob("*.npy")), io.err
 
 
 @pytest.fixture
@@ -731,3 +803,291 @@ def test_cli_unknown_metric_lists_the_registered_ones(real_run, tmp_path, capsys
     assert "unknown metric 'nonexistent'" in io.err
     assert f"registered: {', '.join(registry.metric_names())}" in io.err
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- plan, feature sets
+
+
+def test_feature_sets_of_a_plan_are_listed_once_with_their_users():
+    shipped = ["fid", "kid", "pr", "dc"]
+    main = Q.plan(settings.Quality(metrics=shipped))
+    sets = {
+        tag: (i.net, i.resize, i.dim, i.stats, i.metrics) for tag, i in Q.feature_sets(main).items()
+    }
+    assert sets == {
+        "inception-clean": ("inception", "clean", 2048, True, ("fid", "kid")),
+        "inception-none": ("inception", "none", 2048, True, ("fid", "kid")),
+        "vgg16-none": ("vgg16", "none", 4096, False, ("pr", "dc")),
+    }
+    # proxy: P/R reads the same raw-pixel set as legacy FID, so it is computed (and cached) once
+    proxy = Q.plan(
+        settings.Quality(metrics=shipped, extractor="proxy", modes=["legacy_tensorflow"])
+    )
+    assert {t: i.metrics for t, i in Q.feature_sets(proxy).items()} == {
+        "proxy-none": ("fid", "kid", "pr", "dc")
+    }
+    # several plans: the union (the pre-flight check's quality + curve jobs)
+    pr_only = Q.plan(settings.Quality(metrics=["pr"]))
+    curve = Q.plan(curve_quality(settings.Quality(metrics=["pr"], curve_metric="fid")))
+    assert list(Q.feature_sets(pr_only, curve)) == [
+        "vgg16-none",
+        "inception-clean",
+        "inception-none",
+    ]
+
+
+def test_preflight_and_disk_estimate_read_the_same_feature_sets():
+    from workflow import disk_estimate, preflight
+
+    cfg = settings.load(ROOT / "config/paper.yaml")
+    plans = preflight.quality_plans(cfg)
+    sets = Q.feature_sets(*plans)
+    nets = preflight.needed_nets(plans)
+    assert set(nets) == {i.net for i in sets.values()}
+    assert all(
+        set(users) == {m for i in sets.values() if i.net == net for m in i.metrics}
+        for net, users in nets.items()
+    )
+    parts, _ = disk_estimate.estimate_disk(cfg, {name: 10 for name in cfg.datasets}, plans)
+    n_real = min(cfg.quality.num_real or 10, 10)
+    per_set = sum(n_real * i.dim * 4 + (i.dim**2 + i.dim) * 8 * i.stats for i in sets.values())
+    assert parts["features"] >= len(cfg.datasets) * per_set
+
+
+def _specs_of(net: str) -> list[FeatureSpec]:
+    """Every feature set a registered extractor computes with `net` (its resize modes)."""
+    specs = []
+    for ex in map(registry.get_extractor, registry.extractor_names()):
+        for kind in (registry.POOL, registry.MANIFOLD):
+            for mode in registry.mode_names() if kind.per_mode else [None]:
+                if ex.nets.get(kind.name) == net and ex.spec(kind, mode) not in specs:
+                    specs.append(ex.spec(kind, mode))
+    return specs
+
+
+@pytest.mark.parametrize("net", sorted(NETS))
+def test_declared_net_dims_match_real_feature_arrays(net, fake_weights):
+    """Each net's declared `dim` (what feature_sets and the disk estimate read) is the width of
+    the arrays it really returns: NVIDIA's files where resources/weights has them, else the
+    TorchScript stand-ins of tests/helpers.py, and the proxy net itself."""
+    file = NETS[net].file
+    real = ROOT / "resources" / "weights"
+    folder = real if file and (real / file).is_file() else fake_weights
+    if folder == fake_weights and net == "vgg16":
+        pytest.skip(
+            "tests/helpers.FakeVGG16 pools to 48-D; only NVIDIA's vgg16.pt has the fc2 width"
+        )
+    if file and not (folder / file).is_file():
+        pytest.skip(f"no {file} here")
+    nets = load_nets({net}, folder, CPU, download=False)
+    specs = _specs_of(net)
+    feats = extract(_batches(structured_images(3, 0), 3), specs, nets, CPU, progress=False)
+    assert specs and all(feats[s].shape == (3, NETS[net].dim) for s in specs), {
+        s.tag: feats[s].shape for s in specs
+    }
+
+
+def test_the_job_validates_its_options_once(real_run, tmp_path, monkeypatch, capsys):
+    """A CLI job checks its section once against the schema (common.sections.from_args) and
+    once against the registry (planning.plan); evaluate() takes the plan as it is."""
+    _, data, ckpt = real_run
+    calls = {"validate": 0, "select": 0}
+
+    def counting(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(settings, "validate", counting("validate", settings.validate))
+    monkeypatch.setattr(registry, "select", counting("select", registry.select))
+    argv = [
+        "--checkpoint",
+        ckpt,
+        "--data",
+        data,
+        "--metrics",
+        "fid",
+        "--modes",
+        "clean",
+        "--num-gen",
+        8,
+        "--num-real",
+        16,
+        "--batch",
+        8,
+        "--extractor",
+        "proxy",
+        "--no-cache",
+        "--quiet",
+        "--out",
+        tmp_path / "once.json",
+    ]
+    code, io = _cli(argv, capsys)
+    assert code == 0, io.err
+    assert calls == {"validate": 1, "select": 1}
+
+
+def test_evaluate_takes_the_typed_section():
+    data = ArrayDataset(structured_images(20, 0))
+    q = settings.Quality(metrics=["fid"], extractor="proxy", num_gen=16, batch=8, modes=["clean"])
+    typed = Q.evaluate(TinyGenerator(), data, q, progress=False)
+    keywords = Q.evaluate(TinyGenerator(), data, progress=False, **dataclasses.asdict(q))
+    assert typed["metrics"] == keywords["metrics"] and list(typed["summary"]) == ["fd_proxy_clean"]
+    with pytest.raises(QualityError, match="distinct"):  # what the schema cannot say: checked
+        Q.evaluate(TinyGenerator(), data, dataclasses.replace(q, seeds=[1, 1]), progress=False)
+    with pytest.raises(TypeError, match="not both"):
+        Q.evaluate(TinyGenerator(), data, q, num_gen=8)
+
+
+# ----------------------------------------------------------------------------- IMAGES metrics
+
+BINS = 8
+
+
+def _histogram(batch: torch.Tensor) -> torch.Tensor:
+    """Counts of a BINS-bin histogram per RGB channel over every pixel of a uint8 batch."""
+    idx = batch.long() * BINS // 256  # (B, 3, H, W)
+    return torch.stack([torch.bincount(idx[:, c].flatten(), minlength=BINS) for c in range(3)])
+
+
+@pytest.fixture
+def colour_histogram(monkeypatch):
+    """A toy image-level metric registered the README's way, in a private copy of the table."""
+    monkeypatch.setattr(registry, "_METRICS", dict(registry._METRICS))
+    seen = []
+
+    @registry.register_metric(
+        "toy_colourhist",
+        features=registry.IMAGES,
+        outputs=[Output("toy_colour_hist", "colour histogram distance", generic="toy_chist")],
+        lower_is_better=True,
+        protocol=f"L1 distance of normalized {BINS}-bin RGB histograms",
+    )
+    def colourhist(real, gen, ctx):
+        seen.append((real, gen))
+        h_real, h_gen = real.reduce("hist", _histogram), gen.reduce("hist", _histogram)
+        return float(np.abs(h_real / h_real.sum() - h_gen / h_gen.sum()).sum())
+
+    return seen
+
+
+def _reference_histogram_distance(real_u8: np.ndarray, gen_u8: np.ndarray) -> float:
+    def hist(x):
+        h = np.stack(
+            [
+                np.bincount((x[..., c].astype(int) * BINS // 256).ravel(), minlength=BINS)
+                for c in range(3)
+            ]
+        ).astype(np.float64)
+        return h / h.sum()
+
+    return float(np.abs(hist(real_u8) - hist(gen_u8)).sum())
+
+
+def test_an_images_metric_gets_the_images(colour_histogram):
+    images = structured_images(20, 0)
+    G, n_gen = TinyGenerator(), 12
+    res = Q.evaluate(
+        G,
+        ArrayDataset(images),
+        metrics=["toy_colourhist", "fid"],
+        extractor="proxy",
+        num_gen=n_gen,
+        num_real=16,
+        batch=5,
+        seeds=[0, 1],
+        modes=["clean"],
+        progress=False,
+    )
+    assert set(res["summary"]) == {"toy_chist_proxy", "fd_proxy_clean"}
+    for i, seed in enumerate([0, 1]):
+        gen = torch.cat(list(generated_batches(G, seed, n_gen, 5, 1.0, "const", CPU)))
+        expected = _reference_histogram_distance(images[:16], gen.permute(0, 2, 3, 1).numpy())
+        assert res["metrics"]["toy_chist_proxy"]["per_seed"][i] == pytest.approx(
+            expected, rel=1e-12
+        )
+    (real0, gen0), (real1, gen1) = colour_histogram
+    assert real0 is real1 and real0.passes == 1  # the real images streamed once for every seed
+    assert gen0.passes == gen1.passes == 1 and len(gen0) == n_gen
+    np.testing.assert_array_equal(real0.array(), images[:16])
+    assert res["card"]["metrics"]["toy_colourhist"]["features"].startswith("no net: ")
+
+
+def test_an_images_metric_alone_needs_no_network(colour_histogram, tmp_path):
+    """Only images asked for: no net is loaded, so not even the Inception files are needed."""
+    data = ArrayDataset(structured_images(10, 0))
+    res = Q.evaluate(
+        TinyGenerator(),
+        data,
+        metrics=["toy_colourhist"],
+        extractor="inception",
+        num_gen=8,
+        weights_dir=tmp_path,
+        download=False,
+        progress=False,
+    )
+    assert list(res["summary"]) == ["toy_colour_hist"] and res["card"]["nets"] == {}
+    assert Q.feature_sets(Q.plan(settings.Quality(metrics=["toy_colourhist"]))) == {}
+
+
+# ----------------------------------------------------------------------------- bad input vs bug
+
+
+def test_a_bad_checkpoint_is_bad_input_but_a_bug_keeps_its_traceback(real_run, monkeypatch):
+    import models
+    import training.checkpoint
+
+    _, _, ckpt = real_run
+    junk = ckpt.parent / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(QualityError, match="cannot load G_ema from .*junk.pt"):
+        Q.load_checkpoint(junk, CPU)
+    with pytest.raises(QualityError, match="'nogan' is not registered"):
+        Q.load_official_generator(ckpt, "nogan", None, CPU)
+    with pytest.raises(QualityError, match="not defined at 48 px"):
+        Q.load_official_generator(ckpt, "stylegan2", 48, CPU)
+
+    def buggy(*args, **kwargs):
+        raise TypeError("unsupported operand type(s) for +: 'Tensor' and 'NoneType'")
+
+    monkeypatch.setattr(training.checkpoint, "load_generator", buggy)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        Q.load_checkpoint(ckpt, CPU)
+    monkeypatch.setattr(models, "load_official", buggy)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        Q.load_official_generator(ckpt, "stylegan2", 32, CPU)
+
+
+class BuggyGenerator(TinyGenerator):
+    def forward(self, z, truncation_psi=1.0, noise_mode="const"):
+        return z + None  # a bug in model code
+
+
+def test_a_bug_in_a_model_forward_is_not_bad_input(real_run, tmp_path, monkeypatch, capsys):
+    from benchmarks.quality import cli
+
+    _, data, ckpt = real_run
+    info = {"source": "checkpoint", "weights": "G_ema"}
+    monkeypatch.setattr(cli, "load_checkpoint", lambda *a: (BuggyGenerator(), info, None))
+    argv = [
+        "--checkpoint",
+        ckpt,
+        "--data",
+        data,
+        "--metrics",
+        "fid",
+        "--num-gen",
+        8,
+        "--extractor",
+        "proxy",
+        "--no-cache",
+        "--quiet",
+        "--out",
+        tmp_path / "r.json",
+    ]
+    code, io = _cli(argv, capsys)
+    assert code == 1 and "TypeError" in io.err, io.err  # a failure, not "bad input" (2)
+    with pytest.raises(TypeError, match="unsupported operand"):  # raised as it is, traceback kept
+        quality_main([str(a) for a in argv])

@@ -13,8 +13,6 @@ from common import settings
 from common.cli import first_line
 
 GB = 1e9
-# Feature width of each net (benchmarks/quality/nets.py), for the feature-cache estimate only.
-FEATURE_DIMS = {"inception": 2048, "vgg16": 4096, "proxy": 128 + 256}
 
 
 def human_bytes(n: float) -> str:
@@ -51,30 +49,23 @@ def estimate_disk(cfg: settings.RunConfig, counts: dict, plans) -> tuple[dict, l
     * samples: one GRID x GRID grid per snapshot, R x R x 3 bytes per image (uncompressed);
     * features: the feature cache, float32 N x dim per feature set (real: once per dataset;
       generated: per model x seed, and per kept snapshot for the curve) plus float64 mean and
-      covariance for per-mode (FID-type) features.
+      covariance for per-mode (FID-type) features; the sets and their widths are the quality
+      plans' own (benchmarks.quality.planning.feature_sets, widths declared by each net).
     """
+    from benchmarks.quality.planning import feature_sets
+
     main, curve = plans
     q, t = cfg.quality, cfg.train
     written, kept = snapshots(t)
     parts = {"data": 0, "checkpoints": 0, "samples": 0, "features": 0}
     left_out: list[str] = []
 
-    def specs(*ps) -> dict:
-        """feature set tag -> (dim, stats stored): every distinct feature set of the plans."""
-        out = {}
-        for p in ps:
-            for m in p.metrics:
-                for mode in p.modes_of(m):
-                    spec = p.extractor.spec(m.features, mode)
-                    dim = FEATURE_DIMS.get(spec.net, 2048)
-                    out[spec.tag] = (dim, out.get(spec.tag, (dim, False))[1] or m.features.per_mode)
-        return out
-
     def feature_bytes(sets: dict, n: int) -> int:
-        return sum(n * dim * 4 + ((dim * dim + dim) * 8 if stats else 0)
-                   for dim, stats in sets.values())  # fmt: skip
+        return sum(n * s.dim * 4 + ((s.dim * s.dim + s.dim) * 8 if s.stats else 0)
+                   for s in sets.values())  # fmt: skip
 
-    real_sets, gen_sets, curve_sets = specs(main, curve), specs(main), specs(curve)
+    real_sets, gen_sets = feature_sets(main, curve), feature_sets(main)
+    curve_sets = feature_sets(curve)
     params: dict = {}
     for dname, ds in cfg.datasets.items():
         res, images = ds.resolution, counts.get(dname)

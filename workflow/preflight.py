@@ -24,6 +24,7 @@ exit 2. Where the answers come from:
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import json
@@ -150,25 +151,21 @@ def check_dataset(name: str, ds: settings.Dataset, where: str) -> tuple[list[Ite
 
 
 def quality_plans(cfg: settings.RunConfig):
-    """(plan of the quality rule, plan of the curve rule): what the quality jobs will compute."""
-    import dataclasses
+    """(plan of the quality rule, plan of the curve rule): what the quality jobs will compute,
+    planned from the very sections the two rules pass (the config's, and its curve variant)."""
+    from benchmarks.quality.planning import curve_quality, plan
 
-    from benchmarks.quality.evaluation import plan, resolve_options
-
-    opts = resolve_options(**settings.as_dict(cfg.quality))
-    curve = dataclasses.replace(opts, metrics=[cfg.quality.curve_metric])
-    return plan(opts), plan(curve)
+    return plan(cfg.quality), plan(curve_quality(cfg.quality))
 
 
 def needed_nets(plans) -> dict[str, list[str]]:
-    """net name -> metrics that use it, over every plan."""
+    """net name -> metrics that use it, over every plan (from planning.feature_sets)."""
+    from benchmarks.quality.planning import feature_sets
+
     out: dict[str, list[str]] = {}
-    for p in plans:
-        for m in p.metrics:
-            for mode in p.modes_of(m):
-                users = out.setdefault(p.extractor.spec(m.features, mode).net, [])
-                if m.name not in users:
-                    users.append(m.name)
+    for info in feature_sets(*plans).values():
+        users = out.setdefault(info.net, [])
+        users += [m for m in info.metrics if m not in users]
     return out
 
 
@@ -177,7 +174,7 @@ def check_weights(cfg: settings.RunConfig, plans) -> list[Item]:
     from benchmarks.quality.weights import WEIGHT_URLS
 
     nets = needed_nets(plans)
-    files = {net: NETS[net][0] for net in nets if NETS[net][0]}
+    files = {net: NETS[net].file for net in nets if NETS[net].file}
     if not files:
         return [Item("weights", cfg.quality.extractor, OK,
                      f"no weight files needed (extractor {cfg.quality.extractor}: nets "
@@ -347,6 +344,15 @@ def _parse_skip(text: str | None) -> set[str]:
     return names
 
 
+def _passed_before(out: Path, digest: str) -> bool:
+    """Whether `out` is a passed check of the config with this digest (what --if-changed skips)."""
+    try:
+        old = json.loads(out.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(old, dict) and old.get("ok") is True and old.get("config_sha256") == digest
+
+
 def main(argv=None) -> int:
     p = OneLineParser(prog="python -m workflow.preflight", description=__doc__.splitlines()[0])
     p.add_argument("config", nargs="?", help="the run's config YAML")
@@ -354,6 +360,8 @@ def main(argv=None) -> int:
     p.add_argument("--config-name", help="how messages name a --config-json config (its file)")
     p.add_argument("--out", help="also write the report as JSON (atomically)")
     p.add_argument("--skip", help=f"comma list of checks to skip: {', '.join(CHECKS)}")
+    p.add_argument("--if-changed", action="store_true",
+                   help="with --out: skip the check when --out holds a passed check of this config")
     a = p.parse_args(argv)
     if (a.config is None) == (a.config_json is None):
         raise UsageError("give a config YAML or --config-json (one of them)")
@@ -367,7 +375,12 @@ def main(argv=None) -> int:
     else:
         source, where = a.config, a.config
     cfg = config.load(source)
+    digest = hashlib.sha256(json.dumps(settings.as_dict(cfg), sort_keys=True).encode()).hexdigest()
+    if a.if_changed and out is not None and _passed_before(out, digest):
+        print(f"pre-flight passed earlier for this config ({out}); not repeated")
+        return 0
     report = preflight(cfg, where, skip)
+    report["config_sha256"] = digest
     print(format_table(report), flush=True)
     if out is not None:
         write_json(out, report)

@@ -14,25 +14,27 @@ from . import registry
 from .registry import Context
 
 if TYPE_CHECKING:
-    from .evaluation import Plan
+    from .planning import Plan
 
 QUANTIZATION = "uint8 = (x * 127.5 + 128).clamp(0, 255).to(uint8), as NVIDIA (x in ~[-1, 1])"
 LATENTS = "z = torch.randn(num_gen, z_dim, generator=torch.Generator().manual_seed(seed))"
 
 
 def _metric_card(metric: registry.Metric, p: Plan, ctx: Context) -> dict:
-    spec = p.extractor.spec(metric.features, p.modes_of(metric)[0])
+    spec = p.spec_of(metric, p.modes_of(metric)[0])
     return {
         "keys": registry.result_keys(metric, p.extractor.name, p.modes),
-        "features": f"{spec.net}: {metric.features.description}",
+        "features": f"{spec.net if spec else 'no net'}: {metric.features.description}",
         "lower_is_better": metric.lower_is_better,
         "protocol": metric.protocol,
         **(metric.card(ctx) if metric.card else {}),
     }
 
 
-def build_card(opts, p: Plan, nets: dict, device, n_real: int, data: dict, cache, info: dict,
-               t0: float) -> dict:  # fmt: skip
+def build_card(
+    p: Plan, nets: dict, device, n_real: int, data: dict, cache, info: dict, t0: float
+) -> dict:
+    opts = p.options
     per_mode = any(m.features.per_mode for m in p.metrics)
     ctx = Context(opts, device)
     return {

@@ -1,61 +1,30 @@
 """`python -m benchmarks.quality`: the registered metrics of one checkpoint, written as JSON.
 
 Every option of `common.settings.Quality` (except the workflow's curve_*) is a flag named after
-it (`num_gen` → `--num-gen`), with its default and help from there; list options take comma
-lists. Bad input is one line and exit 2, an unwritable output exit 1 (`common.cli.run`).
+it (`num_gen` → `--num-gen`), generated from the section by `common.sections` with its default
+and help from there; list options take comma lists. The flags become one typed, schema-checked
+`settings.Quality` and its plan, once per job. Bad input is one line and exit 2, an unwritable
+output exit 1 (`common.cli.run`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 import zipfile
 import zlib
 from pathlib import Path
 
 from common import settings
-from common.cli import (
-    OneLineParser,
-    check_writable,
-    check_writable_dir,
-    first_line,
-    parse_int_list,
-)
+from common.cli import OneLineParser, check_writable, check_writable_dir, first_line
 from common.device import resolve_device
 from common.io import write_json
+from common.sections import add_flags, from_args
 from data.dataset import open_dataset
 
 from .errors import QualityError
-from .evaluation import DEFAULT_CACHE_DIR, evaluate, plan, resolve_options
+from .evaluation import evaluate
 from .generators import load_checkpoint, load_official_generator
 from .nets import locate_weights
-
-FIELDS = [f.name for f in dataclasses.fields(settings.Quality) if not f.name.startswith("curve_")]
-
-
-def _kind(name: str):
-    """int, float, str, or (list, item type) of a Quality field, Optional stripped."""
-    tp = typing.get_type_hints(settings.Quality)[name]
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        tp = next(a for a in typing.get_args(tp) if a is not type(None))
-    return (list, typing.get_args(tp)[0]) if typing.get_origin(tp) is list else tp
-
-
-def _add_quality_flags(p: OneLineParser) -> None:
-    defaults = settings.defaults(settings.Quality)
-    for name in FIELDS:
-        kind, default = _kind(name), defaults[name]
-        text = settings.help_of(settings.Quality, name).replace("%", "%%")
-        if isinstance(kind, tuple):
-            text += "; a comma list"
-            shown = ",".join(map(str, default)) if default is not None else None
-        else:
-            shown = default
-        if shown is not None:
-            text += f" (default: {shown})"
-        kw = {"type": kind} if kind in (int, float) else {}
-        p.add_argument(f"--{name.replace('_', '-')}", default=default, help=text, **kw)
+from .planning import CURVE_ONLY, feature_sets, plan
 
 
 def build_parser() -> OneLineParser:
@@ -67,12 +36,12 @@ def build_parser() -> OneLineParser:
     p.add_argument("--resolution", type=int, help="for --official (default: the dataset's)")
     p.add_argument("--which", default="G_ema", choices=("G_ema", "G"), help="EMA or raw weights")
     p.add_argument("--data", required=True, help="prepared dataset file")
-    _add_quality_flags(p)
+    add_flags(p, settings.Quality, exclude=CURVE_ONLY)
     device = settings.defaults(settings.RunConfig)["device"]
     p.add_argument("--device", default=device, help=f"auto | cpu | cuda[:N] (default: {device})")
-    p.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR), help="feature cache folder "
-                   "(default: %(default)s)")  # fmt: skip
-    p.add_argument("--no-cache", action="store_true", help="do not read or write cached features")
+    cache = "feature cache folder (default: none, no cache; the workflow passes its run's)"
+    p.add_argument("--cache-dir", help=cache)
+    p.add_argument("--no-cache", action="store_true", help="ignore --cache-dir: no cache")
     p.add_argument("--no-download", action="store_true", help="never try to fetch weights")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch and BLAS")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -80,28 +49,19 @@ def build_parser() -> OneLineParser:
     return p
 
 
-def quality_options(args) -> dict:
-    """The Quality fields of parsed arguments, comma lists split (ints checked here)."""
-    out = {}
-    for name in FIELDS:
-        value, kind = getattr(args, name), _kind(name)
-        if isinstance(kind, tuple) and isinstance(value, str):
-            flag = f"--{name.replace('_', '-')}"
-            if kind[1] is int:
-                value = parse_int_list(value, flag, minimum=0)
-            else:
-                value = [s.strip() for s in value.split(",") if s.strip()]
-        out[name] = value
-    return out
+def cache_dir_of(args) -> str | None:
+    """The feature cache folder of this job: only where one is asked for (see README.md)."""
+    return None if args.no_cache else args.cache_dir
 
 
 def evaluate_args(args) -> dict:
     """Everything the CLI does except writing the file; cheap checks come before G is loaded."""
-    opts = resolve_options(**quality_options(args))
+    p = plan(from_args(settings.Quality, args, exclude=CURVE_ONLY))
     if args.official and not args.model:
         raise QualityError("--official needs --model NAME")
     download = not args.no_download
-    locate_weights({s.net for s in plan(opts).specs}, opts.weights_dir, download)
+    nets = {info.net for info in feature_sets(p).values()}
+    locate_weights(nets, p.options.weights_dir, download)
     ds = _ReadErrorsNamed(open_dataset(args.data, xflip=False), args.data)
     device = resolve_device(args.device)
     if args.checkpoint:
@@ -109,11 +69,18 @@ def evaluate_args(args) -> dict:
     else:  # official weights carry no resolution: default to the dataset's
         resolution = args.resolution or getattr(ds, "resolution", None)
         G, info, gid = load_official_generator(args.official, args.model, resolution, device)
+    cache, progress = cache_dir_of(args), not args.quiet
     return evaluate(
-        G, ds, device=device, cache_dir=None if args.no_cache else args.cache_dir,
-        generator_id=gid, generator_info=info, download=download, progress=not args.quiet,
-        **dataclasses.asdict(opts),
-    )  # fmt: skip
+        G,
+        ds,
+        p,
+        device=device,
+        cache_dir=cache,
+        generator_id=gid,
+        generator_info=info,
+        download=download,
+        progress=progress,
+    )
 
 
 class _ReadErrorsNamed:
@@ -173,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run through `common.cli.run(main)`: UsageError → exit 2, OSError → exit 1."""
     args = build_parser().parse_args(argv)
     out = check_writable(args.out)
-    if not args.no_cache:
-        _check_cache_dir(args.cache_dir)
+    if cache_dir_of(args) is not None:
+        _check_cache_dir(cache_dir_of(args))
     if args.threads is not None:
         _limit_threads(args.threads)
     result = evaluate_args(args)

@@ -1,7 +1,8 @@
-"""`evaluate()`: the feature sets the selected metrics need are gathered once per spec (real ones
-once per run, generated ones per seed, both through the content-addressed cache), then every
+"""`evaluate()`: every feature set of the plan (planning.feature_sets) is gathered once (the real
+ones once per run, the generated ones per seed, both through the content-addressed cache when a
+cache folder is given), IMAGES metrics get the images themselves (images.ImageSet), then every
 selected registered metric is called on them; per-seed values become mean ± std, plus a card.
-Nothing here knows a metric by name: it only loops over `registry`."""
+Nothing here knows a metric by name: it only loops over the plan."""
 
 from __future__ import annotations
 
@@ -9,13 +10,11 @@ import dataclasses
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from common import settings
-from common.cli import UsageError
 from common.device import resolve_device
 from data.dataset import dataset_info, open_dataset
 
@@ -23,67 +22,13 @@ from . import registry
 from .card import build_card
 from .errors import QualityError
 from .features import FeatureCache, gather
+from .images import ImageSet
 from .nets import load_nets
-from .registry import Context, Extractor, FeatureSpec, Metric
+from .planning import Plan, feature_sets, plan, resolve_options
+from .registry import Context, FeatureSpec
 from .samples import generated_batches, real_batches
 
 SCHEMA = "pixbench.quality/1"
-DEFAULT_CACHE_DIR = Path("results/cache")
-
-
-# ----------------------------------------------------------------------------- options, plan
-
-
-def _plain(value):
-    """What the settings schema accepts: lists, not tuples; paths as strings."""
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return os.fspath(value) if isinstance(value, os.PathLike) else value
-
-
-def resolve_options(**options) -> settings.Quality:
-    """The run's options: the given `settings.Quality` fields over their one default, checked
-    by the settings schema and against the registry; any problem is one-line QualityError."""
-    try:
-        opts = settings.validate({k: _plain(v) for k, v in options.items()}, settings.Quality,
-                                 where="quality option")  # fmt: skip
-    except QualityError:
-        raise
-    except UsageError as exc:
-        raise QualityError(str(exc)) from None
-    metrics = opts.metrics
-    if metrics is not None:
-        metrics = [m.strip().lower() for m in metrics if m.strip()]
-        registry.select(metrics)
-    registry.get_extractor(opts.extractor)
-    seeds = [int(s) for s in opts.seeds]
-    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise QualityError(f"seeds must be distinct non-negative integers, got {seeds}")
-    return dataclasses.replace(opts, metrics=metrics, seeds=seeds,
-                               modes=registry.check_modes(opts.modes))  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What a run computes: the selected metrics, the extractor, every feature set once."""
-
-    metrics: list[Metric]
-    extractor: Extractor
-    modes: list[str]
-
-    def modes_of(self, metric: Metric) -> list[str | None]:
-        return self.modes if metric.features.per_mode else [None]
-
-    @property
-    def specs(self) -> list[FeatureSpec]:
-        specs = (self.extractor.spec(m.features, mode) for m in self.metrics
-                 for mode in self.modes_of(m))  # fmt: skip
-        return list(dict.fromkeys(specs))
-
-
-def plan(opts: settings.Quality) -> Plan:
-    return Plan(registry.select(opts.metrics), registry.get_extractor(opts.extractor), opts.modes)
-
 
 # ----------------------------------------------------------------------------- evaluation
 
@@ -118,16 +63,19 @@ class _CacheKeys:
                 "batch": o.batch if o.noise_mode == "random" else None, **self._net(spec)}  # fmt: skip
 
 
-def _check_inputs(p: Plan, opts: settings.Quality, ds, data: dict, generator) -> int:
+def _check_inputs(p: Plan, ds, data: dict, generator) -> int:
     """Fail before any extraction; returns the number of real images used."""
+    opts = p.options
     n_real = len(ds) if opts.num_real is None else min(opts.num_real, len(ds))
     if n_real < 2:
         raise QualityError(f"need at least 2 real images, the dataset has {len(ds)}")
     for m in p.metrics:
         need = m.min_images(opts) if m.min_images else 2
         if min(n_real, opts.num_gen) < need:
-            raise QualityError(f"metric {m.name!r} needs at least {need} images per set with "
-                               f"these options; got {n_real} real, {opts.num_gen} generated")  # fmt: skip
+            raise QualityError(
+                f"metric {m.name!r} needs at least {need} images per set with these options; "
+                f"got {n_real} real, {opts.num_gen} generated"
+            )
     if not hasattr(generator, "z_dim"):
         raise QualityError("generator has no z_dim attribute")
     g_res, d_res = getattr(generator, "resolution", None), data["resolution"]
@@ -137,11 +85,13 @@ def _check_inputs(p: Plan, opts: settings.Quality, ds, data: dict, generator) ->
 
 
 def compute(p: Plan, real: dict, gen: dict, ctx: Context):
-    """(result stem, mode, value) of every selected metric for one seed: the registry loop."""
+    """(result stem, mode, value) of every selected metric for one seed: the registry loop.
+    `real`/`gen` map each FeatureSpec of the plan to its FeatureSet, and None to the ImageSet
+    (present when an IMAGES metric reads the images)."""
     for metric in p.metrics:
         outputs = {o.name: o for o in metric.outputs}
         for mode in p.modes_of(metric):
-            spec = p.extractor.spec(metric.features, mode)
+            spec = p.spec_of(metric, mode)
             values = metric(real[spec], gen[spec], dataclasses.replace(ctx, mode=mode))
             for name, value in values.items():
                 yield p.extractor.stem(outputs[name]), mode, value
@@ -168,12 +118,24 @@ def summarize(per_seed: dict) -> tuple[dict, dict]:
     return results, summary
 
 
+def _plan_of(quality: settings.Quality | Plan | None, options: dict) -> Plan:
+    """The job's plan: a Plan as given, a typed section planned (its schema was checked where it
+    was built), or keyword options checked here; never both a section and keywords."""
+    if quality is not None and options:
+        names = ", ".join(sorted(options))
+        raise TypeError(f"evaluate() takes a Quality section or keyword options, not both: {names}")
+    if isinstance(quality, Plan):
+        return quality
+    return plan(resolve_options(**options) if quality is None else quality)
+
+
 def evaluate(
     generator: torch.nn.Module,
     dataset,
+    quality: settings.Quality | Plan | None = None,
     *,
     device: str | torch.device = "auto",
-    cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR,
+    cache_dir: str | os.PathLike | None = None,
     generator_id: str | None = None,
     generator_info: dict | None = None,
     download: bool = True,
@@ -182,35 +144,41 @@ def evaluate(
 ) -> dict:
     """The registered metrics of `generator` against `dataset` as a result dict.
 
-    `options` are `common.settings.Quality` fields (metrics, num_gen, seeds, extractor, modes,
-    k, ...; each defaults to its one value there). `generator` is called as
-    G(z, truncation_psi=, noise_mode=) and must expose `z_dim`. `dataset` is a prepared dataset
-    path or a sequence of uint8 (C, H, W) tensors. `generator_id` (e.g. "ckpt:<sha256>:G_ema")
-    enables caching of generated features; without it only the real features (keyed by the
-    dataset file hash) are cached. Bad input raises a one-line UsageError (QualityError, ...).
+    `quality` is the typed `common.settings.Quality` (what the CLI and the workflow build, its
+    schema checked once there) or its `planning.Plan`; without it, `options` are its fields as
+    keywords (metrics, num_gen, seeds, extractor, modes, k, ...; each defaults to its one value
+    there), checked here. `generator` is called as G(z, truncation_psi=, noise_mode=) and must
+    expose `z_dim`. `dataset` is a prepared dataset path or a sequence of uint8 (C, H, W)
+    tensors. Features are cached under `cache_dir` (None: no cache); `generator_id` (e.g.
+    "ckpt:<sha256>:G_ema") enables caching of generated features, without it only the real
+    features (keyed by the dataset file hash) are cached. Bad input raises a one-line UsageError.
     """
     t0 = time.perf_counter()
-    opts = resolve_options(**options)
+    p = _plan_of(quality, options)
+    opts = p.options
     device = resolve_device(device)
-    p = plan(opts)
-    nets = load_nets({s.net for s in p.specs}, opts.weights_dir, device, download)
+    specs = [info.spec for info in feature_sets(p).values()]
+    nets = load_nets({s.net for s in specs}, opts.weights_dir, device, download)
     ds = open_dataset(dataset, xflip=False)
     data = {**dataset_info(ds), "xflip": False}
-    n_real = _check_inputs(p, opts, ds, data, generator)
+    n_real = _check_inputs(p, ds, data, generator)
     generator = generator.to(device).eval().requires_grad_(False)
     cache = FeatureCache(cache_dir)
     net_sha = {name: net.sha256 for name, net in nets.items()}
     keys = _CacheKeys(opts, device.type, net_sha, data["sha256"], n_real, generator_id)
 
-    def features(key_of, batches, total, desc):
-        return gather(cache, p.specs, key_of, batches, total, nets, device, desc, progress)
+    def inputs(key_of, make_batches, total, desc) -> dict:
+        """Every feature set of one image source (one pass for all cache misses), plus the
+        images themselves under None when an IMAGES metric reads them."""
+        out: dict = gather(cache, specs, key_of, make_batches, total, nets, device, desc, progress)
+        if p.needs_images:
+            out[None] = ImageSet(make_batches, total)
+        return out
 
-    real = features(
-        keys.real, lambda: real_batches(ds, n_real, opts.batch), n_real, "real features"
-    )
+    real = inputs(keys.real, lambda: real_batches(ds, n_real, opts.batch), n_real, "real features")
     per_seed: dict[tuple[str, str | None], list[float]] = {}
     for seed in opts.seeds:
-        gen = features(
+        gen = inputs(
             lambda spec, seed=seed: keys.gen(spec, seed),
             lambda seed=seed: generated_batches(generator, seed, opts.num_gen, opts.batch,
                                                 opts.truncation, opts.noise_mode, device),
@@ -220,6 +188,6 @@ def evaluate(
             per_seed.setdefault((stem, mode), []).append(value)
     results, summary = summarize(per_seed)
     info = dict(generator_info or {})
-    card = build_card(opts, p, nets, device, n_real, data, cache, info, t0)
+    card = build_card(p, nets, device, n_real, data, cache, info, t0)
     return {"schema": SCHEMA, "metrics": results, "summary": summary, "generator": info,
             "card": card}  # fmt: skip

@@ -44,6 +44,14 @@ class CleanResize:
         return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
 
+def rgb_batch(u8: torch.Tensor) -> torch.Tensor:
+    """A checked uint8 NCHW batch with 3 channels: grayscale is repeated to RGB, as NVIDIA does,
+    so every net and every IMAGES metric sees the same RGB pixels."""
+    if u8.dtype != torch.uint8 or u8.ndim != 4 or u8.shape[1] not in (1, 3):
+        raise ValueError(f"expected uint8 NCHW RGB batches, got {u8.dtype} {tuple(u8.shape)}")
+    return u8.repeat(1, 3, 1, 1) if u8.shape[1] == 1 else u8
+
+
 def extract(
     batches: Iterable[torch.Tensor],
     specs: list[FeatureSpec],
@@ -57,13 +65,7 @@ def extract(
     resize = CleanResize() if any(s.resize == "clean" for s in specs) else None
     out: dict[FeatureSpec, list[np.ndarray]] = {s: [] for s in specs}
     with tqdm(total=total, desc=desc, unit="img", disable=not progress, leave=False) as bar:
-        for u8 in batches:
-            if u8.dtype != torch.uint8 or u8.ndim != 4 or u8.shape[1] not in (1, 3):
-                raise ValueError(
-                    f"expected uint8 NCHW RGB batches, got {u8.dtype} {tuple(u8.shape)}"
-                )
-            if u8.shape[1] == 1:  # grayscale -> RGB, as NVIDIA does
-                u8 = u8.repeat(1, 3, 1, 1)
+        for u8 in map(rgb_batch, batches):
             inputs = {}
             if resize is not None:
                 inputs["clean"] = resize(u8).to(device)

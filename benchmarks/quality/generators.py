@@ -1,5 +1,10 @@
 """The generator under test: from one of our training checkpoints or an official release file,
-with its provenance (for the result's `generator` section) and a cache id for its features."""
+with its provenance (for the result's `generator` section) and a cache id for its features.
+
+Only what a bad file or a bad name raises becomes a one-line QualityError (exit 2): the loaders'
+own UsageErrors (CheckpointError, OfficialCheckpointError) and the names checked here first. Any
+other exception is a bug in the model or loader code and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from common.cli import first_line
+from common.cli import UsageError, first_line
 from common.io import sha256_file
 
 from .errors import QualityError
@@ -23,10 +28,8 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device, which: str = 
 
     try:
         G, meta = load_generator(str(path), which=which, device=device)
-    except Exception as exc:  # noqa: BLE001 - unreadable checkpoint is a bad input
-        raise QualityError(
-            f"cannot load {which} from {path}: {type(exc).__name__}: {first_line(exc)}"
-        ) from None
+    except UsageError as exc:  # unreadable, foreign, or not rebuildable: training says which
+        raise QualityError(f"cannot load {which} from {path}: {first_line(exc)}") from None
     sha = sha256_file(path)
     meta = dict(meta or {})
     info = {
@@ -44,15 +47,22 @@ def load_official_generator(path, name: str, resolution: int | None, device: tor
     path = Path(path)
     if not path.is_file():
         raise QualityError(f"official checkpoint not found: {path}")
-    from models import load_official
+    import models
 
+    known = models.available()
+    if name not in known:
+        raise QualityError(f"--model {name!r} is not registered; available: {', '.join(known)}")
+    sizes = models.resolutions(name)
+    if resolution is not None and int(resolution) not in sizes:
+        raise QualityError(
+            f"{name} is not defined at {resolution} px; pass --resolution, one "
+            f"of {', '.join(map(str, sizes))}"
+        )
     try:
         kwargs = {} if resolution is None else {"resolution": int(resolution)}
-        G = load_official(str(path), name, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - unreadable or mismatched file is a bad input
-        raise QualityError(
-            f"cannot load official {name} from {path}: {type(exc).__name__}: {first_line(exc)}"
-        ) from None
+        G = models.load_official(str(path), name, **kwargs)
+    except UsageError as exc:  # unreadable, or its weights do not fit the model: a bad input
+        raise QualityError(f"cannot load official {name} from {path}: {first_line(exc)}") from None
     sha = sha256_file(path)
     info = {
         "source": "official",

@@ -9,17 +9,19 @@
 Every net takes a float32 NCHW batch with values in [0, 255] and a `resize` tag: `clean` means
 the batch was already resized to 299x299 by clean-fid's PIL-bicubic resizer, `none` means raw
 (uint8-valued) pixels that the net resizes itself. `card()` is what the metric card records.
+Each net class declares its feature width `dim`, the one place it is written: the plan's feature
+sets (planning.feature_sets) and the pre-flight disk estimate read it from `NETS`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from cleanfid.inception_torchscript import InceptionV3W
 from torch import nn
 
 from . import weights as W
@@ -45,8 +47,11 @@ class InceptionNet(_WeightsNet):
     `none` input is resized inside the TorchScript module (legacy_tensorflow = NVIDIA fid50k)."""
 
     name = "inception"
+    dim = 2048  # pool3 features
 
     def __init__(self, weights: W.WeightFile, device: torch.device):
+        from cleanfid.inception_torchscript import InceptionV3W
+
         try:
             with W.quiet_jit_load():
                 model = InceptionV3W(str(weights.path.parent), download=False, resize_inside=False)
@@ -65,6 +70,7 @@ class VGG16Net(_WeightsNet):
     resizing inside the module."""
 
     name = "vgg16"
+    dim = 4096  # fc2 features, as pr50k3_full reads them
 
     def __init__(self, weights: W.WeightFile, device: torch.device):
         super().__init__(weights)
@@ -88,6 +94,7 @@ class ProxyNet(nn.Module):
     version = "proxy-v1"
     size = 64
     widths = (3, 32, 64, 128, 256)
+    dim = sum(widths[-2:])
 
     def __init__(self, seed: int = 0):
         super().__init__()
@@ -98,7 +105,6 @@ class ProxyNet(nn.Module):
             b = torch.randn(cout, generator=gen) * 0.1
             self.register_buffer(f"w{i}", w)
             self.register_buffer(f"b{i}", b)
-        self.dim = sum(self.widths[-2:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.float()
@@ -125,6 +131,7 @@ class ProxyFeatures:
     """Adapter giving ProxyNet the common (x, resize) call; the net resizes internally anyway."""
 
     name = "proxy"
+    dim = ProxyNet.dim
 
     def __init__(self, device: torch.device, seed: int = 0):
         self.model = ProxyNet(seed).to(device).eval()
@@ -138,17 +145,31 @@ class ProxyFeatures:
         return self.model(x)
 
 
-# net name -> (weights file or None, class); an extractor names the nets it uses
+@dataclass(frozen=True)
+class Net:
+    """A registered feature net: its weights file under the weights folder (None: it needs no
+    file) and its class, called as cls(WeightFile, device), or cls(device) without a file."""
+
+    file: str | None
+    cls: type
+
+    @property
+    def dim(self) -> int:
+        """Feature width, as the net class declares it."""
+        return self.cls.dim
+
+
+# net name -> Net; an extractor names the nets it uses (extractors.py)
 NETS = {
-    "inception": (INCEPTION_FILE, InceptionNet),
-    "vgg16": (VGG16_FILE, VGG16Net),
-    "proxy": (None, ProxyFeatures),
+    "inception": Net(INCEPTION_FILE, InceptionNet),
+    "vgg16": Net(VGG16_FILE, VGG16Net),
+    "proxy": Net(None, ProxyFeatures),
 }
 
 
 def locate_weights(names, weights_dir: str | Path, download: bool = True) -> dict:
     """Find and verify the weights file of every net in `names` (one-line QualityError if not)."""
-    return {n: W.locate(NETS[n][0], weights_dir, download) for n in sorted(names) if NETS[n][0]}
+    return {n: W.locate(NETS[n].file, weights_dir, download) for n in sorted(names) if NETS[n].file}
 
 
 def load_nets(
@@ -157,6 +178,7 @@ def load_nets(
     """Locate, verify and load every net in `names`. All files are checked before any is loaded,
     so a missing VGG16 is reported before minutes are spent loading Inception."""
     files = locate_weights(names, weights_dir, download)
-    return {
-        n: NETS[n][1](files[n], device) if n in files else NETS[n][1](device) for n in sorted(names)
-    }
+    nets = {}
+    for n in sorted(names):
+        nets[n] = NETS[n].cls(files[n], device) if n in files else NETS[n].cls(device)
+    return nets

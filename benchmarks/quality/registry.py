@@ -2,14 +2,17 @@
 
 A metric is ONE function `fn(real, gen, ctx) -> float | {output: float}` registered with
 `@register_metric(...)`, which declares the features it needs (`POOL`: one set per resize mode,
-`MANIFOLD`: one set of raw-pixel features), the outputs it writes, whether lower is better and
-its protocol. `real`/`gen` are `features.FeatureSet`s (`.array`, `.stats()`, `.memo()`); `ctx`
-is a `Context` (the validated `settings.Quality` options, device, seed, mode).
+`MANIFOLD`: one set of raw-pixel features, `IMAGES`: the uint8 images themselves), the outputs
+it writes, whether lower is better and its protocol. `real`/`gen` are `features.FeatureSet`s
+(`.array`, `.stats()`, `.memo()`), or `images.ImageSet`s for IMAGES (`.batches()`, `.reduce()`,
+`.memo()`); `ctx` is a `Context` (the checked `settings.Quality` options, device, seed, mode).
 
 An extractor says which net computes each kind of feature and how results are named: with the
 reference networks (`comparable=True`) an output keeps its name (`fid`), with any other features
 it takes its generic name plus the extractor's suffix (`fd_proxy`), so a proxy number never
 looks like FID. A result key is that stem, plus `_<mode>` for per-mode metrics (`fid_clean`).
+IMAGES metrics follow the same rule, although no net is involved: every key of a proxy run then
+carries the suffix, so no key of a proxy run can be mistaken for one of a reference run.
 
     metric_names(), extractor_names(), mode_names()     registered names, in registration order
     get(name) -> Metric, get_extractor(name) -> Extractor, select(names) -> [Metric]
@@ -32,16 +35,22 @@ from .errors import QualityError
 
 @dataclass(frozen=True)
 class Features:
-    """A kind of feature a metric needs; each extractor maps it to one of its nets."""
+    """A kind of feature a metric needs; each extractor maps it to one of its nets, except the
+    images themselves (`by_net=False`), which no net computes and no cache stores."""
 
     name: str
     per_mode: bool  # one feature set (and one result) per resize mode
     description: str
+    by_net: bool = True
 
 
 POOL = Features("pool", True, "pool features (Inception-v3: 2048-D), one set per resize mode")
-MANIFOLD = Features("manifold", False, "features of raw uint8 pixels, resized inside the net "
-                    "(VGG16: 4096-D fc)")  # fmt: skip
+MANIFOLD = Features(
+    "manifold", False, "features of raw uint8 pixels, resized inside the net (VGG16: 4096-D fc)"
+)
+IMAGES = Features(
+    "images", False, "the real and generated uint8 images themselves (images.ImageSet)", False
+)
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,7 @@ class Extractor:
         return output.name if self.comparable else (output.generic or output.name) + self.suffix
 
     def spec(self, features: Features, mode: str | None = None) -> FeatureSpec:
+        """The feature set `features` are with this extractor (in `mode`, if per mode)."""
         if features.name not in self.nets:
             raise QualityError(f"extractor {self.name!r} has no {features.name!r} features")
         return FeatureSpec(self.nets[features.name], MODES[mode].resize if mode else "none")

@@ -1,15 +1,18 @@
 # Stage 4: quality metrics of every trained model (reference features cached once per dataset),
 # and the stage-by-stage RGB outputs of each generator (the paper's Fig. 6).
 
+from benchmarks.quality.planning import CURVE_ONLY, curve_quality
+from common.sections import to_argv
+
 Q = CFG.quality
-_CURVE_ONLY = ("curve_metric", "curve_num_gen")
 
 
-def _quality_args(**changes):
-    """Every quality setting of the config as the CLI's flags (one flag per settings field)."""
-    values = {k: v for k, v in settings.as_dict(Q).items() if k not in _CURVE_ONLY}
-    values.update(changes)
-    return cli(**values, device=DEVICE, cache_dir=L.pattern("cache"))
+def _quality_args(section):
+    """The quality section whole, as the flags the CLI generates from it (common.sections), plus
+    the run's device and its one feature cache (results/<run>/cache, common.layout)."""
+    argv = to_argv(section, exclude=CURVE_ONLY)
+    argv += ["--device", DEVICE, "--cache-dir", L.pattern("cache")]
+    return " ".join(shlex.quote(a) for a in argv)
 
 
 rule quality:
@@ -21,7 +24,7 @@ rule quality:
     log:
         L.log("quality_{dataset}_{model}"),
     params:
-        args=_quality_args(),
+        args=_quality_args(Q),
     threads: workflow.cores
     resources:
         gpu=GPU_JOB,
@@ -42,8 +45,7 @@ rule quality_curve:
         L.log("curve_{dataset}_{model}"),
     params:
         snapshots=lambda wc: L.path("checkpoints", dataset=wc.dataset, model=wc.model),
-        args=_quality_args(metrics=[Q.curve_metric], seeds=Q.seeds[:1],
-                           num_gen=Q.curve_num_gen or Q.num_gen),  # fmt: skip
+        args=_quality_args(curve_quality(Q)),  # the curve metric, first seed, curve_num_gen
     threads: workflow.cores
     resources:
         gpu=GPU_JOB,
