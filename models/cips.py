@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Generator, scale_width
-from .layers import LFF, ConstantInput, StyledConv, ToRGB, coord_grid
+from .coords import LFF, coord_grid
+from .layers import ConstantInput, StyledConv, ToRGB
 from .registry import register
 
 
@@ -29,9 +30,16 @@ class CIPSGenerator(Generator):
     stage_label = "running sum of the full-resolution ToRGB outputs"
 
     def __init__(
-        self, resolution=256, z_dim=512, n_mlp=8, hidden_size=512, channel_multiplier=2,
-        width=1.0, lr_mlp=0.01, modconv_mode="auto",
-    ):  # fmt: skip
+        self,
+        resolution=256,
+        z_dim=512,
+        n_mlp=8,
+        hidden_size=512,
+        channel_multiplier=2,
+        width=1.0,
+        lr_mlp=0.01,
+        modconv_mode="auto",
+    ):
         super().__init__(resolution, z_dim, n_mlp, lr_mlp)
         hidden = scale_width(hidden_size, width)
         cm = channel_multiplier

@@ -154,8 +154,16 @@ class INRGANGenerator(Generator):
     resolutions = resolution_range(32, 256)  # the config defines coordinates up to 256 only
     has_noise = False
 
-    def __init__(self, resolution=256, z_dim=512, n_mlp=2, width=1.0, lr_mlp=0.01, rank=10,
-                 modconv_mode="auto"):  # fmt: skip
+    def __init__(
+        self,
+        resolution=256,
+        z_dim=512,
+        n_mlp=2,
+        width=1.0,
+        lr_mlp=0.01,
+        rank=10,
+        modconv_mode="auto",
+    ):
         try:
             check_resolution("inr_gan", resolution, INRGANGenerator.resolutions)
         except ValueError as e:

@@ -40,8 +40,15 @@ class FullyConnectedLayer(EqualLinear):
     (small) output instead of the weight: INR-GAN's FMM affines are up to 12000 × 512, and
     copying each scaled weight on every call cost more than the matmul."""
 
-    def __init__(self, in_features, out_features, bias=True, activation="linear",
-                 lr_multiplier=1.0, bias_init=0.0):  # fmt: skip
+    def __init__(
+        self,
+        in_features,
+        out_features,
+        bias=True,
+        activation="linear",
+        lr_multiplier=1.0,
+        bias_init=0.0,
+    ):
         if activation not in ("linear", "lrelu"):
             raise ValueError(f"activation {activation!r} is unknown; use 'linear' or 'lrelu'")
         act = "fused_lrelu" if activation == "lrelu" else None
@@ -247,8 +254,16 @@ class CoordFuser(nn.Module):
     The features do not depend on z: they are built once per call at batch 1 and the caller
     broadcasts them (the official code builds them per sample and caches them)."""
 
-    def __init__(self, resolution, max_log_feats=0, random_feats=0, const_feats=0,
-                 use_cosine=True, use_diagonal=False, fourier_scale=FOURIER_SCALE):  # fmt: skip
+    def __init__(
+        self,
+        resolution,
+        max_log_feats=0,
+        random_feats=0,
+        const_feats=0,
+        use_cosine=True,
+        use_diagonal=False,
+        fourier_scale=FOURIER_SCALE,
+    ):
         super().__init__()
         self.resolution, self.use_cosine = resolution, use_cosine
         self.random_feats, self.const_feats = random_feats, const_feats

@@ -99,9 +99,15 @@ class ConvLayer(nn.Sequential):
     """[Blur →] EqualConv2d [→ FusedLeakyReLU]; a Sequential so state-dict keys are `N.weight`."""
 
     def __init__(
-        self, in_ch, out_ch, kernel_size, downsample=False, blur_kernel=(1, 3, 3, 1), bias=True,
+        self,
+        in_ch,
+        out_ch,
+        kernel_size,
+        downsample=False,
+        blur_kernel=(1, 3, 3, 1),
+        bias=True,
         activate=True,
-    ):  # fmt: skip
+    ):
         layers = []
         if downsample:
             p = (len(blur_kernel) - 2) + (kernel_size - 1)
@@ -156,9 +162,16 @@ def choose_modconv_path(x: torch.Tensor, mode: str, kernel_size: int = 3) -> str
 
 class ModulatedConv2d(nn.Module):
     def __init__(
-        self, in_ch, out_ch, kernel_size, style_dim, demodulate=True, upsample=False,
-        blur_kernel=(1, 3, 3, 1), mode="auto",
-    ):  # fmt: skip
+        self,
+        in_ch,
+        out_ch,
+        kernel_size,
+        style_dim,
+        demodulate=True,
+        upsample=False,
+        blur_kernel=(1, 3, 3, 1),
+        mode="auto",
+    ):
         super().__init__()
         if mode not in MODCONV_MODES:
             raise ValueError(f"modulated conv mode {mode!r} is unknown; use one of {MODCONV_MODES}")
@@ -266,9 +279,16 @@ class ModulatedConv2d(nn.Module):
 
 class StyledConv(nn.Module):
     def __init__(
-        self, in_ch, out_ch, kernel_size, style_dim, upsample=False, blur_kernel=(1, 3, 3, 1),
-        demodulate=True, mode="auto",
-    ):  # fmt: skip
+        self,
+        in_ch,
+        out_ch,
+        kernel_size,
+        style_dim,
+        upsample=False,
+        blur_kernel=(1, 3, 3, 1),
+        demodulate=True,
+        mode="auto",
+    ):
         super().__init__()
         self.conv = ModulatedConv2d(
             in_ch, out_ch, kernel_size, style_dim, demodulate, upsample, blur_kernel, mode
@@ -326,38 +346,6 @@ class ConstantInput(nn.Module):
 
     def forward(self, batch: int):
         return self.input.repeat(batch, 1, 1, 1)
-
-
-# --------------------------------------------------------------------------- coordinates
-def coord_grid(batch: int, h: int, w: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """(B, 2, H, W): channel 0 = x = linspace(-1, 1, W) along the width, channel 1 = y."""
-    x = torch.linspace(-1, 1, w, device=device, dtype=dtype).view(1, 1, 1, w).expand(batch, 1, h, w)
-    y = torch.linspace(-1, 1, h, device=device, dtype=dtype).view(1, 1, h, 1).expand(batch, 1, h, w)
-    return torch.cat([x, y], dim=1)
-
-
-class ConLinear(nn.Module):
-    """A plain (not equalized) 1×1 conv with SIREN-style first-layer init, as in CIPS."""
-
-    def __init__(self, in_ch, out_ch, is_first=False):
-        super().__init__()
-        self.conv = nn.Conv2d(in_ch, out_ch, kernel_size=1, bias=True)
-        bound = math.sqrt((9 if is_first else 3) / in_ch)
-        nn.init.uniform_(self.conv.weight, -bound, bound)
-
-    def forward(self, x):
-        return self.conv(x)
-
-
-class LFF(nn.Module):
-    """Learned Fourier features: sin(1×1 conv of the coordinate grid)."""
-
-    def __init__(self, channels):
-        super().__init__()
-        self.ffm = ConLinear(2, channels, is_first=True)
-
-    def forward(self, coords):
-        return torch.sin(self.ffm(coords))
 
 
 # --------------------------------------------------------------------------- mapping network

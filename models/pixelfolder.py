@@ -11,14 +11,13 @@ import torch
 from torch import nn
 
 from .base import Generator, stylegan_channels
+from .coords import LFF, coord_grid
 from .layers import (
-    LFF,
     ConstantInput,
     ConvLayer,
     StyledConv,
     ToRGB,
     Unfold,
-    coord_grid,
     fold,
     unfold,
 )
@@ -62,9 +61,16 @@ class PixelFolderGenerator(Generator):
     stage_label = "RGB at the end of each stage"
 
     def __init__(
-        self, resolution=256, z_dim=512, n_mlp=8, channel_multiplier=2, width=1.0, lr_mlp=0.01,
-        blur_kernel=(1, 3, 3, 1), modconv_mode="auto",
-    ):  # fmt: skip
+        self,
+        resolution=256,
+        z_dim=512,
+        n_mlp=8,
+        channel_multiplier=2,
+        width=1.0,
+        lr_mlp=0.01,
+        blur_kernel=(1, 3, 3, 1),
+        modconv_mode="auto",
+    ):
         super().__init__(resolution, z_dim, n_mlp, lr_mlp)
         ch = stylegan_channels(channel_multiplier, width)
         self.stage_res = stage_resolutions(resolution)

@@ -21,9 +21,16 @@ from .registry import register
 )
 class StyleGAN2Generator(Generator):
     def __init__(
-        self, resolution=256, z_dim=512, n_mlp=8, channel_multiplier=2, width=1.0, lr_mlp=0.01,
-        blur_kernel=(1, 3, 3, 1), modconv_mode="auto",
-    ):  # fmt: skip
+        self,
+        resolution=256,
+        z_dim=512,
+        n_mlp=8,
+        channel_multiplier=2,
+        width=1.0,
+        lr_mlp=0.01,
+        blur_kernel=(1, 3, 3, 1),
+        modconv_mode="auto",
+    ):
         super().__init__(resolution, z_dim, n_mlp, lr_mlp)
         ch = stylegan_channels(channel_multiplier, width)
         log_size = int(math.log2(resolution))

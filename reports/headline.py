@@ -23,8 +23,10 @@ VERDICTS = {
     NOT_REPRODUCED: ("failed", "#c62828", "Did not hold"),
     NOT_MEASURED: ("unmeasured", "#9e9e9e", "Not measured"),
 }
-CONVENTION_WHY = ("the paper counts each stride-2 transposed conv as a dense conv over its 2H×2W "
-                  "output; the true count does not (docs/macs.md)")  # fmt: skip
+CONVENTION_WHY = (
+    "the paper counts each stride-2 transposed conv as a dense conv over its 2H×2W "
+    "output; the true count does not (docs/macs.md)"
+)
 DOCS = {  # the repository's own docs a reader may follow (relative to the repository root)
     "docs/paper.md": "the paper's numbers and where each comes from",
     "docs/macs.md": "what a MAC is here, true count vs the paper's convention",
@@ -69,9 +71,11 @@ def counts(claims: pd.DataFrame) -> dict[str, int]:
 
 def summary_line(claims: pd.DataFrame) -> str:
     n = counts(claims)
-    return (f"Of {len(claims)} paper claims checked, {n[REPRODUCED]} held, {n[PAPER_ONLY]} held "
-            f"only under the paper's MAC convention, {n[NOT_REPRODUCED]} did not hold and "
-            f"{n[NOT_MEASURED]} were not measured in this run.")  # fmt: skip
+    return (
+        f"Of {len(claims)} paper claims checked, {n[REPRODUCED]} held, {n[PAPER_ONLY]} held "
+        f"only under the paper's MAC convention, {n[NOT_REPRODUCED]} did not hold and "
+        f"{n[NOT_MEASURED]} were not measured in this run."
+    )
 
 
 def headline_markdown(claims: pd.DataFrame | None) -> str:
@@ -109,15 +113,20 @@ def headline_html(claims: pd.DataFrame | None, chart: str = "") -> str:
         )
     n_missing = counts(claims)[NOT_MEASURED]
     if n_missing:
-        blocks.append(f"<p class='v-unmeasured'>{n_missing} claims were not measured in this run; "
-                      "the claims table says why for each.</p>")  # fmt: skip
+        blocks.append(
+            f"<p class='v-unmeasured'>{n_missing} claims were not measured in this run; "
+            "the claims table says why for each.</p>"
+        )
     return f"<div class='headline' id='headline'>{''.join(blocks)}{chart}</div>"
 
 
 def sources_html() -> str:
     """Where the report's numbers and rules come from: the paper's tables (as docs/paper.md
     transcribes them) and the repository's own docs; links relative to reports/<run>/."""
-    items = "".join(f"<li><a href='../../{p}'>{p}</a>: {html.escape(what)}</li>"
-                    for p, what in DOCS.items())  # fmt: skip
-    return ("<p>Paper numbers come from the paper's abstract, Table 1, Table 2 and supplementary "
-            f"Table B, each cited in the claims' Source column.</p><ul>{items}</ul>")  # fmt: skip
+    items = "".join(
+        f"<li><a href='../../{p}'>{p}</a>: {html.escape(what)}</li>" for p, what in DOCS.items()
+    )
+    return (
+        "<p>Paper numbers come from the paper's abstract, Table 1, Table 2 and supplementary "
+        f"Table B, each cited in the claims' Source column.</p><ul>{items}</ul>"
+    )

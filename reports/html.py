@@ -69,8 +69,15 @@ def details(summary: str, body: str) -> str:
 def _cell(value) -> str:
     s = "" if value is None else str(value)
     numeric = s.translate(NUMBER_PUNCTUATION).isdigit()
-    css = ("num" if numeric or s in ("", "—") else "long" if len(s) > LONG_TEXT
-           else "short" if len(s) <= SHORT_TEXT else "txt")  # fmt: skip
+    css = (
+        "num"
+        if numeric or s in ("", "—")
+        else "long"
+        if len(s) > LONG_TEXT
+        else "short"
+        if len(s) <= SHORT_TEXT
+        else "txt"
+    )
     return f"<td class='{css}'>{html.escape(s)}</td>"
 
 
@@ -83,16 +90,28 @@ def table_html(shown: pd.DataFrame | None, row_class=None) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
     rows = []
     for _, r in shown.iterrows():
-        css = row_class(r) if row_class else (
-            "invalid" if any(str(v).startswith("INVALID") for v in r) else "")  # fmt: skip
+        css = (
+            row_class(r)
+            if row_class
+            else ("invalid" if any(str(v).startswith("INVALID") for v in r) else "")
+        )
         cells = "".join(_cell(v) for v in r)
         rows.append(f"<tr class='{css}'>{cells}</tr>" if css else f"<tr>{cells}</tr>")
-    return (f"<div class='tablebox'><table><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table></div>")  # fmt: skip
+    return (
+        f"<div class='tablebox'><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
-CLAIM_COLUMNS = {"claim": "Claim", "source": "Source", "paper": "Paper", "measured": "Measured",
-                 "tolerance": "Tolerance", "verdict": "Verdict", "explanation": "Why"}  # fmt: skip
+CLAIM_COLUMNS = {
+    "claim": "Claim",
+    "source": "Source",
+    "paper": "Paper",
+    "measured": "Measured",
+    "tolerance": "Tolerance",
+    "verdict": "Verdict",
+    "explanation": "Why",
+}
 
 
 def claims_html(claims: pd.DataFrame | None) -> str:

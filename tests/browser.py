@@ -77,12 +77,28 @@ class Chromium:
             os.dup2(hi_in, 3)
             os.dup2(hi_out, 4)
 
-        args = [exe, "--headless", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
-                "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-                "--hide-scrollbars", "--mute-audio", f"--user-data-dir={self._profile}",
-                f"--window-size={WIDTH},{HEIGHT}", "about:blank"]  # fmt: skip
-        self.proc = subprocess.Popen(args, preexec_fn=child_fds, close_fds=False,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        args = [
+            exe,
+            "--headless",
+            "--remote-debugging-pipe",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--hide-scrollbars",
+            "--mute-audio",
+            f"--user-data-dir={self._profile}",
+            f"--window-size={WIDTH},{HEIGHT}",
+            "about:blank",
+        ]
+        self.proc = subprocess.Popen(
+            args,
+            preexec_fn=child_fds,
+            close_fds=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for fd in (hi_in, hi_out):
             os.close(fd)
         self._buf = b""
@@ -162,8 +178,12 @@ def console_errors(events: list[dict]) -> list[str]:
     return out
 
 
-def inspect(html_path: str | Path, screenshot: str | Path | None = None, exe: str | None = None,
-            width: int = WIDTH) -> dict:  # fmt: skip
+def inspect(
+    html_path: str | Path,
+    screenshot: str | Path | None = None,
+    exe: str | None = None,
+    width: int = WIDTH,
+) -> dict:
     """Load `html_path` at `width` px; the page check's result plus `console_errors`, and a
     full-page PNG at `screenshot` when given."""
     exe = exe or find_browser()
@@ -175,20 +195,37 @@ def inspect(html_path: str | Path, screenshot: str | Path | None = None, exe: st
         sid = b.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
             b.send(f"{domain}.enable", session=sid)
-        b.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": HEIGHT,
-               "deviceScaleFactor": 1, "mobile": False}, session=sid)  # fmt: skip
+        b.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
+            session=sid,
+        )
         b.send("Page.navigate", {"url": url}, session=sid)
         b.wait_for("Page.loadEventFired", session=sid)
-        value = b.send("Runtime.evaluate", {"expression": PAGE_CHECK, "returnByValue": True,
-                                            "awaitPromise": True}, session=sid)  # fmt: skip
+        value = b.send(
+            "Runtime.evaluate",
+            {"expression": PAGE_CHECK, "returnByValue": True, "awaitPromise": True},
+            session=sid,
+        )
         if "exceptionDetails" in value:
             raise BrowserError(f"page check failed: {value['exceptionDetails']}")
         result = value["result"]["value"]
         if screenshot is not None:
-            shot = b.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
-                          "clip": {"x": 0, "y": 0, "width": width,
-                                   "height": result["scrollHeight"], "scale": 1}},
-                          session=sid)  # fmt: skip
+            shot = b.send(
+                "Page.captureScreenshot",
+                {
+                    "format": "png",
+                    "captureBeyondViewport": True,
+                    "clip": {
+                        "x": 0,
+                        "y": 0,
+                        "width": width,
+                        "height": result["scrollHeight"],
+                        "scale": 1,
+                    },
+                },
+                session=sid,
+            )
             Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
         result["console_errors"] = console_errors(b.events)
     return result

@@ -31,7 +31,7 @@ from benchmarks.profiling import activations, counting, registry
 from benchmarks.profiling import profile as efficiency
 from common import settings
 from common.cli import EXIT_FAILURE, UsageError, run
-from models import layers
+from models import coords, layers
 from models import registry as model_registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -275,7 +275,7 @@ def test_equal_linear_and_mapping_closed_form():
 
 @pytest.mark.parametrize("c,h", [(512, 16), (128, 64)])
 def test_lff_closed_form(c, h):
-    true, _, params = _count(_meta(layers.LFF, c), (1, 2, h, h))
+    true, _, params = _count(_meta(coords.LFF, c), (1, 2, h, h))
     assert params == 3 * c and true.macs == 2 * h * h * c
 
 

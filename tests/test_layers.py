@@ -10,7 +10,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 import models
-from models import epilogue
+from models import coords, epilogue
 from models import layers as L
 
 torch.manual_seed(0)
@@ -213,17 +213,17 @@ def test_to_rgb_adds_upsampled_skip():
 
 # ----------------------------------------------------------------------------- inputs
 def test_coord_grid_x_along_width():
-    g = L.coord_grid(2, 3, 5)
+    g = coords.coord_grid(2, 3, 5)
     assert g.shape == (2, 2, 3, 5)
     assert torch.allclose(g[0, 0, 1], torch.linspace(-1, 1, 5))
     assert torch.allclose(g[0, 1, :, 2], torch.linspace(-1, 1, 3))
 
 
 def test_lff_is_sin_of_a_1x1_conv_with_siren_init():
-    lff = L.LFF(16)
+    lff = coords.LFF(16)
     assert sum(p.numel() for p in lff.parameters()) == 3 * 16
     assert lff.ffm.conv.weight.abs().max() <= math.sqrt(9 / 2)
-    c = L.coord_grid(1, 4, 4)
+    c = coords.coord_grid(1, 4, 4)
     ref = torch.sin(
         torch.einsum("oi,bihw->bohw", lff.ffm.conv.weight[:, :, 0, 0], c)
         + lff.ffm.conv.bias.view(1, -1, 1, 1)

@@ -284,7 +284,7 @@ def test_load_official_errors(tmp_path):
         models.load_official(tmp_path / "missing.pt", "cips")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(OfficialCheckpointError, match="not a readable PyTorch checkpoint"):
+    with pytest.raises(OfficialCheckpointError, match="not a readable official checkpoint: not a PyTorch checkpoint file"):
         models.load_official(bad, "cips")
     other = tmp_path / "sg2.pt"
     torch.save({"g_ema": models.build("stylegan2", resolution=32, **TINY).state_dict()}, other)

@@ -77,10 +77,20 @@ def rehearsal_config(repo: Path) -> dict:
     narrow = {"width": 0.0625, "z_dim": 32, "n_mlp": 2}
     cfg["models"] = {"pixelfolder": {"build": narrow}}
     cfg["train"].update(kimg=0.016, batch=8, snap_kimg=0.016, gpus=2, threads=1)
-    cfg["profile"] = {"resolutions": [256], "latency": [{"resolution": 256, "batch_sizes": [1]}],
-                      "latency_warmup": 0, "latency_repeats": 1}  # fmt: skip
-    cfg["quality"].update(num_gen=16, num_real=NUM_IMAGES, curve_num_gen=8, seeds=[0],
-                          kid_subset_size=8, kid_subsets=4)  # fmt: skip
+    cfg["profile"] = {
+        "resolutions": [256],
+        "latency": [{"resolution": 256, "batch_sizes": [1]}],
+        "latency_warmup": 0,
+        "latency_repeats": 1,
+    }
+    cfg["quality"].update(
+        num_gen=16,
+        num_real=NUM_IMAGES,
+        curve_num_gen=8,
+        seeds=[0],
+        kid_subset_size=8,
+        kid_subsets=4,
+    )
     return cfg
 
 
@@ -103,19 +113,36 @@ def test_paper_config_rehearsed_end_to_end(tmp_path):
     assert meta["world_size"] == 2 and meta["batch"] == 8  # the global batch, split over 2 ranks
 
     q = json.loads((results / "metrics/church_pixelfolder.json").read_text())
-    assert {"fid_clean", "fid_legacy_tensorflow", "kid_clean", "kid_legacy_tensorflow",
-            "precision", "recall", "density", "coverage"} <= set(q["summary"])  # fmt: skip
+    assert {
+        "fid_clean",
+        "fid_legacy_tensorflow",
+        "kid_clean",
+        "kid_legacy_tensorflow",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+    } <= set(q["summary"])
     assert q["card"]["nets"]["inception"]["sha256"] and q["card"]["extractor"] == "inception"
 
     claims = pd.read_csv(results / "claims.csv").set_index("claim")
-    for claim in ("PixelFolder reaches FID 3.77 on FFHQ-256",
-                  "PixelFolder reaches FID 2.45 on LSUN Church-256"):  # fmt: skip
+    for claim in (
+        "PixelFolder reaches FID 3.77 on FFHQ-256",
+        "PixelFolder reaches FID 2.45 on LSUN Church-256",
+    ):
         row = claims.loc[claim]
         assert row.verdict != "not measured" and row.explanation.startswith("REHEARSAL")
         assert np.isfinite(row.measured_value)
 
     html = (repo / "reports/rehearsal/report.html").read_text()
-    for section in ("Paper claims vs measured", "Efficiency", "Latency", "Quality", "Training",
-                    "Stage-by-stage", "Provenance"):  # fmt: skip
+    for section in (
+        "Paper claims vs measured",
+        "Efficiency",
+        "Latency",
+        "Quality",
+        "Training",
+        "Stage-by-stage",
+        "Provenance",
+    ):
         assert section in html, section
     assert "REHEARSAL" in html

@@ -73,9 +73,11 @@ def test_screenshot_is_a_full_page_png(page):
 def test_checker_sees_a_broken_page(tmp_path):
     """The checks can fail: an over-wide element, a broken image and a console error."""
     bad = tmp_path / "bad.html"
-    bad.write_text("<!DOCTYPE html><html><body><div style='width:2000px'>wide</div>"
-                   "<img alt='gone' src='data:image/png;base64,AAAA'>"
-                   "<script>console.error('boom')</script></body></html>")  # fmt: skip
+    bad.write_text(
+        "<!DOCTYPE html><html><body><div style='width:2000px'>wide</div>"
+        "<img alt='gone' src='data:image/png;base64,AAAA'>"
+        "<script>console.error('boom')</script></body></html>"
+    )
     found = browser.problems(browser.inspect(bad, exe=EXE))
     assert any("did not load" in p for p in found)
     assert any("px wide" in p for p in found) and any("scroll box" in p for p in found)

@@ -140,11 +140,26 @@ def weight_mib(ctx):
     out = run([*SNAKEMAKE, "--cores", "2", "--configfile", "toy.yaml"], cwd=repo, timeout=1500)
     assert out.returncode == 0, out.stderr[-3000:]
     rep = repo / "reports" / "tiny"
-    for name in ("report.html", "efficiency.csv", "efficiency.md", "quality.csv", "quality.md", "claims.md",
-                 "scaling.csv", "latency.csv", "table1_vs_paper.md", "table2_vs_paper.md"):  # fmt: skip
+    for name in (
+        "report.html",
+        "efficiency.csv",
+        "efficiency.md",
+        "quality.csv",
+        "quality.md",
+        "claims.md",
+        "scaling.csv",
+        "latency.csv",
+        "table1_vs_paper.md",
+        "table2_vs_paper.md",
+    ):
         assert (rep / name).exists(), name
-    for plot in ("scaling", "throughput_vs_batch", "training_curves", "pareto_quality_vs_macs",
-                 "quality_metrics"):  # fmt: skip
+    for plot in (
+        "scaling",
+        "throughput_vs_batch",
+        "training_curves",
+        "pareto_quality_vs_macs",
+        "quality_metrics",
+    ):
         assert (rep / "plots" / f"{plot}.png").exists() and (
             rep / "plots" / f"{plot}.svg"
         ).exists(), plot

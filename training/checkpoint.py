@@ -279,8 +279,9 @@ def check_resumable(state: dict, path) -> None:
         )
 
 
-def training_state(meta: dict, nets, step: int, nimg: int, pl_mean, rngs: list,
-                   scalers: dict | None = None) -> dict:  # fmt: skip
+def training_state(
+    meta: dict, nets, step: int, nimg: int, pl_mean, rngs: list, scalers: dict | None = None
+) -> dict:
     """Everything a resumed run needs to continue bit-exactly (see restore_training_state):
     `rngs` holds every rank's process RNG states (rank order), `scalers` the fp16 GradScalers."""
     return {
@@ -311,8 +312,12 @@ def restore_training_state(nets, state: dict, hp: dict, d) -> tuple[int, int, fl
     if len(rngs) == d.world_size:
         restore_rng_states(rngs[d.rank])
     elif d.is_main:
-        log.warning("the checkpoint holds the RNG states of %d process(es), this run has %d: "
-                    "they start from the seed instead", len(rngs), d.world_size)  # fmt: skip
+        log.warning(
+            "the checkpoint holds the RNG states of %d process(es), this run has %d: "
+            "they start from the seed instead",
+            len(rngs),
+            d.world_size,
+        )
     if state["meta"]["hparams"] != hp:
         log.warning("hyper-parameters differ from the checkpoint's %s", state["meta"]["hparams"])
     meta = state["meta"]

@@ -61,8 +61,9 @@ def estimate_disk(cfg: settings.RunConfig, counts: dict, plans) -> tuple[dict, l
     left_out: list[str] = []
 
     def feature_bytes(sets: dict, n: int) -> int:
-        return sum(n * s.dim * 4 + ((s.dim * s.dim + s.dim) * 8 if s.stats else 0)
-                   for s in sets.values())  # fmt: skip
+        return sum(
+            n * s.dim * 4 + ((s.dim * s.dim + s.dim) * 8 if s.stats else 0) for s in sets.values()
+        )
 
     real_sets, gen_sets = feature_sets(main, curve), feature_sets(main)
     curve_sets = feature_sets(curve)

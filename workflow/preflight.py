@@ -28,36 +28,19 @@ import hashlib
 import importlib.util
 import io
 import json
-import shutil
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from common import settings
 from common.cli import OneLineParser, UsageError, check_writable, first_line, run
 from common.io import sha256_file, write_json
-from common.layout import results_root
 from workflow import config
-from workflow.disk_estimate import estimate_disk, human_bytes, snapshots
+from workflow.items import MISMATCH, MISSING, NOTE, OK, PROBLEMS, Item
+from workflow.machine_check import check_disk, check_gpus
 
 SCHEMA = "pixbench.preflight/1"
-OK, NOTE, MISSING, MISMATCH = "OK", "NOTE", "MISSING", "MISMATCH"
-PROBLEMS = (MISSING, MISMATCH)
 CHECKS = ("datasets", "weights", "gpus", "disk")  # what --skip accepts
-
-
-@dataclass
-class Item:
-    check: str  # dataset | package | weights | gpus | disk
-    name: str
-    status: str  # OK | NOTE | MISSING | MISMATCH
-    detail: str
-    fix: str = ""
-    data: dict = field(default_factory=dict)
-
-    @property
-    def problem(self) -> bool:
-        return self.status in PROBLEMS
 
 
 # --------------------------------------------------------------------------------- datasets
@@ -105,8 +88,9 @@ def check_dataset(name: str, ds: settings.Dataset, where: str) -> tuple[list[Ite
     if embedded.parse_source(ds.source) is not None:
         count = min(embedded.DEFAULT_COUNT, ds.max_images or embedded.DEFAULT_COUNT)
         detail = f"{ds.source}: embedded, {count} images drawn at {res} px"
-        return [Item("dataset", name, OK, detail, data={**data, "kind": "embedded",
-                                                         "images": count})], count  # fmt: skip
+        return [
+            Item("dataset", name, OK, detail, data={**data, "kind": "embedded", "images": count})
+        ], count
     path = Path(ds.source).expanduser()
     kind = _expected_kind(path)
     data.update(kind=kind, path=str(path))
@@ -115,8 +99,15 @@ def check_dataset(name: str, ds: settings.Dataset, where: str) -> tuple[list[Ite
         if _lmdb_installed():
             items.append(Item("package", "lmdb", OK, f"installed (reads dataset {name})"))
         else:
-            items.append(Item("package", "lmdb", MISSING, f"needed to read the LMDB of dataset {name}",
-                              f"{sys.executable} -m pip install lmdb"))  # fmt: skip
+            items.append(
+                Item(
+                    "package",
+                    "lmdb",
+                    MISSING,
+                    f"needed to read the LMDB of dataset {name}",
+                    f"{sys.executable} -m pip install lmdb",
+                )
+            )
     if not path.exists():
         detail = f"{path} does not exist ({kind} expected, prepared at {res} px)"
         fix = PLACE[kind].format(path=path) + fix_cfg
@@ -129,8 +120,10 @@ def check_dataset(name: str, ds: settings.Dataset, where: str) -> tuple[list[Ite
     try:
         src = open_source(path, res)
     except DatasetError as exc:
-        return [Item("dataset", name, MISSING, str(exc), PLACE[kind].format(path=path) + fix_cfg,
-                     data), *items], None  # fmt: skip
+        return [
+            Item("dataset", name, MISSING, str(exc), PLACE[kind].format(path=path) + fix_cfg, data),
+            *items,
+        ], None
     data.update(kind=src.kind, images=src.total, other_files=len(src.unsupported))
     use = src.total if ds.max_images is None else min(src.total, ds.max_images)
     detail = f"{path}: {src.kind}, {src.total} images" + (
@@ -176,9 +169,15 @@ def check_weights(cfg: settings.RunConfig, plans) -> list[Item]:
     nets = needed_nets(plans)
     files = {net: NETS[net].file for net in nets if NETS[net].file}
     if not files:
-        return [Item("weights", cfg.quality.extractor, OK,
-                     f"no weight files needed (extractor {cfg.quality.extractor}: nets "
-                     f"{', '.join(sorted(nets))})")]  # fmt: skip
+        return [
+            Item(
+                "weights",
+                cfg.quality.extractor,
+                OK,
+                f"no weight files needed (extractor {cfg.quality.extractor}: nets "
+                f"{', '.join(sorted(nets))})",
+            )
+        ]
     items = []
     for net, filename in sorted(files.items()):
         path = Path(cfg.quality.weights_dir) / filename
@@ -198,14 +197,28 @@ def check_weights(cfg: settings.RunConfig, plans) -> list[Item]:
         expected = words[0].lower() if words else None
         data["expected_sha256"] = expected
         if expected is None:
-            items.append(Item("weights", filename, NOTE,
-                              f"{path} present ({used}), sha256 {digest[:16]}…, not pinned",
-                              f"to pin it: sha256sum {path} > {pin}", data))  # fmt: skip
+            items.append(
+                Item(
+                    "weights",
+                    filename,
+                    NOTE,
+                    f"{path} present ({used}), sha256 {digest[:16]}…, not pinned",
+                    f"to pin it: sha256sum {path} > {pin}",
+                    data,
+                )
+            )
         elif expected != digest:
-            items.append(Item("weights", filename, MISMATCH,
-                              f"sha256 of {path} is {digest[:16]}… but {pin} expects {expected[:16]}…",
-                              f"delete it and download {url} again (or fix the pin if the file is "
-                              "the right one)", data))  # fmt: skip
+            items.append(
+                Item(
+                    "weights",
+                    filename,
+                    MISMATCH,
+                    f"sha256 of {path} is {digest[:16]}… but {pin} expects {expected[:16]}…",
+                    f"delete it and download {url} again (or fix the pin if the file is "
+                    "the right one)",
+                    data,
+                )
+            )
         else:
             items.append(
                 Item(
@@ -217,77 +230,6 @@ def check_weights(cfg: settings.RunConfig, plans) -> list[Item]:
                 )
             )
     return items
-
-
-# --------------------------------------------------------------------------------- GPUs
-
-
-def check_gpus(cfg: settings.RunConfig) -> list[Item]:
-    device, gpus, batch = cfg.device, cfg.train.gpus, cfg.train.batch
-    data = {"device": device, "train_gpus": gpus}
-    items = []
-    if gpus > 1 and batch % gpus:
-        items.append(Item("gpus", "train.batch", MISMATCH,
-                          f"train.batch {batch} does not divide over train.gpus {gpus} processes",
-                          f"make train.batch a multiple of {gpus}"))  # fmt: skip
-    if device == "cpu":
-        how = f"{gpus} CPU processes (gloo)" if gpus > 1 else "one CPU process per job"
-        return [Item("gpus", "cuda", OK, f"not needed (device cpu; training runs {how})",
-                     data=data), *items]  # fmt: skip
-    if device == "auto" and gpus == 1:
-        return [Item("gpus", "cuda", OK, "not needed (device auto, train.gpus 1: CUDA is used "
-                     "when visible)", data=data), *items]  # fmt: skip
-    import torch
-
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    props = [torch.cuda.get_device_properties(i) for i in range(count)]
-    devices = [{"name": p.name, "memory_bytes": int(p.total_memory)} for p in props]
-    data.update(cuda_devices=count, devices=devices, torch=torch.__version__,
-                torch_cuda=torch.version.cuda)  # fmt: skip
-    need = max(gpus, 1)
-    per = f"batch {batch // gpus} per GPU" if gpus > 1 else f"batch {batch}"
-    if count < need:
-        seen = (", ".join(f"{d['name']} ({human_bytes(d['memory_bytes'])})" for d in devices)
-                or f"none (torch {torch.__version__}, CUDA build {torch.version.cuda or 'no'})")  # fmt: skip
-        detail = f"device {device}, train.gpus {gpus}: needs {need} CUDA devices, {count} visible: {seen}"
-        fix = (f"run on a machine with {need} CUDA GPUs (nvidia-smi lists them; torch must be a "
-               f"CUDA build), or lower train.gpus / set device: cpu in a copy of the config")  # fmt: skip
-        return [Item("gpus", "cuda", MISSING, detail, fix, data), *items]
-    least = min(d["memory_bytes"] for d in devices)
-    detail = (f"{count} CUDA devices ({props[0].name}, smallest {human_bytes(least)}) for train.gpus "
-              f"{gpus} ({per})")  # fmt: skip
-    return [Item("gpus", "cuda", OK, detail, data=data), *items]
-
-
-# --------------------------------------------------------------------------------- disk
-
-
-def _existing_ancestor(path: Path) -> Path:
-    path = path.absolute()
-    while not path.exists():
-        path = path.parent
-    return path
-
-
-def check_disk(cfg: settings.RunConfig, counts: dict, plans) -> list[Item]:
-    root = Path(results_root(cfg.run))
-    parts, left_out = estimate_disk(cfg, counts, plans)
-    need = sum(parts.values())
-    free = shutil.disk_usage(_existing_ancestor(root)).free
-    written, kept = snapshots(cfg.train)
-    breakdown = ", ".join(f"{k} {human_bytes(v)}" for k, v in parts.items())
-    detail = f"~{human_bytes(need)} needed ({breakdown}; {kept} checkpoints kept per training run), {human_bytes(free)} free"
-    if left_out:
-        detail += f"; left out: {', '.join(left_out)}"
-    data = {"path": str(root), "free_bytes": free, "estimate_bytes": parts, "left_out": left_out,
-            "method": " ".join(estimate_disk.__doc__.split())}  # fmt: skip
-    if need <= free:
-        return [Item("disk", str(root), OK, detail, data=data)]
-    fix = f"free {human_bytes(need - free)} or make results/ a link to a larger disk"
-    if cfg.train.keep is None or cfg.train.keep > 2:
-        fix += (" (train.keep: N keeps only the newest N checkpoints per run; the metric-vs-kimg "
-                "curve then covers only those)")  # fmt: skip
-    return [Item("disk", str(root), MISSING, detail, fix, data)]
 
 
 # --------------------------------------------------------------------------------- the report
@@ -306,13 +248,21 @@ def preflight(cfg: settings.RunConfig, where: str = "config", skip=()) -> dict:
             items += lines
         pkgs = {i.name: i for i in items if i.check == "package"}  # one lmdb line, not one per LMDB
         items = [i for i in items if i.check != "package"] + list(pkgs.values())
-    for check, fn in (("weights", lambda: check_weights(cfg, plans)),
-                      ("gpus", lambda: check_gpus(cfg)),
-                      ("disk", lambda: check_disk(cfg, counts, plans))):  # fmt: skip
+    for check, fn in (
+        ("weights", lambda: check_weights(cfg, plans)),
+        ("gpus", lambda: check_gpus(cfg)),
+        ("disk", lambda: check_disk(cfg, counts, plans)),
+    ):
         items += [Item(check, "*", NOTE, f"skipped (--skip {check})")] if check in skip else fn()
     problems = [i for i in items if i.problem]
-    return {"schema": SCHEMA, "config": where, "run": cfg.run, "ok": not problems,
-            "problems": len(problems), "items": [asdict(i) for i in items]}  # fmt: skip
+    return {
+        "schema": SCHEMA,
+        "config": where,
+        "run": cfg.run,
+        "ok": not problems,
+        "problems": len(problems),
+        "items": [asdict(i) for i in items],
+    }
 
 
 def format_table(report: dict) -> str:
@@ -332,8 +282,11 @@ def format_table(report: dict) -> str:
 
 
 def problem_lines(report: dict) -> list[str]:
-    return [f"error: {i['status']} {i['check']} {i['name']}: {i['detail']}; fix: {i['fix']}"
-            for i in report["items"] if i["status"] in PROBLEMS]  # fmt: skip
+    return [
+        f"error: {i['status']} {i['check']} {i['name']}: {i['detail']}; fix: {i['fix']}"
+        for i in report["items"]
+        if i["status"] in PROBLEMS
+    ]
 
 
 def _parse_skip(text: str | None) -> set[str]:
@@ -360,8 +313,11 @@ def main(argv=None) -> int:
     p.add_argument("--config-name", help="how messages name a --config-json config (its file)")
     p.add_argument("--out", help="also write the report as JSON (atomically)")
     p.add_argument("--skip", help=f"comma list of checks to skip: {', '.join(CHECKS)}")
-    p.add_argument("--if-changed", action="store_true",
-                   help="with --out: skip the check when --out holds a passed check of this config")
+    p.add_argument(
+        "--if-changed",
+        action="store_true",
+        help="with --out: skip the check when --out holds a passed check of this config",
+    )
     a = p.parse_args(argv)
     if (a.config is None) == (a.config_json is None):
         raise UsageError("give a config YAML or --config-json (one of them)")

@@ -73,8 +73,10 @@ def load_metrics(directory) -> dict[tuple[str, str], dict]:
     for f in sorted(Path(directory).glob("*.json")):
         res = _read(f, "quality result")
         if not isinstance(res, dict):
-            raise UsageError(f"quality result {str(f)!r} is not a JSON object; re-create it with "
-                             "python -m benchmarks.quality")  # fmt: skip
+            raise UsageError(
+                f"quality result {str(f)!r} is not a JSON object; re-create it with "
+                "python -m benchmarks.quality"
+            )
         model = (res.get("generator") or {}).get("model")
         if model and f.stem.endswith("_" + model):
             out[(f.stem[: -len(model) - 1], model)] = res
@@ -102,8 +104,11 @@ def main(argv=None) -> int:
     p = OneLineParser(prog="python -m benchmarks.claims", description=__doc__.splitlines()[0])
     p.add_argument("--profiles", nargs="+", required=True, help="profile JSON files or folders")
     p.add_argument("--metrics", help="folder of quality JSONs (<dataset>_<model>.json), optional")
-    p.add_argument("--rehearsal", action="store_true",
-                   help="judge the FID claims on this run's stand-in metrics, labelled as a rehearsal")  # fmt: skip
+    p.add_argument(
+        "--rehearsal",
+        action="store_true",
+        help="judge the FID claims on this run's stand-in metrics, labelled as a rehearsal",
+    )
     p.add_argument("--out-csv")
     p.add_argument("--out-md")
     a = p.parse_args(argv)

@@ -28,9 +28,11 @@ def _t1(params, gmacs, speed, note=""):
     }
 
 
-_INR_NOTE = ("INR-GAN's released code (config inr-gan-bil, the one with public weights) has "
-             "72,436,573 parameters and 14.95 G true MACs at 256; the paper's figures match no "
-             "released config (docs/architectures.md#inr-gan)")  # fmt: skip
+_INR_NOTE = (
+    "INR-GAN's released code (config inr-gan-bil, the one with public weights) has "
+    "72,436,573 parameters and 14.95 G true MACs at 256; the paper's figures match no "
+    "released config (docs/architectures.md#inr-gan)"
+)
 TABLE1 = {
     "inr_gan": _t1(107.03, 38.76, 84.55, _INR_NOTE),
     "cips": _t1(44.32, 223.36, 11.005),
@@ -41,8 +43,14 @@ TABLE1 = {
 
 def _t2(fid_ffhq, p_ffhq, r_ffhq, fid_church, p_church, r_church):
     src = "paper Table 2"
-    vals = {"ffhq_fid": fid_ffhq, "ffhq_precision": p_ffhq, "ffhq_recall": r_ffhq,
-            "church_fid": fid_church, "church_precision": p_church, "church_recall": r_church}  # fmt: skip
+    vals = {
+        "ffhq_fid": fid_ffhq,
+        "ffhq_precision": p_ffhq,
+        "ffhq_recall": r_ffhq,
+        "church_fid": fid_church,
+        "church_precision": p_church,
+        "church_recall": r_church,
+    }
     return {k: PaperNumber(v, k.split("_")[1], src) for k, v in vals.items() if v is not None}
 
 

@@ -71,8 +71,10 @@ def _missing(claim, src, paper_value, tol, *keys, value=None, unit="") -> ClaimR
     ]
     if unbuilt:
         m, r = unbuilt[0]
-        why = (f"{models.display_name(m)}'s released code defines no {r}-px network (it builds "
-               f"{', '.join(map(str, models.resolutions(m)))} px), so there is nothing to measure")  # fmt: skip
+        why = (
+            f"{models.display_name(m)}'s released code defines no {r}-px network (it builds "
+            f"{', '.join(map(str, models.resolutions(m)))} px), so there is nothing to measure"
+        )
     else:
         why = "no default profile for " + ", ".join(f"{m}@{r}" for m, r in keys)
     return ClaimRow(claim, src, paper_value, "—", tol, NOT_MEASURED, why, value, None, unit)
@@ -87,21 +89,32 @@ def reduction_row(profiles, key: str, other: str, quantity: str) -> ClaimRow:
     pv, tol = f"−{num.value:g} %", f"±{PCT_TOL} pp"
     a, b = profiles.get((SUBJECT, 256)), profiles.get((other, 256))
     if a is None or b is None:
-        return _missing(claim, num.source, pv, tol, (SUBJECT, 256), (other, 256),
-                        value=num.value, unit="% fewer")  # fmt: skip
+        return _missing(
+            claim,
+            num.source,
+            pv,
+            tol,
+            (SUBJECT, 256),
+            (other, 256),
+            value=num.value,
+            unit="% fewer",
+        )
     true = 100 * (1 - a[quantity] / b[quantity])
     numbers = (num.value, true, "% fewer")
     if quantity == "params":
         ok = abs(true - num.value) <= PCT_TOL
         expl = f"1 − {a['params'] / 1e6:.2f} M / {b['params'] / 1e6:.2f} M = {true:.2f} %"
-        return ClaimRow(claim, num.source, pv, f"−{true:.2f} %", tol, _verdict(ok, ok), expl,
-                        *numbers)  # fmt: skip
+        return ClaimRow(
+            claim, num.source, pv, f"−{true:.2f} %", tol, _verdict(ok, ok), expl, *numbers
+        )
     conv = 100 * (1 - a["macs_paper_convention"] / b["macs_paper_convention"])
     verdict = _verdict(abs(true - num.value) <= PCT_TOL, abs(conv - num.value) <= PCT_TOL)
     measured = f"−{true:.2f} % (paper convention −{conv:.2f} %)"
     if verdict == PAPER_ONLY:
-        expl = (f"true MACs ({b['macs'] / 1e9:.2f} G for {them}) give {true:.1f} %; {conv:.1f} % needs each "
-                f"stride-2 transposed conv counted over its 2H×2W output ({b['macs_paper_convention'] / 1e9:.2f} G, docs/macs.md)")  # fmt: skip
+        expl = (
+            f"true MACs ({b['macs'] / 1e9:.2f} G for {them}) give {true:.1f} %; {conv:.1f} % needs each "
+            f"stride-2 transposed conv counted over its 2H×2W output ({b['macs_paper_convention'] / 1e9:.2f} G, docs/macs.md)"
+        )
     else:
         expl = f"1 − {a['macs'] / 1e9:.2f} G / {b['macs'] / 1e9:.2f} G = {true:.2f} %"
         if abs(true - conv) > 1e-9:
@@ -118,8 +131,9 @@ def params_row(
     pv, tol = f"{num.value:.2f} M", f"±{PARAM_TOL_M} M"
     prof = profiles.get((model, resolution))
     if prof is None:
-        return _missing(claim, num.source, pv, tol, (model, resolution), value=num.value,
-                        unit="M params")  # fmt: skip
+        return _missing(
+            claim, num.source, pv, tol, (model, resolution), value=num.value, unit="M params"
+        )
     m = prof["params"] / 1e6
     ok = abs(m - num.value) <= PARAM_TOL_M + 1e-9
     if ok:
@@ -131,8 +145,9 @@ def params_row(
             num.note
             or f"measured {prof['params']:,}; differs from the paper by {m - num.value:+.2f} M"
         )
-    return ClaimRow(claim, num.source, pv, f"{m:.4f} M", tol, _verdict(ok, ok), expl, num.value, m,
-                    "M params")  # fmt: skip
+    return ClaimRow(
+        claim, num.source, pv, f"{m:.4f} M", tol, _verdict(ok, ok), expl, num.value, m, "M params"
+    )
 
 
 def gmacs_row(profiles, model: str) -> ClaimRow:
@@ -149,15 +164,19 @@ def gmacs_row(profiles, model: str) -> ClaimRow:
         f" (paper convention {conv:.3f} G)" if abs(conv - true) > 1e-9 else ""
     )
     if verdict == PAPER_ONLY:
-        expl = (f"true MACs are {d_true:+.1%} off; counting stride-2 transposed convs over their "
-                f"2H×2W output gives {conv:.3f} G ({d_conv:+.2%})")  # fmt: skip
+        expl = (
+            f"true MACs are {d_true:+.1%} off; counting stride-2 transposed convs over their "
+            f"2H×2W output gives {conv:.3f} G ({d_conv:+.2%})"
+        )
     else:
         expl = num.note or f"dense conv/linear MACs, FIR excluded: {d_true:+.2%} vs the paper"
     return ClaimRow(claim, num.source, pv, measured, tol, verdict, expl, num.value, true, "GMACs")
 
 
-REHEARSAL = ("REHEARSAL (stand-in data and metric weights, a narrow model trained a few steps: "
-             "proves the path, measures nothing)")  # fmt: skip
+REHEARSAL = (
+    "REHEARSAL (stand-in data and metric weights, a narrow model trained a few steps: "
+    "proves the path, measures nothing)"
+)
 
 
 def fid_row(metrics: dict, key: str, rehearsal: bool = False) -> ClaimRow:
@@ -175,9 +194,11 @@ def fid_row(metrics: dict, key: str, rehearsal: bool = False) -> ClaimRow:
     gen = (res or {}).get("generator", {})
     paper_setting = gen.get("resolution") == 256 and not gen.get("overrides")
     if res is None or fid is None or not (paper_setting or rehearsal):
-        why = (f"no Inception FID of full-width {us}@256 on a dataset named '{dataset}' in "
-               "this run (the default run uses embedded data and proxy features); run "
-               "config/paper.yaml")  # fmt: skip
+        why = (
+            f"no Inception FID of full-width {us}@256 on a dataset named '{dataset}' in "
+            "this run (the default run uses embedded data and proxy features); run "
+            "config/paper.yaml"
+        )
         return ClaimRow(claim, num.source, pv, "—", tol, NOT_MEASURED, why, num.value, None, "FID")
     card = res.get("card", {})
     info = registry.key_info(key)
@@ -186,12 +207,15 @@ def fid_row(metrics: dict, key: str, rehearsal: bool = False) -> ClaimRow:
         if info.lower_is_better
         else fid >= num.value * (1 - FID_TOL)
     )
-    expl = (f"{key} ({info.label}), {card.get('num_gen')} generated vs {card.get('num_real')} "
-            f"real, {gen.get('kimg')} kimg, seeds {card.get('seeds')}")  # fmt: skip
+    expl = (
+        f"{key} ({info.label}), {card.get('num_gen')} generated vs {card.get('num_real')} "
+        f"real, {gen.get('kimg')} kimg, seeds {card.get('seeds')}"
+    )
     if rehearsal:
         expl = f"{REHEARSAL}: {expl}"
-    return ClaimRow(claim, num.source, pv, f"{fid:.2f}", tol, _verdict(ok, ok), expl, num.value, fid,
-                    "FID")  # fmt: skip
+    return ClaimRow(
+        claim, num.source, pv, f"{fid:.2f}", tol, _verdict(ok, ok), expl, num.value, fid, "FID"
+    )
 
 
 def relative_row(profiles, other: str, quantity: str) -> ClaimRow:
@@ -206,19 +230,23 @@ def relative_row(profiles, other: str, quantity: str) -> ClaimRow:
     pv, tol = f"−{pct:.1f} %", f"±{PCT_TOL} pp"
     a, b = profiles.get((SUBJECT, 256)), profiles.get((other, 256))
     if a is None or b is None:
-        return _missing(claim, mine.source, pv, tol, (SUBJECT, 256), (other, 256),
-                        value=pct, unit="% fewer")  # fmt: skip
+        return _missing(
+            claim, mine.source, pv, tol, (SUBJECT, 256), (other, 256), value=pct, unit="% fewer"
+        )
     fewer, back = 100 * (1 - a[quantity] / b[quantity]), 100 * (b[quantity] / a[quantity] - 1)
     ok = abs(fewer - pct) <= PCT_TOL
     word, back_word = ("fewer", "more") if fewer >= 0 else ("more", "fewer")
-    expl = (f"measured {a[quantity] / unit:.2f} vs {b[quantity] / unit:.2f} "
-            f"{'M' if quantity == 'params' else 'G'}: {us} has {abs(fewer):.1f} % {word} "
-            f"{what} than {them}, and {them} has {abs(back):.1f} % {back_word} than {us}")  # fmt: skip
+    expl = (
+        f"measured {a[quantity] / unit:.2f} vs {b[quantity] / unit:.2f} "
+        f"{'M' if quantity == 'params' else 'G'}: {us} has {abs(fewer):.1f} % {word} "
+        f"{what} than {them}, and {them} has {abs(back):.1f} % {back_word} than {us}"
+    )
     if theirs.note:
         expl += f"; {theirs.note}"
     shown = f"−{fewer:.1f} %" if fewer >= 0 else f"+{-fewer:.1f} %"
-    return ClaimRow(claim, mine.source, pv, shown, tol, _verdict(ok, ok), expl, pct, fewer,
-                    "% fewer")  # fmt: skip
+    return ClaimRow(
+        claim, mine.source, pv, shown, tol, _verdict(ok, ok), expl, pct, fewer, "% fewer"
+    )
 
 
 def claim_rows(

@@ -67,13 +67,24 @@ def measure(kind: str, name: str, resolution: int) -> dict:
             m = models.build_discriminator(resolution, name=name).eval()
     x = counting.example_input(m)
     true, paper = counting.count_macs(m, x, "true"), counting.count_macs(m, x, "paper")
-    return {"kind": kind, "model": name, "resolution": resolution, "params": counting.count_params(m)["params"],
-            "macs": true.macs, "macs_paper_convention": paper.macs, "macs_fir": true.fir}  # fmt: skip
+    return {
+        "kind": kind,
+        "model": name,
+        "resolution": resolution,
+        "params": counting.count_params(m)["params"],
+        "macs": true.macs,
+        "macs_paper_convention": paper.macs,
+        "macs_fir": true.fir,
+    }
 
 
 def current_grid(resolutions=GENERATOR_RESOLUTIONS) -> list[tuple[str, str, int]]:
-    grid = [("generator", n, r) for n in models.available() for r in resolutions
-            if r in models.resolutions(n)]  # fmt: skip
+    grid = [
+        ("generator", n, r)
+        for n in models.available()
+        for r in resolutions
+        if r in models.resolutions(n)
+    ]
     grid += [("discriminator", n, r) for n, rs in DISCRIMINATORS.items() for r in rs]
     return grid
 
@@ -157,12 +168,12 @@ def load_baseline(path: Path) -> dict:
 def write_baseline(path: Path, entries: dict, resolutions=GENERATOR_RESOLUTIONS) -> None:
     data = {
         "about": "expected params and MACs (batch 1; MACs = true dense conv/linear MACs without FIR) per "
-                 "model × resolution; regenerate with `python -m benchmarks.gate --update`",
+        "model × resolution; regenerate with `python -m benchmarks.gate --update`",
         "macs_rel_tolerance": MACS_REL_TOL,
         "generator_resolutions": list(resolutions),
         "torch": torch.__version__,
         "entries": dict(sorted(entries.items())),
-    }  # fmt: skip
+    }
     write_json(path, data)
 
 

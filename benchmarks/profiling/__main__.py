@@ -28,6 +28,7 @@ from common.cli import (
     run,
     setup_logging,
 )
+from common.device import add_device_flag
 from common.io import write_json
 from common.sections import add_flags, from_args
 from common.settings import Profile
@@ -41,7 +42,7 @@ def parse_args(argv):
     p = OneLineParser(prog="python -m benchmarks.profiling", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help=f"one of {', '.join(models.available())}")
     p.add_argument("--resolution", required=True)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (latency only)")
+    add_device_flag(p)  # used by latency only: counting runs on the meta device
     p.add_argument(
         "--build",
         action="append",

@@ -41,8 +41,11 @@ def saved_tensor_bytes(module: nn.Module, x: torch.Tensor, noise_mode: str = "ra
     act = sum(n for k, (n, _) in seen.items() if k not in owned)
     par = sum(n for k, (n, _) in seen.items() if k in owned)
     del out
-    return {"train_saved": act, "train_saved_params": par,
-            "train_saved_storages": sum(1 for k in seen if k not in owned)}  # fmt: skip
+    return {
+        "train_saved": act,
+        "train_saved_params": par,
+        "train_saved_storages": sum(1 for k in seen if k not in owned),
+    }
 
 
 class LiveTensorTracker(TorchDispatchMode):
@@ -76,8 +79,7 @@ def peak_live_bytes(module: nn.Module, x: torch.Tensor, noise_mode: str = "const
     tracker = LiveTensorTracker(_owned_storages(module, x))
     with torch.no_grad(), tracker:
         out = forward_thunk(module, x, noise_mode)()
-    return {"inference_peak_live": tracker.peak,
-            "inference_output": out.untyped_storage().nbytes()}  # fmt: skip
+    return {"inference_peak_live": tracker.peak, "inference_output": out.untyped_storage().nbytes()}
 
 
 ACTIVATION_METHOD = (

@@ -106,13 +106,27 @@ def count_params(module: nn.Module) -> dict:
     total = sum(p.numel() for p in module.parameters())
     style = getattr(module, "style", None)  # every Generator's mapping network (models/base.py)
     mapping = sum(p.numel() for p in style.parameters()) if isinstance(style, nn.Module) else 0
-    return {"params": total, "params_mapping": mapping, "params_synthesis": total - mapping,
-            "params_by_module": by_module}  # fmt: skip
+    return {
+        "params": total,
+        "params_mapping": mapping,
+        "params_synthesis": total - mapping,
+        "params_by_module": by_module,
+    }
 
 
 # --------------------------------------------------------------------------- MACs
-def _paper_conv_flop(x_shape, w_shape, _bias, stride, _padding, _dilation, transposed, *args,
-                     out_shape=None, **kwargs) -> int:  # fmt: skip
+def _paper_conv_flop(
+    x_shape,
+    w_shape,
+    _bias,
+    stride,
+    _padding,
+    _dilation,
+    transposed,
+    *args,
+    out_shape=None,
+    **kwargs,
+) -> int:
     """FlopCounterMode's conv formula, with strided transposed convs × prod(stride)."""
     flops = conv_flop_count(x_shape, w_shape, out_shape, transposed=transposed)
     return flops * math.prod(stride) if transposed else flops
@@ -152,8 +166,9 @@ def _sum_outermost(counts: dict[str, int], prefix: str) -> int:
     return sum(counts[k] for k in outer)
 
 
-def count_macs(module: nn.Module, x: torch.Tensor, convention: str = "true",
-               noise_mode: str = "random") -> MacCount:  # fmt: skip
+def count_macs(
+    module: nn.Module, x: torch.Tensor, convention: str = "true", noise_mode: str = "random"
+) -> MacCount:
     """One no-grad forward under FlopCounterMode; per top-level module, FIR split out."""
     if convention not in ("true", "paper"):
         raise ValueError(f"convention must be 'true' or 'paper', not {convention!r}")

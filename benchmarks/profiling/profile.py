@@ -19,7 +19,7 @@ import models
 from benchmarks.profiling import counting, registry
 from common import settings
 from common.cli import UsageError
-from common.device import resolve_device
+from common.device import DEFAULT_DEVICE, resolve_device
 from common.provenance import device_info, versions
 from common.settings import Profile
 
@@ -69,7 +69,7 @@ def context(
     resolution,
     cfg: Profile,
     build: dict | None = None,
-    device="auto",
+    device=DEFAULT_DEVICE,
     latency: bool = True,
     counters=None,
 ) -> registry.Context:
@@ -118,7 +118,7 @@ def profile(
     resolution,
     cfg: Profile,
     build: dict | None = None,
-    device="auto",
+    device=DEFAULT_DEVICE,
     *,
     latency: bool = True,
     counters=None,
@@ -133,7 +133,7 @@ def profile(
 def profile_model(
     name: str,
     resolution,
-    device="auto",
+    device=DEFAULT_DEVICE,
     batch_sizes=(1,),
     latency: bool = True,
     counters=None,

@@ -115,8 +115,10 @@ class Roof:
         """Why a latency row timed during this job is invalid, or None when it is a result."""
         reasons = []
         if not utilization < 1.0:  # also catches NaN
-            reasons.append(f"utilization {utilization:.2f} > 1: the model cannot beat a dense "
-                           "matmul, so the roof sample was measured under other load")  # fmt: skip
+            reasons.append(
+                f"utilization {utilization:.2f} > 1: the model cannot beat a dense "
+                "matmul, so the roof sample was measured under other load"
+            )
         if self.spread > self.drift_limit:
             reasons.append(
                 f"matmul roof moved {100 * self.spread:.0f} % during the job "
@@ -124,6 +126,8 @@ class Roof:
                 f"limit {100 * self.drift_limit:.0f} %)"
             )
         if set(self.threads) != {threads}:
-            reasons.append(f"thread count changed between roof ({sorted(set(self.threads))}) "
-                           f"and timed runs ({threads})")  # fmt: skip
+            reasons.append(
+                f"thread count changed between roof ({sorted(set(self.threads))}) "
+                f"and timed runs ({threads})"
+            )
         return "; ".join(reasons) or None

@@ -118,8 +118,10 @@ def _check_cache_dir(folder) -> None:
         return
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
-        raise QualityError(f"--cache-dir {str(path)!r} cannot be created: {existing} is a file; "
-                           "choose another folder or pass --no-cache")  # fmt: skip
+        raise QualityError(
+            f"--cache-dir {str(path)!r} cannot be created: {existing} is a file; "
+            "choose another folder or pass --no-cache"
+        )
 
 
 def _limit_threads(n: int) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from common import settings
-from common.device import resolve_device
+from common.device import DEFAULT_DEVICE, resolve_device
 from data.dataset import dataset_info, open_dataset
 
 from . import registry
@@ -45,22 +45,37 @@ class _CacheKeys:
     generator_id: str | None
 
     def _net(self, spec: FeatureSpec) -> dict:
-        return {"net": spec.net, "net_sha256": self.net_sha[spec.net], "resize": spec.resize,
-                "device": self.device}  # fmt: skip
+        return {
+            "net": spec.net,
+            "net_sha256": self.net_sha[spec.net],
+            "resize": spec.resize,
+            "device": self.device,
+        }
 
     def real(self, spec: FeatureSpec) -> dict | None:
         if self.dataset_sha is None:
             return None
-        return {"kind": "real", "dataset_sha256": self.dataset_sha, "num_real": self.num_real,
-                **self._net(spec)}  # fmt: skip
+        return {
+            "kind": "real",
+            "dataset_sha256": self.dataset_sha,
+            "num_real": self.num_real,
+            **self._net(spec),
+        }
 
     def gen(self, spec: FeatureSpec, seed: int) -> dict | None:
         if self.generator_id is None:
             return None
         o = self.opts
-        return {"kind": "gen", "generator": self.generator_id, "seed": seed, "num_gen": o.num_gen,
-                "truncation": o.truncation, "noise_mode": o.noise_mode,
-                "batch": o.batch if o.noise_mode == "random" else None, **self._net(spec)}  # fmt: skip
+        return {
+            "kind": "gen",
+            "generator": self.generator_id,
+            "seed": seed,
+            "num_gen": o.num_gen,
+            "truncation": o.truncation,
+            "noise_mode": o.noise_mode,
+            "batch": o.batch if o.noise_mode == "random" else None,
+            **self._net(spec),
+        }
 
 
 def _check_inputs(p: Plan, ds, data: dict, generator) -> int:
@@ -134,7 +149,7 @@ def evaluate(
     dataset,
     quality: settings.Quality | Plan | None = None,
     *,
-    device: str | torch.device = "auto",
+    device: str | torch.device = DEFAULT_DEVICE,
     cache_dir: str | os.PathLike | None = None,
     generator_id: str | None = None,
     generator_info: dict | None = None,
@@ -180,14 +195,21 @@ def evaluate(
     for seed in opts.seeds:
         gen = inputs(
             lambda spec, seed=seed: keys.gen(spec, seed),
-            lambda seed=seed: generated_batches(generator, seed, opts.num_gen, opts.batch,
-                                                opts.truncation, opts.noise_mode, device),
-            opts.num_gen, f"generated features (seed {seed})",
-        )  # fmt: skip
+            lambda seed=seed: generated_batches(
+                generator, seed, opts.num_gen, opts.batch, opts.truncation, opts.noise_mode, device
+            ),
+            opts.num_gen,
+            f"generated features (seed {seed})",
+        )
         for stem, mode, value in compute(p, real, gen, Context(opts, device, seed)):
             per_seed.setdefault((stem, mode), []).append(value)
     results, summary = summarize(per_seed)
     info = dict(generator_info or {})
     card = build_card(p, nets, device, n_real, data, cache, info, t0)
-    return {"schema": SCHEMA, "metrics": results, "summary": summary, "generator": info,
-            "card": card}  # fmt: skip
+    return {
+        "schema": SCHEMA,
+        "metrics": results,
+        "summary": summary,
+        "generator": info,
+        "card": card,
+    }

@@ -75,9 +75,13 @@ def _inside(
 
 
 def precision_recall(
-    real: torch.Tensor, fake: torch.Tensor, k: int, real_radii: torch.Tensor | None = None,
-    row_block: int = 10_000, col_block: int = 10_000,
-) -> dict[str, float]:  # fmt: skip
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    k: int,
+    real_radii: torch.Tensor | None = None,
+    row_block: int = 10_000,
+    col_block: int = 10_000,
+) -> dict[str, float]:
     """NVIDIA pr50k3: precision (generated inside the real manifold), recall (the reverse)."""
     if real_radii is None:
         real_radii = knn_radii(real, (k,), row_block, col_block)[k]
@@ -89,9 +93,13 @@ def precision_recall(
 
 
 def density_coverage(
-    real: torch.Tensor, fake: torch.Tensor, k: int, real_radii: torch.Tensor | None = None,
-    row_block: int = 10_000, col_block: int = 10_000,
-) -> dict[str, float]:  # fmt: skip
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    k: int,
+    real_radii: torch.Tensor | None = None,
+    row_block: int = 10_000,
+    col_block: int = 10_000,
+) -> dict[str, float]:
     """Naeem et al. 2020 density and coverage with real radii of k neighbours (strict <)."""
     if real_radii is None:
         real_radii = knn_radii(real, (k,), row_block, col_block)[k]

@@ -138,8 +138,13 @@ class ProxyFeatures:
         self.sha256 = self.model.sha256()
 
     def card(self) -> dict:
-        return {"file": None, "sha256": self.sha256, "url": None, "version": ProxyNet.version,
-                "dim": self.model.dim}  # fmt: skip
+        return {
+            "file": None,
+            "sha256": self.sha256,
+            "url": None,
+            "version": ProxyNet.version,
+            "dim": self.model.dim,
+        }
 
     def __call__(self, x: torch.Tensor, resize: str) -> torch.Tensor:
         return self.model(x)

@@ -66,12 +66,20 @@ class Mode:
 MODES = {
     m.name: m
     for m in (
-        Mode("clean", "clean", "clean-fid clean",
-             "clean-fid clean: PIL bicubic to 299x299 on float32 channels, no re-quantization"),
-        Mode("legacy_tensorflow", "none", "NVIDIA fid50k_full",
-             "resize inside the TorchScript net (TF-style bilinear), NVIDIA fid50k_full"),
+        Mode(
+            "clean",
+            "clean",
+            "clean-fid clean",
+            "clean-fid clean: PIL bicubic to 299x299 on float32 channels, no re-quantization",
+        ),
+        Mode(
+            "legacy_tensorflow",
+            "none",
+            "NVIDIA fid50k_full",
+            "resize inside the TorchScript net (TF-style bilinear), NVIDIA fid50k_full",
+        ),
     )
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -188,8 +196,9 @@ def register_metric(
         if name in _METRICS:
             raise ValueError(f"metric {name!r} is registered twice")
         outs = tuple(o if isinstance(o, Output) else Output(o, o) for o in outputs or [name])
-        _METRICS[name] = Metric(name, fn, features, outs, lower_is_better, protocol, card,
-                                min_images)  # fmt: skip
+        _METRICS[name] = Metric(
+            name, fn, features, outs, lower_is_better, protocol, card, min_images
+        )
         try:
             _key_table()
         except ValueError:
@@ -291,8 +300,10 @@ def _key_table() -> dict[str, KeyInfo]:
                 for mode in [None, *(MODES if m.features.per_mode else ())]:
                     info = _info(result_key(stem, mode), m, out, ex, mode)
                     if table.setdefault(info.key, info) != info:
-                        raise ValueError(f"result key {info.key!r} of metric {m.name!r} is "
-                                         f"already written by {table[info.key].metric!r}")  # fmt: skip
+                        raise ValueError(
+                            f"result key {info.key!r} of metric {m.name!r} is "
+                            f"already written by {table[info.key].metric!r}"
+                        )
     return table
 
 
@@ -301,5 +312,14 @@ def _info(key: str, m: Metric, out: Output, ex: Extractor, mode: str | None) -> 
     protocol = m.protocol + (f"; {MODES[mode].label}" if mode else "")
     if not ex.comparable:
         protocol += f"; {ex.name} features, not comparable with published numbers"
-    return KeyInfo(key, m.name, out.name, ex.name, mode, m.lower_is_better, protocol,
-                   label + (f" [{mode}]" if mode else ""), ex.comparable)  # fmt: skip
+    return KeyInfo(
+        key,
+        m.name,
+        out.name,
+        ex.name,
+        mode,
+        m.lower_is_better,
+        protocol,
+        label + (f" [{mode}]" if mode else ""),
+        ex.comparable,
+    )

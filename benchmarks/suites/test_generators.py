@@ -17,19 +17,25 @@ import torch
 import models
 from benchmarks.profiling.counting import build_for_counting, count_macs, example_input
 from benchmarks.profiling.timing import Roof
-from common.device import resolve_device
+from common.device import DEFAULT_DEVICE, resolve_device
 from common.provenance import device_info
 
-DEVICE = resolve_device("auto")
+DEVICE = resolve_device(DEFAULT_DEVICE)
 # (resolution, batch): batch 8 at 256 (CIPS: 2, its activations are 16x larger), 8 at 64
 CASES = [
-    pytest.param(name, res, batch, compiled, id=f"{name}-{res}-b{batch}-{mode}",
-                 marks=[pytest.mark.heavy] if res > 64 or compiled else [])
+    pytest.param(
+        name,
+        res,
+        batch,
+        compiled,
+        id=f"{name}-{res}-b{batch}-{mode}",
+        marks=[pytest.mark.heavy] if res > 64 or compiled else [],
+    )
     for name in models.available()
     for res in (64, 256)
     for batch in [2 if name == "cips" and res == 256 else 8]
     for compiled, mode in ((False, "eager"), (True, "compiled"))
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("name,res,batch,compiled", CASES)

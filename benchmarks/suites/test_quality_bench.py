@@ -66,9 +66,14 @@ def test_extract_cleanfid_folder(benchmark, images, mode, workers):
     def run():
         with torch.no_grad():
             return cleanfid_fid.get_folder_features(
-                str(folder), proxy, num_workers=workers, batch_size=BATCH, device=CPU,
-                mode=mode, verbose=False,
-            )  # fmt: skip
+                str(folder),
+                proxy,
+                num_workers=workers,
+                batch_size=BATCH,
+                device=CPU,
+                mode=mode,
+                verbose=False,
+            )
 
     _throughput(benchmark, run)
 

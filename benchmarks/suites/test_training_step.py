@@ -29,7 +29,7 @@ import torch
 
 import models
 from common import settings
-from common.device import resolve_device
+from common.device import DEFAULT_DEVICE, resolve_device
 from common.provenance import device_info
 from data.dataset import open_dataset
 from data.prepare import prepare
@@ -41,7 +41,7 @@ from training.networks import make_networks
 from training.sampler import BatchStream, seed_step, to_float_images
 
 ROOT = Path(__file__).resolve().parents[2]
-DEVICE = resolve_device("auto")
+DEVICE = resolve_device(DEFAULT_DEVICE)
 RES, BATCH = 64, 16
 DEFAULT_RUN = settings.load(ROOT / "config" / "default.yaml")
 CPU_PRESETS = DEFAULT_RUN.models
