@@ -216,3 +216,51 @@ def test_a_file_that_is_not_a_checkpoint_says_so(dataset, tmp_path):  # noqa: F8
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and len(lines) == 1 and words in lines[0], res.stderr
         assert "weights_only" not in lines[0]
+
+
+def test_weak_statistics_are_said_and_recorded(dataset, tmp_path):  # noqa: F811
+    """A --num-real the dataset cannot give, and FID on far fewer images than fid50k: a warning
+    line each on the terminal and in the metric card, never a silent clamp."""
+    import json
+
+    import models
+    from training.checkpoint import save_checkpoint
+
+    G = models.build("stylegan2", resolution=32, width=0.0625, z_dim=32, n_mlp=2)
+    meta = {"model": "stylegan2", "resolution": 32, "overrides": G.build_kwargs, "kimg": 0}
+    meta["build_kwargs"] = G.build_kwargs
+    ckpt = save_checkpoint(tmp_path / "g.pt", {"meta": meta, "G_ema": G.state_dict()})
+    out = tmp_path / "q.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.quality",
+        "--checkpoint",
+        str(ckpt),
+        "--data",
+        str(dataset),
+        "--out",
+        str(out),
+        "--extractor",
+        "proxy",
+        "--metrics",
+        "fid",
+        "--modes",
+        "clean",
+        "--num-real",
+        "100000",
+        "--num-gen",
+        "16",
+        "--seeds",
+        "0",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    card = json.loads(out.read_text())["card"]
+    clamp, small = card["sample_warnings"]
+    assert clamp == "num_real 100000 asked for, but the dataset has 64 images: 64 real images used"
+    assert small.startswith("fid: 64 real and 16 generated images per seed, fewer than the 50,000")
+    assert clamp in res.stderr and small in res.stderr

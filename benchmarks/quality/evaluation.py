@@ -7,6 +7,7 @@ Nothing here knows a metric by name: it only loops over the plan."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from .nets import load_nets
 from .planning import Plan, feature_sets, plan, resolve_options
 from .registry import Context, FeatureSpec
 from .samples import generated_batches, real_batches
+
+log = logging.getLogger("pixbench.quality")
 
 SCHEMA = "pixbench.quality/1"
 
@@ -97,6 +100,27 @@ def _check_inputs(p: Plan, ds, data: dict, generator) -> int:
     if g_res is not None and d_res is not None and int(g_res) != int(d_res):
         raise QualityError(f"generator resolution {g_res} != dataset resolution {d_res}")
     return n_real
+
+
+def sample_warnings(p: Plan, dataset_size: int, n_real: int) -> list[str]:
+    """What makes these numbers weaker than their protocol's, one line each: a --num-real the
+    dataset cannot give (clamped), and any metric run on fewer images per set than its published
+    protocol uses (FID, KID and precision/recall are biased at small N, so such a value is not
+    comparable with a published one). Logged as warnings and kept in the metric card."""
+    opts, out = p.options, []
+    if opts.num_real is not None and opts.num_real > dataset_size:
+        out.append(
+            f"num_real {opts.num_real} asked for, but the dataset has {dataset_size} images: "
+            f"{n_real} real images used"
+        )
+    for m in p.metrics:
+        if m.protocol_images and min(n_real, opts.num_gen) < m.protocol_images:
+            out.append(
+                f"{m.name}: {n_real} real and {opts.num_gen} generated images per seed, fewer "
+                f"than the {m.protocol_images:,} of its protocol; biased, not comparable with "
+                "published values"
+            )
+    return out
 
 
 def compute(p: Plan, real: dict, gen: dict, ctx: Context):
@@ -177,6 +201,9 @@ def evaluate(
     ds = open_dataset(dataset, xflip=False)
     data = {**dataset_info(ds), "xflip": False}
     n_real = _check_inputs(p, ds, data, generator)
+    warnings = sample_warnings(p, len(ds), n_real)
+    for line in warnings:
+        log.warning("warning: %s", line)
     generator = generator.to(device).eval().requires_grad_(False)
     cache = FeatureCache(cache_dir)
     net_sha = {name: net.sha256 for name, net in nets.items()}
@@ -206,6 +233,7 @@ def evaluate(
     results, summary = summarize(per_seed)
     info = dict(generator_info or {})
     card = build_card(p, nets, device, n_real, data, cache, info, t0)
+    card["sample_warnings"] = warnings
     return {
         "schema": SCHEMA,
         "metrics": results,

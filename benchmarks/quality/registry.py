@@ -128,6 +128,9 @@ class Metric:
     protocol: str
     card: Callable[[Context], dict] | None = field(default=None, repr=False)
     min_images: Callable[[settings.Quality], int] | None = field(default=None, repr=False)
+    # images per set its published protocol uses (e.g. 50k for fid50k_full); fewer still run,
+    # with a warning in the log and the metric card, since the estimate is then biased
+    protocol_images: int | None = None
 
     def __call__(self, real, gen, ctx: Context) -> dict[str, float]:
         values = self.fn(real, gen, ctx)
@@ -188,6 +191,7 @@ def register_metric(
     outputs: Sequence[Output | str] | None = None,
     card: Callable[[Context], dict] | None = None,
     min_images: Callable[[settings.Quality], int] | None = None,
+    protocol_images: int | None = None,
 ):
     """Decorator: register `fn(real, gen, ctx)` as metric `name` (outputs default to [name];
     a plain string output is its own label). Result keys must stay unique over all metrics."""
@@ -197,7 +201,7 @@ def register_metric(
             raise ValueError(f"metric {name!r} is registered twice")
         outs = tuple(o if isinstance(o, Output) else Output(o, o) for o in outputs or [name])
         _METRICS[name] = Metric(
-            name, fn, features, outs, lower_is_better, protocol, card, min_images
+            name, fn, features, outs, lower_is_better, protocol, card, min_images, protocol_images
         )
         try:
             _key_table()

@@ -8,6 +8,7 @@ from ..registry import POOL, Output, register_metric
     "fid",
     features=POOL,
     outputs=[Output("fid", "FID", generic="fd", generic_label="Fréchet distance")],
+    protocol_images=50000,
     lower_is_better=True,
     protocol="Fréchet distance of pool-feature mean/covariance (clean-fid building blocks)",
     card=lambda ctx: {

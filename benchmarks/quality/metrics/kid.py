@@ -8,6 +8,7 @@ from ..registry import POOL, Output, register_metric
     "kid",
     features=POOL,
     outputs=[Output("kid", "KID", generic="kd", generic_label="kernel distance")],
+    protocol_images=50000,
     lower_is_better=True,
     protocol="clean-fid KID: unbiased MMD² with kernel (x.y/d+1)^3, mean over random subsets",
     card=lambda ctx: {

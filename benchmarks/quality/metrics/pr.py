@@ -8,6 +8,7 @@ from ..registry import MANIFOLD, register_metric
     "pr",
     features=MANIFOLD,
     outputs=["precision", "recall"],
+    protocol_images=50000,
     lower_is_better=False,
     protocol="NVIDIA pr50k3_full: k-NN radius incl. self, a probe is inside if <= (k = card k)",
     card=lambda ctx: {
