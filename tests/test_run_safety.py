@@ -264,3 +264,153 @@ def test_weak_statistics_are_said_and_recorded(dataset, tmp_path):  # noqa: F811
     assert clamp == "num_real 100000 asked for, but the dataset has 64 images: 64 real images used"
     assert small.startswith("fid: 64 real and 16 generated images per seed, fewer than the 50,000")
     assert clamp in res.stderr and small in res.stderr
+
+
+def _bad_config(tmp_path, mutate) -> subprocess.CompletedProcess:
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "tests/workflow/tiny.yaml").read_text())
+    mutate(cfg)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(path)]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+CONFIG_CASES = {
+    "kimg nan": (lambda c: c["train"].update(kimg=float("nan")), "train.kimg: must be a finite"),
+    "kimg inf": (lambda c: c["train"].update(kimg=float("inf")), "train.kimg: must be a finite"),
+    "snap_kimg nan": (lambda c: c["train"].update(snap_kimg=float("nan")), "train.snap_kimg"),
+    "lr < 0": (
+        lambda c: c["train"].update(hparams={"lr": -1}),
+        "lr: -1 is less than or equal to the minimum of 0",
+    ),
+    "truncation nan": (lambda c: c["quality"].update(truncation=float("nan")), "truncation"),
+    "width < 0": (
+        lambda c: c["models"]["cips"]["build"].update(width=-1),
+        "models.cips.build: build override width=-1 of cips must be a number > 0",
+    ),
+    "misspelled build key": (
+        lambda c: c["models"]["cips"]["build"].update(widht=0.5),
+        "build override 'widht' is not accepted by cips",
+    ),
+    "mixing > 1": (
+        lambda c: c["models"]["cips"].update(hparams={"mixing": 5}),
+        "mixing: 5 is greater than the maximum of 1",
+    ),
+}
+
+
+def test_absurd_config_values_fail_the_dry_run_in_one_line(tmp_path):
+    for name, (mutate, words) in CONFIG_CASES.items():
+        res = _bad_config(tmp_path, mutate)
+        lines = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
+        assert res.returncode != 0 and len(lines) == 1 and words in lines[0], (name, lines)
+
+
+def test_absurd_command_line_values_are_one_line_exit_2(dataset, tmp_path):  # noqa: F811
+    """The entry points share the config's checks, so the CLI and the config cannot disagree,
+    and the message quotes the value typed."""
+    cases = [
+        (
+            [
+                "training.train",
+                "--model",
+                "cips",
+                "--data",
+                str(dataset),
+                "--out",
+                str(tmp_path / "r"),
+                "--build",
+                "width=-1",
+            ],
+            "width=-1 of cips must be a number > 0",
+        ),
+        (
+            [
+                "training.train",
+                "--model",
+                "cips",
+                "--data",
+                str(dataset),
+                "--out",
+                str(tmp_path / "r"),
+                "--hparam",
+                "lr=-1",
+            ],
+            "lr: -1 is less than or equal to the minimum",
+        ),
+        (
+            [
+                "training.train",
+                "--model",
+                "cips",
+                "--data",
+                str(dataset),
+                "--out",
+                str(tmp_path / "r"),
+                "--hparam",
+                "mixing=5",
+            ],
+            "mixing: 5 is greater than the maximum",
+        ),
+        (
+            [
+                "benchmarks.profiling",
+                "--model",
+                "cips",
+                "--resolution",
+                "64",
+                "--build",
+                "width=0",
+                "--no-latency",
+                "--out",
+                str(tmp_path / "p.json"),
+            ],
+            "width=0 of cips must be a number",
+        ),
+        (
+            [
+                "benchmarks.quality",
+                "--checkpoint",
+                str(tmp_path / "none.pt"),
+                "--data",
+                str(dataset),
+                "--out",
+                str(tmp_path / "q.json"),
+                "--truncation",
+                "nan",
+            ],
+            "must be a finite number",
+        ),
+    ]
+    for argv, words in cases:
+        res = subprocess.run(
+            [sys.executable, "-m", *argv], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and words in lines[0], (argv, res.stderr)
+    assert not (tmp_path / "r").exists() and not list(tmp_path.glob("*.json"))
+
+
+def test_a_full_disk_while_checkpointing_names_the_path(tmp_path, monkeypatch):
+    """torch's writer reports a full disk as `[enforce fail at inline_container.cc] unexpected
+    pos`; the checkpoint writer turns it into ENOSPC naming the folder and the space needed."""
+    import errno
+    import shutil as sh
+
+    import pytest
+    import torch
+
+    from training import checkpoint
+
+    def full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(checkpoint.torch, "save", full)
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda p: sh._ntuple_diskusage(1, 1, 0))
+    with pytest.raises(OSError) as info:
+        checkpoint.save_checkpoint(tmp_path / "ckpt-1.pt", {"w": torch.zeros(1000)})
+    assert info.value.errno == errno.ENOSPC
+    assert str(info.value.strerror).startswith(f"no space left on {tmp_path} for checkpoint")
+    assert list(tmp_path.iterdir()) == []  # nor a temp file
