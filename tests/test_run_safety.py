@@ -311,78 +311,15 @@ def test_absurd_config_values_fail_the_dry_run_in_one_line(tmp_path):
 def test_absurd_command_line_values_are_one_line_exit_2(dataset, tmp_path):  # noqa: F811
     """The entry points share the config's checks, so the CLI and the config cannot disagree,
     and the message quotes the value typed."""
+    train = f"training.train --model cips --data {dataset} --out {tmp_path / 'r'}".split()
+    profile = "benchmarks.profiling --model cips --resolution 64 --no-latency".split()
+    quality = f"benchmarks.quality --checkpoint {tmp_path / 'none.pt'} --data {dataset}".split()
     cases = [
-        (
-            [
-                "training.train",
-                "--model",
-                "cips",
-                "--data",
-                str(dataset),
-                "--out",
-                str(tmp_path / "r"),
-                "--build",
-                "width=-1",
-            ],
-            "width=-1 of cips must be a number > 0",
-        ),
-        (
-            [
-                "training.train",
-                "--model",
-                "cips",
-                "--data",
-                str(dataset),
-                "--out",
-                str(tmp_path / "r"),
-                "--hparam",
-                "lr=-1",
-            ],
-            "lr: -1 is less than or equal to the minimum",
-        ),
-        (
-            [
-                "training.train",
-                "--model",
-                "cips",
-                "--data",
-                str(dataset),
-                "--out",
-                str(tmp_path / "r"),
-                "--hparam",
-                "mixing=5",
-            ],
-            "mixing: 5 is greater than the maximum",
-        ),
-        (
-            [
-                "benchmarks.profiling",
-                "--model",
-                "cips",
-                "--resolution",
-                "64",
-                "--build",
-                "width=0",
-                "--no-latency",
-                "--out",
-                str(tmp_path / "p.json"),
-            ],
-            "width=0 of cips must be a number",
-        ),
-        (
-            [
-                "benchmarks.quality",
-                "--checkpoint",
-                str(tmp_path / "none.pt"),
-                "--data",
-                str(dataset),
-                "--out",
-                str(tmp_path / "q.json"),
-                "--truncation",
-                "nan",
-            ],
-            "must be a finite number",
-        ),
+        ([*train, "--build", "width=-1"], "width=-1 of cips must be a number > 0"),
+        ([*train, "--hparam", "lr=-1"], "lr: -1 is less than or equal to the minimum"),
+        ([*train, "--hparam", "mixing=5"], "mixing: 5 is greater than the maximum"),
+        ([*profile, "--build", "width=0", "--out", str(tmp_path / "p.json")], "width=0 of cips"),
+        ([*quality, "--out", str(tmp_path / "q.json"), "--truncation", "nan"], "must be a finite"),
     ]
     for argv, words in cases:
         res = subprocess.run(
