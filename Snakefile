@@ -23,6 +23,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/quality.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/compare.smk"
 
 
 rule all:

@@ -80,7 +80,9 @@ COLUMNS = {  # columns no measure or metric declares: machine name -> (human nam
     "GMACs_ours_true": ("GMACs (true), ours", sig(4)),
     "GMACs_ours_paper_convention": ("GMACs (paper convention), ours", sig(4)),
     "img_per_s_paper": ("Images/s, paper (GPU)", sig(4)),
-    "img_per_s_ours": ("Images/s, ours", text),
+    # ours is CPU or GPU at the batch it names: never bare beside the paper's GPU figure
+    "img_per_s_ours": ("Images/s, ours ⚠ own device and batch, not the paper's protocol", text),
+    "ours_protocol": ("Our protocol ⚠", text),
 }
 
 
@@ -126,6 +128,15 @@ _PAPER_COL = re.compile(r"^paper_(?P<dataset>[a-z]+)_(?P<what>fid|precision|reca
 _OURS_COL = re.compile(r"^ours_(?P<dataset>[^_]+)_(?P<key>.+)$")
 
 
+def protocol_text(info: registry.KeyInfo) -> str:
+    """A key's protocol line; on proxy features without the NVIDIA protocol's name (a proxy
+    number read "legacy_tensorflow / NVIDIA fid50k_full" looks like a citable FID)."""
+    if info.comparable or info.mode is None:
+        return info.protocol
+    mode = registry.MODES[info.mode]
+    return info.protocol.replace(mode.label, f"{mode.name} resize only")
+
+
 def column_name(col: str) -> str:
     if col in COLUMNS:
         return COLUMNS[col][0]
@@ -137,7 +148,8 @@ def column_name(col: str) -> str:
         what = {"fid": "FID", "precision": "precision", "recall": "recall"}[m["what"]]
         return f"{m['dataset'].upper() if m['dataset'] == 'ffhq' else m['dataset'].title()} {what}, paper"
     if (m := _OURS_COL.match(col)) and (label := metric_label(m["key"])):
-        return f"{m['dataset']}: {label}, ours"
+        proxy = not registry.key_info(m["key"]).comparable
+        return f"{m['dataset']}: {label}, ours" + (" (PROXY, not comparable)" if proxy else "")
     return col
 
 
@@ -221,5 +233,5 @@ def legend(df: pd.DataFrame | None) -> list[tuple[list[tuple[str, str]], str]]:
         key = _OURS_COL.match(col)["key"] if _OURS_COL.match(col) else col
         info = registry.key_info(key, None)
         if info is not None:
-            rows.append(([(col, column_name(col))], info.protocol))
+            rows.append(([(col, column_name(col))], protocol_text(info)))
     return rows

@@ -122,9 +122,11 @@ def headline_html(claims: pd.DataFrame | None, chart: str = "") -> str:
 
 def sources_html() -> str:
     """Where the report's numbers and rules come from: the paper's tables (as docs/paper.md
-    transcribes them) and the repository's own docs; links relative to reports/<run>/."""
+    transcribes them) and the repository's own docs. Named, not linked: a relative link breaks
+    as soon as the report is opened anywhere but reports/<run>/ of a clone."""
     items = "".join(
-        f"<li><a href='../../{p}'>{p}</a>: {html.escape(what)}</li>" for p, what in DOCS.items()
+        f"<li><code>{p}</code> in the pixbench repository: {html.escape(what)}</li>"
+        for p, what in DOCS.items()
     )
     return (
         "<p>Paper numbers come from the paper's abstract, Table 1, Table 2 and supplementary "

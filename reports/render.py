@@ -32,6 +32,7 @@ from common.io import atomic_write_text as write_text
 from data.prepare import SKIP_REASONS, skip_text
 from reports import columns, efficiency_plots, plots, tables
 from reports import html as H
+from reports.captions import plural, quality_caption, training_caption
 from reports.collect import RunResults, load_results
 from reports.headline import headline_html, headline_markdown, sources_html
 
@@ -103,7 +104,8 @@ def _copy(src: Path | None, dst: Path) -> Path | None:
 
 
 PROXY_NOTE = (
-    "PROXY features: not Inception FID; compare within this run only (docs/metrics.md).\n\n"
+    "PROXY features: not Inception FID; compare within this run only (docs/metrics.md in the "
+    "pixbench repository).\n\n"
 )
 
 
@@ -243,7 +245,10 @@ def sections(res: RunResults, t: dict, figs: dict, samples: dict, stages: dict) 
         *rows,
         (
             f"Quality{qual_label}",
-            qnote + _table(t, "quality") + H.img_tag(figs["metrics"], "every metric"),
+            qnote
+            + _note(quality_caption(res))
+            + _table(t, "quality")
+            + H.img_tag(figs["metrics"], "every metric"),
         ),
         (
             "Quality against cost",
@@ -254,7 +259,7 @@ def sections(res: RunResults, t: dict, figs: dict, samples: dict, stages: dict) 
             ),
         ),
         ("Paper Table 2 beside ours", qnote + _table(t, "table2_vs_paper")),
-        ("Training", H.img_tag(figs["training"], "training curves")),
+        ("Training", H.figure(figs["training"], training_caption(res))),
         (
             "Samples (G_ema, fixed seeds, const noise) beside the real images",
             gallery(samples, sample_caption),
@@ -284,10 +289,11 @@ def render(results: str | Path, out: str | Path, config: dict) -> Path:
     chart = H.img_tag(
         figs["claims"], "every claim: paper value against measured value", id_="claims-chart"
     )
+    # what the run used comes before any verdict: a reader judges the claims knowing it
     top = (
         f"<p class='prov'>{html.escape(prov)}</p>"
-        + headline_html(res.claims, chart)
         + proxy_banner(res)
+        + headline_html(res.claims, chart)
     )
     doc = H.page(
         f"pixbench report: {config.get('run')}", top, sections(res, t, figs, samples, stages)
@@ -301,8 +307,8 @@ def provenance_section(res: RunResults) -> str:
     """The provenance line, then the run config and each metric card folded away."""
     cfg = res.config
     summary = (
-        f"Run config `{cfg.get('run')}`: {len(res.models)} models, {len(res.datasets)} "
-        f"datasets, device {cfg.get('device', 'auto')}"
+        f"Run config `{cfg.get('run')}`: {plural(len(res.models), 'model')}, "
+        f"{plural(len(res.datasets), 'dataset')}, device {cfg.get('device', 'auto')}"
     )
     parts = [
         f"<p>{html.escape(provenance(res))}</p>",

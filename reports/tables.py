@@ -151,6 +151,9 @@ def paper_table2(res: RunResults) -> pd.DataFrame:
         row = {"model": model}
         for key, num in paper.items():
             row[f"paper_{key}"] = num.value
+        # a marker column between the paper's numbers and ours: a proxy FD never sits next to
+        # the paper's FID as if it were one
+        row["ours_protocol"] = "reference nets" if not res.proxy else "PROXY features →"
         for (dataset, m), q in res.quality.items():
             if m != model:
                 continue

@@ -44,6 +44,8 @@ PAGE_CHECK = """(() => {
   return {scrollWidth: document.documentElement.scrollWidth, clientWidth: vw,
           scrollHeight: document.documentElement.scrollHeight, images: imgs,
           wide: wide.slice(0, 20), title: document.title,
+          tables: document.querySelectorAll('table').length,
+          unboxed: [...document.querySelectorAll('table')].filter(t => !scrolls(t)).length,
           ids: [...document.querySelectorAll('[id]')].map(e => e.id)};
 })()"""
 
@@ -237,6 +239,8 @@ def problems(result: dict, width: int = WIDTH) -> list[str]:
     if result["scrollWidth"] > width:
         out.append(f"page is {result['scrollWidth']} px wide at a {width} px window")
     out += [f"wider than the window outside a scroll box: {w}" for w in result["wide"]]
+    if result.get("unboxed"):  # every table scrolls in its own box, however narrow it is today
+        out.append(f"{result['unboxed']} of {result['tables']} tables outside a scroll box")
     out += [f"console error: {e}" for e in result["console_errors"]]
     return out
 

@@ -42,6 +42,7 @@ def test_every_image_loads(page):
 
 def test_nothing_overflows_the_page_at_1280px(page):
     result, _ = page
+    assert result["tables"] >= 5 and result["unboxed"] == 0, result
     assert result["clientWidth"] <= browser.WIDTH
     assert result["scrollWidth"] <= browser.WIDTH, result["scrollWidth"]
     assert not result["wide"], result["wide"]
@@ -82,3 +83,31 @@ def test_checker_sees_a_broken_page(tmp_path):
     assert any("did not load" in p for p in found)
     assert any("px wide" in p for p in found) and any("scroll box" in p for p in found)
     assert any("boom" in p for p in found)
+
+
+@pytest.fixture(scope="module")
+def compare_page(tmp_path_factory):
+    """The comparison of the synthetic run with a copy whose params changed, at 1280 px."""
+    import json
+
+    from common.cli import run
+    from reports import compare
+
+    base = tmp_path_factory.mktemp("compare")
+    a, _ = build_results(base / "results/a")
+    b = base / "results/b"
+    shutil.copytree(a, b)
+    prof = sorted((b / "profile").glob("*.json"))[0]
+    doc = json.loads(prof.read_text())
+    doc["params"] += 1
+    prof.write_text(json.dumps(doc))
+    assert run(compare.main, [str(a), str(b), "--out", str(base / "out")]) == 0
+    shot = base / "compare.png"
+    result = browser.inspect(base / "out/compare.html", screenshot=shot, exe=EXE)
+    shutil.copyfile(shot, "/tmp/compare_screenshot.png")
+    return result
+
+
+def test_comparison_page_fits_1280px_with_every_table_in_its_box(compare_page):
+    assert browser.problems(compare_page) == []
+    assert compare_page["scrollWidth"] <= browser.WIDTH

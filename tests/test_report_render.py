@@ -342,9 +342,34 @@ def test_folded_details_and_citations(rendered):
     page = html.read_text()
     assert page.count("<details>") == 1 + 3  # run config + one metric card per (dataset, model)
     assert "<summary>faces/cips: proxy features, 64 generated vs 128 real" in page
-    assert "href='../../docs/macs.md'" in page and "paper Table 1 (256×256)" in page
+    assert "../../docs" not in page and "href='../" not in page  # opened from anywhere
+    assert "<code>docs/macs.md</code> in the pixbench repository" in page
+    assert "paper Table 1 (256×256)" in page
     body = page.split("<body>")[1]
     assert "http://" not in body.split("base64")[0] and "https://" not in body.split("base64")[0]
+
+
+def test_what_the_run_used_comes_before_any_verdict(rendered):
+    _, html = rendered
+    page = html.read_text()
+    assert page.index("What this run used") < page.index("id='headline'")
+    assert "3 models, 1 dataset," in page and "1 datasets" not in page
+
+
+def test_proxy_numbers_are_kept_apart_from_the_papers(rendered):
+    out, html = rendered
+    page = html.read_text()
+    t2 = (out / "table2_vs_paper.md").read_text()
+    first = next(line for line in t2.splitlines() if line.startswith("|"))
+    header = [c.strip() for c in first.split("|")]
+    marker = header.index("Our protocol ⚠")
+    assert all("paper" in c for c in header[2:marker])  # the paper's columns, then the marker
+    assert all("PROXY" in c for c in header[marker + 1 : -1])
+    assert "PROXY features →" in t2
+    assert "fid50k_full" not in (out / "quality.md").read_text()  # proxy: no NVIDIA FID name
+    assert "Images/s, ours ⚠" in (out / "table1_vs_paper.md").read_text()
+    assert "mean ± std over 2 seeds ([0, 1]), each seed 64 generated against 128 real" in page
+    assert "generated images per snapshot, one seed (0)" in page
 
 
 def test_claims_csv_without_numeric_columns_is_refused(tmp_path):

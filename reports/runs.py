@@ -1,0 +1,153 @@
+"""One run's results folder as a comparison needs it: what it measured (profiles, metrics with
+their per-seed values) and what it was run with (the settings each file records, device, config
+hash, versions). Read from the files alone, so any two folders can be compared, whatever config
+files are left on disk; nothing here runs a model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common.cli import UsageError, first_line
+from common.io import read_json
+from common.layout import Layout
+
+# what makes two runs' quality numbers incomparable when it differs (keys of the metric card)
+QUALITY_PROTOCOL = ("extractor", "num_gen", "num_real", "truncation_psi", "noise_mode", "modes")
+CARD_SETTINGS = (*QUALITY_PROTOCOL, "seeds", "batch")
+
+
+@dataclass
+class Run:
+    root: Path
+    name: str
+    profiles: dict = field(default_factory=dict)  # (model, res) -> profile JSON
+    metrics: dict = field(default_factory=dict)  # (dataset, model) -> metrics JSON
+    train: dict = field(default_factory=dict)  # (dataset, model) -> run.json
+    preflight: dict = field(default_factory=dict)
+
+    @property
+    def config_sha256(self) -> str:
+        """The config hash the pre-flight check recorded; without one, a hash of every setting
+        the results record (marked so), which still tells two differently-run folders apart."""
+        if self.preflight.get("config_sha256"):
+            return self.preflight["config_sha256"]
+        text = json.dumps(settings(self), sort_keys=True, default=str)
+        return "settings:" + hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def device(self) -> str:
+        for p in self.profiles.values():
+            if p.get("latency"):
+                return device_name(p["latency"]["device_info"])
+        for q in self.metrics.values():
+            if q.get("card", {}).get("device"):
+                return device_name(q["card"]["device"])
+        return "not recorded"
+
+    @property
+    def code_version(self) -> str:
+        """Library versions the profiles record; the results carry no commit of pixbench."""
+        for p in self.profiles.values():
+            if p.get("versions"):
+                libs = ", ".join(f"{k} {v}" for k, v in p["versions"].items() if v)
+                return f"pixbench commit not recorded; {libs}"
+        return "not recorded"
+
+
+def device_name(info: dict) -> str:
+    return f"{info.get('device')} ({info.get('device_name')}, {info.get('threads')} threads)"
+
+
+def _read(path: Path):
+    try:
+        return read_json(path)
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"cannot read {path} ({first_line(exc)}); re-run the workflow") from None
+
+
+def load_run(root: str | Path) -> Run:
+    """Every profile, metrics file, training run.json and the pre-flight record of a folder; a
+    folder with neither profiles nor metrics is not a run (UsageError, one line)."""
+    lay = Layout(root)
+    if not lay.root.is_dir():
+        raise UsageError(f"{root}: no such results folder")
+    run = Run(lay.root, lay.root.name)
+    for p in sorted(lay.folder("profile").glob("*.json")):
+        prof = _read(p)
+        run.profiles[(prof.get("model"), prof.get("resolution"))] = prof
+    for p in sorted(lay.folder("metrics").glob("*.json")):
+        q = _read(p)
+        dataset = q.get("card", {}).get("dataset", {}).get("name") or p.stem.split("_")[0]
+        model = q.get("generator", {}).get("model") or p.stem.split("_", 1)[-1]
+        run.metrics[(dataset, model)] = q
+    for p in sorted((lay.root / "train").glob("*/*/run.json")):
+        run.train[(p.parent.parent.name, p.parent.name)] = _read(p)
+    if lay.path("preflight").is_file():
+        run.preflight = _read(lay.path("preflight"))
+    if not run.profiles and not run.metrics:
+        raise UsageError(
+            f"{root} is not a pixbench results folder (no profile/*.json or metrics/*.json); "
+            "give results/<run>"
+        )
+    return run
+
+
+def _flat(prefix: str, value, out: dict) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flat(f"{prefix}.{k}", v, out)
+    else:
+        out[prefix] = value
+
+
+def settings(run: Run) -> dict:
+    """Every setting the results record, flattened to `where.key` names (e.g.
+    `quality[faces/stylegan2].num_gen`, `train[faces/stylegan2].seed`, `profile[stylegan2@64]
+    .latency.min_repeats`), so two runs' differences can be listed one per line."""
+    out: dict = {}
+    for (d, m), q in run.metrics.items():
+        card = q.get("card", {})
+        where = f"quality[{d}/{m}]"
+        for key in CARD_SETTINGS:
+            _flat(f"{where}.{key}", card.get(key), out)
+        out[f"{where}.dataset_sha256"] = card.get("dataset", {}).get("sha256")
+        out[f"{where}.kimg"] = q.get("generator", {}).get("kimg")
+    for (d, m), r in run.train.items():
+        for key in ("train", "build", "hparams", "variant"):
+            if key in r:
+                _flat(f"train[{d}/{m}].{key}", r[key], out)
+    for (m, res), p in run.profiles.items():
+        where = f"profile[{m}@{res}]"
+        _flat(f"{where}.overrides", p.get("overrides", {}), out)
+        lat = p.get("latency") or {}
+        for key in ("warmup", "min_repeats", "min_time_s", "noise_mode"):
+            if key in lat:
+                out[f"{where}.latency.{key}"] = lat[key]
+    return out
+
+
+def setting_diffs(a: Run, b: Run) -> list[tuple[str, object, object]]:
+    """(setting, value in a, value in b) for every recorded setting that differs (a setting one
+    run has and the other lacks counts: e.g. a model trained in one run only)."""
+    sa, sb = settings(a), settings(b)
+    return [
+        (k, sa.get(k, "absent"), sb.get(k, "absent"))
+        for k in sorted(set(sa) | set(sb))
+        if sa.get(k, "absent") != sb.get(k, "absent")
+    ]
+
+
+def incomparable_quality(a: Run, b: Run, dataset: str, model: str) -> str | None:
+    """Why the quality numbers of (dataset, model) cannot be compared between a and b, or None:
+    a different protocol setting (num_gen, extractor, …) or different real images."""
+    ca = a.metrics[(dataset, model)].get("card", {})
+    cb = b.metrics[(dataset, model)].get("card", {})
+    for key in QUALITY_PROTOCOL:
+        if ca.get(key) != cb.get(key):
+            return f"not comparable: {key} differs"
+    if ca.get("dataset", {}).get("sha256") != cb.get("dataset", {}).get("sha256"):
+        return "not comparable: dataset differs"
+    return None

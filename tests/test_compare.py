@@ -1,0 +1,184 @@
+"""Comparing runs (reports.compare): the verdict rules on hand-made numbers, then two real
+miniature runs that differ in one setting (quality.num_gen), made once for the module: the
+first with the workflow's own targets, the second through the workflow's `compare` rule; the
+CI gate on a re-run within noise (passes) and on tampered copies (fails)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from common.cli import run
+from reports import compare
+from reports import verdicts as V
+from reports.runs import load_run
+from tests.helpers import copy_repo
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+METRICS = "metrics/faces_stylegan2.json"
+PROFILE = "profile/stylegan2_64.json"
+
+
+# --------------------------------------------------------------------------- rules
+def test_exact_counts_any_difference_is_a_change():
+    assert V.exact(27_032_600, 27_032_600) == V.IDENTICAL
+    assert V.exact(27_032_600, 27_032_601) == V.CHANGED
+    assert V.fails_gate(V.CHANGED) and not V.fails_gate(V.IDENTICAL)
+
+
+def test_quality_within_two_combined_std_is_noise_and_direction_comes_from_the_metric():
+    a = V.Stat(10.0, 1.0, 3)
+    assert V.quality(a, V.Stat(12.5, 1.0, 3), lower_is_better=True) == V.NOISE  # 2.5 ≤ 2·√2
+    assert V.quality(a, V.Stat(13.0, 1.0, 3), lower_is_better=True) == V.WORSE  # 3 > 2.83
+    assert V.quality(a, V.Stat(13.0, 1.0, 3), lower_is_better=False) == V.BETTER
+    assert V.quality(a, V.Stat(7.0, 1.0, 3), lower_is_better=True) == V.BETTER
+    assert V.quality(a, V.Stat(10.0, 1.0, 3), lower_is_better=True) == V.IDENTICAL
+
+
+def test_quality_with_one_seed_is_not_judged_and_never_fails_the_gate():
+    verdict = V.quality(V.Stat(10.0, None, 1), V.Stat(50.0, None, 1), lower_is_better=True)
+    assert verdict == V.ONE_SEED and not V.fails_gate(verdict)
+
+
+def test_latency_noise_is_the_larger_of_the_iqrs_and_a_ten_percent_floor():
+    a = V.Stat(100.0, 2.0)
+    assert V.latency(a, V.Stat(109.0, 2.0)) == V.NOISE  # floor 10 ms
+    assert V.latency(a, V.Stat(111.0, 2.0)) == V.WORSE
+    assert V.latency(a, V.Stat(125.0, 30.0)) == V.NOISE  # the current run's IQR is wide
+    assert V.latency(a, V.Stat(80.0, 2.0)) == V.BETTER
+    r = V.ratio(V.Stat(50.0, 5.0), V.Stat(100.0, 0.0))
+    assert r.mean == pytest.approx(0.5) and r.spread == pytest.approx(0.05)
+
+
+# --------------------------------------------------------------------------- two real runs
+def _config(num_gen: int) -> dict:
+    cfg = yaml.safe_load((ROOT / "tests/workflow/tiny.yaml").read_text())
+    cfg["run"] = "cur"
+    cfg["models"] = {"stylegan2": cfg["models"]["stylegan2"]}
+    cfg["train"].update(kimg=0.016, snap_kimg=None)
+    cfg["profile"] = {
+        "resolutions": [64],
+        "latency": [{"resolution": 64, "batch_sizes": [1]}],
+        "latency_repeats": 2,
+    }
+    cfg["quality"].update(metrics=["fid", "pr"], num_gen=num_gen, num_real=64, seeds=[0, 1])
+    return cfg
+
+
+def _snakemake(repo: Path, num_gen: int, *targets: str) -> None:
+    (repo / "cfg.yaml").write_text(yaml.safe_dump(_config(num_gen)))
+    cmd = [*SNAKEMAKE, *targets, "--cores", "2", "--configfile", "cfg.yaml"]
+    out = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    """results/base (num_gen 32), then results/cur re-evaluated with num_gen 48 and compared
+    with base by the workflow's compare rule (only quality and compare re-run)."""
+    repo = copy_repo(tmp_path_factory.mktemp("compare") / "repo")
+    _snakemake(repo, 32, f"results/cur/{METRICS}", f"results/cur/{PROFILE}")
+    shutil.copytree(repo / "results/cur", repo / "results/base")
+    _snakemake(repo, 48, "reports/cur/compare_base/compare.html")
+    return repo
+
+
+def _gate(*folders) -> int:
+    return run(compare.main, [*map(str, folders), "--gate"])
+
+
+def _copy(src: Path, dst: Path, edit=None, path: str = METRICS) -> Path:
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("train", "cache", "data"))
+    if edit:
+        doc = json.loads((dst / path).read_text())
+        edit(doc)
+        (dst / path).write_text(json.dumps(doc))
+    return dst
+
+
+@pytest.mark.slow
+def test_the_workflow_compare_names_the_differing_setting(runs):
+    md = (runs / "reports/cur/compare_base/compare.md").read_text()
+    html = (runs / "reports/cur/compare_base/compare.html").read_text()
+    assert "quality[faces/stylegan2].num_gen |         32 |        48" in md.replace("  ", "  ")
+    assert "not comparable: num_gen differs" in md and "table" in html
+    assert "identical" in md.split("### Params")[1].split("### Quality")[0]
+    a, b = load_run(runs / "results/base"), load_run(runs / "results/cur")
+    result = compare.compare(a, b)
+    assert {r["verdict"] for r in result["exact"]} == {V.IDENTICAL}
+    assert {r["verdict"] for r in result["quality"]} == {"not comparable: num_gen differs"}
+    assert [r["verdict"] for r in result["latency"]] == [V.IDENTICAL]  # profiles not re-run
+    assert a.device == b.device and a.config_sha256 != b.config_sha256
+    assert _gate(runs / "results/base", runs / "results/cur") == 0  # nothing judged worse
+
+
+@pytest.mark.slow
+def test_gate_passes_a_rerun_within_noise(runs, tmp_path):
+    def wobble(doc):
+        for stat in doc["metrics"]["precision_proxy"], doc["metrics"]["fd_proxy"]["clean"]:
+            stat["per_seed"] = [v * 1.01 for v in stat["per_seed"]]
+            stat["mean"] *= 1.01
+
+    def slower(doc):
+        doc["latency"]["by_batch"]["1"]["median_ms"] *= 1.05
+
+    cur = _copy(runs / "results/base", tmp_path / "rerun", wobble)
+    slower_doc = json.loads((cur / PROFILE).read_text())
+    slower(slower_doc)
+    (cur / PROFILE).write_text(json.dumps(slower_doc))
+    result = compare.compare(load_run(runs / "results/base"), load_run(cur))
+    assert V.NOISE in {r["verdict"] for r in result["quality"]}
+    assert [r["verdict"] for r in result["latency"]] == [V.NOISE]
+    assert _gate(runs / "results/base", cur) == 0
+
+
+@pytest.mark.slow
+def test_gate_fails_a_tampered_baseline(runs, tmp_path, capsys):
+    def params(doc):
+        doc["params"] += 1
+
+    def fd_worse(doc):
+        stat = doc["metrics"]["fd_proxy"]["clean"]
+        stat["per_seed"] = [v - 100 for v in stat["per_seed"]]  # baseline far better
+        stat["mean"] -= 100
+
+    base = runs / "results/base"
+    tampered = _copy(base, tmp_path / "params", params, PROFILE)
+    assert _gate(tampered, base) == 1
+    assert "params of stylegan2 @ 64 px: changed" in capsys.readouterr().out
+    assert _gate(_copy(base, tmp_path / "fd", fd_worse), base) == 1
+    assert "[clean] of faces/stylegan2: worse" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_different_devices_refuse_raw_latency_and_normalise_when_they_can(runs, tmp_path):
+    def other_cpu(doc):
+        doc["latency"]["device_info"]["device_name"] = "Another CPU"
+
+    base = runs / "results/base"
+    cur = _copy(base, tmp_path / "other", other_cpu, PROFILE)
+    rows = compare.latency_rows(load_run(base), load_run(cur))
+    assert rows[0]["verdict"] == "not comparable: different devices"
+    b2 = _copy(base, tmp_path / "b2")
+    c2 = _copy(cur, tmp_path / "c2")
+    for folder in (b2, c2):  # a second model timed in each run: compare ratios instead
+        twin = json.loads((folder / PROFILE).read_text())
+        twin["model"] = "cips"
+        (folder / "profile/cips_64.json").write_text(json.dumps(twin))
+    rows = compare.latency_rows(load_run(b2), load_run(c2))
+    assert rows[0]["what"] == "latency ÷ stylegan2" and rows[0]["verdict"] == V.IDENTICAL
+
+
+def test_a_folder_that_is_not_a_run_is_one_line_exit_2(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert run(compare.main, [str(tmp_path / "empty"), str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "not a pixbench results folder" in err
+    assert run(compare.main, [str(tmp_path / "nope"), str(tmp_path)]) == 2
