@@ -34,8 +34,34 @@ def _cuda_visible():
     return torch.cuda.is_available()
 
 
-# Jobs that use the accelerator claim `gpu`; cap it with --resources gpu=N (the profiles do).
+# Jobs that use the accelerator claim `gpu_slots`; cap it with --resources gpu_slots=N (the default
+# profile does) so they never share a device. Not `gpu`: that is the Slurm executor plugin's own
+# resource (it becomes sbatch --gpus), and a job would then ask Slurm for its GPUs twice.
 GPU_JOB = 1 if _cuda_visible() else 0
+
+# Threads of a job that wants the whole machine (timing, metrics): --cores locally (Snakemake caps
+# threads at it anyway). A cluster executor runs without --cores, where `workflow.cores` stops the
+# run before anything is submitted; there the Slurm profile sizes the job (cpus_per_task), and
+# inside the job Snakemake runs with --cores all, the CPUs the job may use, so threads follow.
+ALL_CORES = workflow.resource_settings.cores or 1
+
+
+def check_cluster():
+    """Under the Slurm executor, stop before the first sbatch when a job can never run there: one
+    line per rule, what it asks for and the largest node (workflow/slurm_check.py). Called by
+    the start-up handler (preflight.smk): Snakemake names its executor only once it executes."""
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.name != "slurm":
+        return
+    from workflow import slurm_check
+
+    lines = slurm_check.check(workflow.dag.needrun_jobs())
+    for line in lines:
+        print(line, file=sys.stderr)
+    if lines:
+        raise SystemExit(1)
+
+
 
 
 wildcard_constraints:

@@ -30,4 +30,5 @@ def run_preflight():
 
 
 onstart:
+    check_cluster()  # common.smk: jobs a Slurm cluster can never run, before any sbatch
     run_preflight()

@@ -22,9 +22,9 @@ rule profile:
         L.log("profile_{model}_{res}"),
     params:
         section=SECTION,
-    threads: lambda wc: workflow.cores if _timed(wc) else 1  # counting needs one core
+    threads: lambda wc: ALL_CORES if _timed(wc) else 1  # counting needs one core
     resources:
-        gpu=lambda wc: GPU_JOB if _timed(wc) else 0,
+        gpu_slots=lambda wc: GPU_JOB if _timed(wc) else 0,
     shell:
         "{PY} -m benchmarks.profiling --model {wildcards.model} --resolution {wildcards.res} "
         "--device {DEVICE} {params.section} --out {output:q} > {log:q} 2>&1"

@@ -25,9 +25,9 @@ rule quality:
         L.log("quality_{dataset}_{model}"),
     params:
         args=_quality_args(Q),
-    threads: workflow.cores
+    threads: ALL_CORES
     resources:
-        gpu=GPU_JOB,
+        gpu_slots=GPU_JOB,
     shell:
         "{PY} -m benchmarks.quality --checkpoint {input.ckpt:q} --data {input.data:q} "
         "{params.args} --out {output:q} > {log:q} 2>&1"
@@ -46,9 +46,9 @@ rule quality_curve:
     params:
         snapshots=lambda wc: L.path("checkpoints", dataset=wc.dataset, model=wc.model),
         args=_quality_args(curve_quality(Q)),  # the curve metric, first seed, curve_num_gen
-    threads: workflow.cores
+    threads: ALL_CORES
     resources:
-        gpu=GPU_JOB,
+        gpu_slots=GPU_JOB,
     shell:
         "mkdir -p {output:q} && for ckpt in {params.snapshots:q}/ckpt-*.pt; do "
         "{PY} -m benchmarks.quality --checkpoint \"$ckpt\" --data {input.data:q} {params.args} "
@@ -64,7 +64,7 @@ rule stages:
     log:
         L.log("stages_{dataset}_{model}"),
     resources:
-        gpu=GPU_JOB,
+        gpu_slots=GPU_JOB,
     shell:
         "{PY} -m benchmarks.stages --checkpoint {input.ckpt:q} --device {DEVICE} "
         "--out {output.png:q} --json {output.json:q} > {log:q} 2>&1"

@@ -38,7 +38,7 @@ rule train:
         args=_train_args,
     threads: T.threads or 1
     resources:
-        gpu=GPU_JOB * T.gpus,
+        gpu_slots=GPU_JOB * T.gpus,
     shell:
         "{params.launcher} --model {wildcards.model} --data {input.data:q} --out {params.out:q} "
         "{params.args} --resume auto > {log:q} 2>&1"
