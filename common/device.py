@@ -28,6 +28,7 @@ def resolve_device(name=DEFAULT_DEVICE):
 def add_device_flag(parser) -> None:
     """The `--device` flag every entry point shares: one default, one help line."""
     parser.add_argument(
-        "--device", default=DEFAULT_DEVICE,
+        "--device",
+        default=DEFAULT_DEVICE,
         help=f"auto (CUDA when present) | cpu | cuda[:N] (default: {DEFAULT_DEVICE})",
     )

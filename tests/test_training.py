@@ -174,8 +174,12 @@ def test_load_generator_round_trip(dataset, tmp_path):
     assert issubclass(CheckpointError, UsageError) and issubclass(TrainingError, UsageError)
 
 
+@pytest.mark.numerics
 def test_resume_is_bit_exact(dataset, tmp_path):
-    """Run to 6 steps in one go vs 3 steps + resume (with DataLoader workers) → identical state."""
+    """Run to 6 steps in one go vs 3 steps + resume (with DataLoader workers) → identical state.
+    Bit for bit on any CPU: the resumed process restores the exact state (weights, optimizer
+    moments, RNG, loop counters) and then runs the same kernels on the same shapes with the
+    same thread count, so every sum is taken in the same order as in the uninterrupted run."""
     a, b = tmp_path / "a", tmp_path / "b"
     tiny_run("pixelfolder", dataset, a, kimg=0.024)
     tiny_run("pixelfolder", dataset, b, kimg=0.012)
@@ -192,7 +196,9 @@ def test_resume_is_bit_exact(dataset, tmp_path):
         assert [int(r["step"]) for r in csv.DictReader(f)] == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.numerics
 def test_resume_is_bit_exact_with_mixing_and_path_length(dataset, tmp_path):
+    """As test_resume_is_bit_exact, with style mixing and the path-length target (pl_mean)."""
     a, b = tmp_path / "a", tmp_path / "b"
     tiny_run("stylegan2", dataset, a, kimg=0.016)
     tiny_run("stylegan2", dataset, b, kimg=0.008)
@@ -439,12 +445,24 @@ def faces32(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("model", ["pixelfolder", "cips", "stylegan2", "inr_gan"])
+@pytest.mark.parametrize(
+    "model",
+    ["pixelfolder", "cips", "stylegan2", pytest.param("inr_gan", marks=pytest.mark.numerics)],
+)
 def test_cpu_preset_learns_in_a_cpu_minute(model, faces32, tmp_path):
     """The default run's preset (config/default.yaml, width 1/16), 1 kimg at 32×32 (a quarter
     of the cost at 64): the proxy FD of G_ema must at least halve from the untrained start
     (snapshot 0). Measured here: 5.81 → 1.82 (PixelFolder), 12.9 → 1.51 (CIPS), 15.5 → 1.12
-    (StyleGAN2), 20.2 → 8.65 (INR-GAN)."""
+    (StyleGAN2), 20.2 → 8.65 (INR-GAN).
+
+    Error model: chaotic training, a bound measured across instruction sets. 64 steps amplify
+    each kernel's rounding into a different run, so the end FD is a draw, not a number: the
+    end/start ratio measured under AVX-512, AVX2 and SSE4.1 dispatch: PixelFolder 0.309-0.317,
+    CIPS 0.116-0.117, StyleGAN2 0.071-0.073, INR-GAN 0.427-0.429. The spread across dispatch
+    is ≤ 0.008; the bound 0.5 is ~9× that spread above the worst (INR-GAN's 0.429), and an
+    untrained or diverged G stays at ≥ 1. The instruction-set reruns (`numerics`) take INR-GAN,
+    the closest to the bound (25 s each under the baseline dispatch); the other three were
+    measured under all three dispatches (docs/numerics.md)."""
     from benchmarks.quality import evaluate
     from benchmarks.quality import load_checkpoint as load_for_eval
 

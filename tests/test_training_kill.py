@@ -8,6 +8,11 @@ an uncatchable kill like the OOM killer's or a cluster's (no finally blocks, no 
 flush). `log:N` kills right after the log row of step N is written (between snapshots);
 `save:N` during the N-th checkpoint write, after half of its bytes reached the temp file.
 The hook lives only here: nothing in training/ knows about it.
+
+Bit for bit on any CPU for the reason tests/test_training.py::test_resume_is_bit_exact gives
+(the exact state restored, then the same kernels in the same order); that test is among the
+`numerics` ones rerun per instruction set, these add the kill mechanics, nothing numerical
+(both passed under AVX-512, AVX2 and SSE4.1 dispatch; docs/numerics.md).
 """
 
 from __future__ import annotations

@@ -58,8 +58,12 @@ CLI = [
 CLI += [f"--build={k}={v}" for k, v in NARROW.items()]
 CLI += [f"--hparam={k}={v}" for k, v in FAST_REG.items()]
 NETS = ("G", "D", "G_ema")
-# Same maths, different order of the last gradient additions: see test_two_processes_match_one
-REL_TOL = 1e-3
+# Same maths, different order of the last gradient additions, which the training dynamics
+# amplify: see test_two_processes_match_one. Per network, as a fraction of how far G (for
+# G_ema) or the network itself moved (weight_gap).
+REL_TOL = {"G": 5e-2, "D": 5e-2, "G_ema": 1e-3}
+# A different computation (another micro-batch: other minibatch-std groups, other draws)
+DIFFERENT = 0.5
 
 
 def torchrun(nproc: int, *args) -> subprocess.CompletedProcess:
@@ -97,6 +101,16 @@ def relative_difference(a: dict, b: dict, init: dict) -> tuple[float, float]:
     return float((fa - fb).norm() / (fa - fi).norm()), float((fa - fb).abs().max())
 
 
+def weight_gap(a: dict, b: dict, init: dict, net: str) -> float:
+    """‖a[net] − b[net]‖ over how far training moved the weights from `init`. G_ema is measured
+    against how far G moved: it is an EMA of G's iterates, so its deviation is inherited from
+    G's and bounded by it, while its own movement (~1 % of G's after 6 steps at this EMA decay)
+    is a ruler so short that the same round-off reads 10-100× larger."""
+    mover = "G" if net == "G_ema" else net
+    moved = float((_flat(a[mover]) - _flat(init[mover])).norm())
+    return float((_flat(a[net]) - _flat(b[net])).norm()) / moved
+
+
 @pytest.fixture(scope="module")
 def two_process_run(dataset, tmp_path_factory) -> Path:  # noqa: F811
     """The reference: 2 processes, 6 steps, snapshots at steps 0, 2, 4, 6."""
@@ -105,21 +119,30 @@ def two_process_run(dataset, tmp_path_factory) -> Path:  # noqa: F811
     return out
 
 
+@pytest.mark.numerics
 def test_two_processes_match_one(dataset, two_process_run, tmp_path):  # noqa: F811
     """1 process looping over the 4 micro-batches ends where 2 processes with 2 each end.
 
-    Tolerance: ‖w₁ − w₂‖ ≤ 1e-3 · ‖w₁ − w_init‖ for G and D, and for G_ema against how far G
-    moved (its deviation is inherited from G's iterates, which it averages, while its own
-    movement after 6 steps is ~1 % of G's: against that, round-off looked 1.3e-3 on an AVX-512
-    CPU and 2e-4 on an AVX2 one, the same rounding seen through a smaller ruler). Every micro-batch draws
-    the same numbers (keyed by its index in the global batch) and runs the same kernels on the
-    same shapes; only the gradient sum is grouped differently, ((g0+g1)+g2)+g3 against
-    (g0+g1)+(g2+g3), which differs in the last bits, and Adam (which divides by √v) and the
-    next steps carry that on. Measured after 6 steps: 5e-5 (G), 4e-6 (D), 2e-4 (G_ema, whose
-    tiny EMA moves are near the fp32 spacing of its weights); max |Δw| 1.5e-5 on weights of
-    magnitude ~400 (half their fp32 spacing). bf16 autocast is ~0.2 off on this scale, and a
-    different micro-batch (other maths: minibatch-std groups, draws) is checked here to be far
-    outside it. Seen on AVX-512 (AMD EPYC): G 1.8e-4, D 3.1e-5, G_ema 1.2e-5. (With 2 micro-batches over 2 processes the runs are bit-identical: a+b == b+a.)
+    Error model: chaotic dynamics, a bound measured across instruction sets with a margin.
+    Every micro-batch draws the same numbers (keyed by its index in the global batch) and runs
+    the same kernels on the same shapes; only the gradient sum is grouped differently,
+    ((g0+g1)+g2)+g3 against (g0+g1)+(g2+g3), a difference in the last bits. Training then
+    amplifies it: Adam (β1 = 0) divides each gradient entry by its own RMS, so an entry whose
+    gradient is near zero moves ±lr on the sign of its rounding noise, and the next steps carry
+    that on. Flipping the last bit of 0.1-10 % of the weights at step 0 or 2 (36 draws, the
+    run below otherwise unchanged) ends 1e-5-1e-4 away, or, when such an entry flips, at
+    9.0e-3 (G), 4.1e-3 (D), 6.7e-5 (G_ema, against G's movement). Measured here: AVX-512
+    1.8e-4 / 3.1e-5 / 1.2e-5, AVX2 the same, SSE4.1 baseline 6.3e-6 / 2.8e-6 / 2.8e-7; resumed
+    on one process (below) up to 9.0e-3 / 4.1e-3 / 6.1e-5 (baseline). Tolerances
+    (REL_TOL): 5e-2 for G and D (5.5× the worst), 1e-3 for G_ema (15×); a different
+    computation (another micro-batch) ends 1.27 away on every dispatch, 25× the tolerance.
+    pl_mean to 1e-3 relative (worst measured 3.3e-5, with a flip).
+
+    Measure: weight_gap, ‖w₁ − w₂‖ over ‖w₁ − w_init‖; for G_ema over how far G moved (its
+    deviation is inherited from G's iterates, which it averages, while its own movement after
+    6 steps is ~1 % of G's, a ruler short enough to make the same rounding look 100× larger).
+    bf16 autocast is ~0.2 off on this scale. (With 2 micro-batches over 2 processes the runs
+    are bit-identical: a + b == b + a.)
     """
     one = tmp_path / "one"
     one_process(dataset, one)
@@ -131,25 +154,23 @@ def test_two_processes_match_one(dataset, two_process_run, tmp_path):  # noqa: F
     assert a["meta"]["micro_batch"] == b["meta"]["micro_batch"] == 2
     tensors_equal(init["G"], load_checkpoint(one / "checkpoints" / "ckpt-00000000.pt")["G"])
     for net in NETS:
-        # G_ema = EMA of G's iterates, so its deviation is inherited from G's and bounded by
-        # theirs; measure it against how far G moved (G_ema itself moves ~1 % of that in 6
-        # steps, which would make round-off look large)
-        mover = "G" if net == "G_ema" else net
-        moved = float((_flat(a[mover]) - _flat(init[mover])).norm())
-        rel = float((_flat(a[net]) - _flat(b[net])).norm()) / moved
-        assert rel <= REL_TOL, (net, rel)
-    assert a["loop"]["pl_mean"] == pytest.approx(b["loop"]["pl_mean"], rel=1e-4)
+        rel = weight_gap(a, b, init, net)
+        assert rel <= REL_TOL[net], (net, rel)
+    assert a["loop"]["pl_mean"] == pytest.approx(b["loop"]["pl_mean"], rel=1e-3)
 
     other = tmp_path / "other"  # the whole batch per forward: a different computation
     one_process(dataset, other, micro_batch=8, kimg=0.016)  # 2 steps
     c = load_checkpoint(other / "checkpoints" / "final.pt")
     step2 = load_checkpoint(two_process_run / "checkpoints" / "ckpt-00000002.pt")
-    assert relative_difference(c["G"], step2["G"], init["G"])[0] > 100 * REL_TOL
+    assert relative_difference(c["G"], step2["G"], init["G"])[0] > DIFFERENT
 
 
+@pytest.mark.numerics
 def test_two_process_resume_is_bit_exact(dataset, two_process_run, tmp_path):  # noqa: F811
     """2 processes resumed from the step-2 snapshot end bit-identical to the uninterrupted run,
-    every rank's RNG states included (each rank saved its own; each restores its own)."""
+    every rank's RNG states included (each rank saved its own; each restores its own). Bit for
+    bit on any CPU: the same state, kernels, shapes, thread count and addition order as the
+    uninterrupted run (a 2-rank all-reduce adds a + b, and a + b == b + a)."""
     out = tmp_path / "resumed"
     (out / "checkpoints").mkdir(parents=True)
     shutil.copy(two_process_run / "checkpoints" / "ckpt-00000002.pt", out / "checkpoints")
@@ -165,10 +186,14 @@ def test_two_process_resume_is_bit_exact(dataset, two_process_run, tmp_path):  #
     assert b["meta"]["step"] == 6 and b["meta"]["world_size"] == 2
 
 
+@pytest.mark.numerics
 def test_resume_on_one_process_keeps_the_maths(dataset, two_process_run, tmp_path, caplog):  # noqa: F811
     """A 2-process snapshot resumed on 1 process keeps its micro-batch (from the checkpoint),
-    so it ends where the 2-process run ends, to the 1-vs-2 tolerance. The per-rank RNG states
-    have no rank to go to: documented fallback, one warning (no training draw uses them)."""
+    so it ends where the 2-process run ends, to the 1-vs-2 tolerance (REL_TOL, whose error
+    model is in test_two_processes_match_one: under the SSE4.1 baseline this resumed run is
+    the one that flips, 9.0e-3 for G). The per-rank RNG states have no rank to go to:
+    documented fallback, one warning (no training draw uses them: resuming with any other RNG
+    state gives the same bits)."""
     out = tmp_path / "on_one"
     (out / "checkpoints").mkdir(parents=True)
     shutil.copy(two_process_run / "checkpoints" / "ckpt-00000002.pt", out / "checkpoints")
@@ -180,13 +205,8 @@ def test_resume_on_one_process_keeps_the_maths(dataset, two_process_run, tmp_pat
     init = load_checkpoint(two_process_run / "checkpoints" / "ckpt-00000000.pt")
     assert a["meta"]["micro_batch"] == 2 and a["meta"]["world_size"] == 1
     for net in NETS:
-        # G_ema = EMA of G's iterates, so its deviation is inherited from G's and bounded by
-        # theirs; measure it against how far G moved (G_ema itself moves ~1 % of that in 6
-        # steps, which would make round-off look large)
-        mover = "G" if net == "G_ema" else net
-        moved = float((_flat(a[mover]) - _flat(init[mover])).norm())
-        rel = float((_flat(a[net]) - _flat(b[net])).norm()) / moved
-        assert rel <= REL_TOL, (net, rel)
+        rel = weight_gap(a, b, init, net)
+        assert rel <= REL_TOL[net], (net, rel)
 
 
 def test_each_rank_restores_its_own_rng_states():

@@ -201,9 +201,7 @@ def evaluate(
     ds = open_dataset(dataset, xflip=False)
     data = {**dataset_info(ds), "xflip": False}
     n_real = _check_inputs(p, ds, data, generator)
-    warnings = sample_warnings(p, len(ds), n_real)
-    for line in warnings:
-        log.warning("warning: %s", line)
+    warnings = sample_warnings(p, len(ds), n_real)  # said once the real images have been read
     generator = generator.to(device).eval().requires_grad_(False)
     cache = FeatureCache(cache_dir)
     net_sha = {name: net.sha256 for name, net in nets.items()}
@@ -218,6 +216,8 @@ def evaluate(
         return out
 
     real = inputs(keys.real, lambda: real_batches(ds, n_real, opts.batch), n_real, "real features")
+    for line in warnings:  # after the reads that can fail, so a failure stays one line
+        log.warning("warning: %s", line)
     per_seed: dict[tuple[str, str | None], list[float]] = {}
     for seed in opts.seeds:
         gen = inputs(
