@@ -133,4 +133,6 @@ def torch_load_failure(exc: BaseException) -> str:
         return f"not a PyTorch checkpoint file ({reason.rstrip('.')})"
     if isinstance(exc, IndexError | KeyError | EOFError) or not text.strip():
         return f"not a PyTorch checkpoint file ({type(exc).__name__})"
+    if "PytorchStreamReader" in text or "zip archive" in text:
+        return "the file is truncated or corrupt (its zip archive is incomplete); write it again"
     return text.strip().splitlines()[0][:160]
