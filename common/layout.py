@@ -10,6 +10,7 @@
       metrics/<dataset>_<model>.json          registered metrics + cards     (benchmarks.quality)
       curves/<dataset>_<model>/ckpt-*.json    the curve metric per snapshot  (benchmarks.quality)
       stages/<dataset>_<model>.{png,json}     per-stage RGB                  (benchmarks.stages)
+      nearest/<dataset>_<model>.{png,json}    samples beside nearest reals   (benchmarks.quality.nearest)
       claims.{csv,md}                         paper claims vs measured       (benchmarks.claims)
       cache/  logs/
 """
@@ -33,6 +34,8 @@ PATTERNS = {
     "curve_dir": "curves/{dataset}_{model}",
     "stages_png": "stages/{dataset}_{model}.png",
     "stages_json": "stages/{dataset}_{model}.json",
+    "nearest_png": "nearest/{dataset}_{model}.png",
+    "nearest_json": "nearest/{dataset}_{model}.json",
     "claims_csv": "claims.csv",
     "claims_md": "claims.md",
     "cache": "cache",

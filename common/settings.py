@@ -25,6 +25,9 @@ from common.device import DEFAULT_DEVICE, DEVICES
 # them (models.base.resolution_range). The one list of noise modes a generator accepts.
 RESOLUTIONS = (8, 16, 32, 64, 128, 256, 512, 1024)
 NOISE_MODES = ("const", "random", "none")
+# Named training presets (their values: training.presets), listed here so a config is checked
+# before anything is imported.
+HPARAM_PRESETS = ("cpu-auto",)
 
 
 def opt(default=dataclasses.MISSING, *, help: str, factory=None, **schema):
@@ -113,6 +116,12 @@ class Train:
     )
     tf32: bool = opt(False, help="allow TF32 matmuls and convolutions on CUDA (default: fp32)")
     cudnn_benchmark: bool = opt(False, help="let cuDNN time conv algorithms and keep the fastest")
+    preset: str | None = opt(
+        None,
+        help="named hyper-parameter preset between each model's recipe and `hparams` "
+        "(training.presets; default: none, the official recipe)",
+        enum=[*HPARAM_PRESETS, None],
+    )
     hparams: dict = opt(factory=dict, help="hyper-parameters for every model (HParams keys)")
 
 
@@ -134,9 +143,23 @@ class Profile:
         help="resolutions timed on the device at hand, each with its batch sizes, e.g. "
         "[{resolution: 64, batch_sizes: [1, 4]}] (none: counted only)",
     )
-    latency_warmup: int = opt(2, help="untimed forwards before timing", minimum=0)
-    latency_repeats: int = opt(5, help="timed forwards per batch size", minimum=1)
+    latency_warmup: int = opt(1, help="untimed forwards before timing", minimum=0)
+    latency_repeats: int = opt(
+        6, help="timed forwards per batch size at least (6: a 95 % CI of a median)", minimum=1
+    )
     min_time: float = opt(0.0, help="keep timing until this many seconds passed", minimum=0)
+    latency_ci_target: float = opt(
+        0.05,
+        help="repeat until the 95 % CI half-width of the median is below this fraction of it",
+        exclusiveMinimum=0,
+        maximum=1,
+    )
+    latency_max_time: float = opt(
+        8.0,
+        help="seconds per batch size after which repeats stop (the row is noisy if its CI is "
+        "still wider than the target)",
+        minimum=0,
+    )
     fvcore_max_resolution: int = opt(
         256, help="fvcore traces a real CPU forward up to here (0: never)", minimum=0
     )

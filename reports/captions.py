@@ -27,6 +27,33 @@ def training_caption(res: RunResults) -> str:
     )
 
 
+def recipe_line(res: RunResults) -> str:
+    """How each model was trained, and every hyper-parameter set away from its official recipe
+    (run.json `off_recipe`): a preset made for a CPU run is never mistaken for the paper's."""
+    parts = []
+    for (_, model), r in res.runs.items():
+        t = r.get("train") or {}
+        how = f"{_num(t.get('kimg', '?'))} kimg at batch {r.get('batch', t.get('batch', '?'))}"
+        if t.get("preset"):
+            how += f", preset {t['preset']}"
+        off = r.get("off_recipe")
+        if off is None:
+            changed = "hyper-parameters not recorded"
+        elif off:
+            changed = ", ".join(
+                f"{k} {_num(v['used'])} (official {_num(v['official'])})" for k, v in off.items()
+            )
+        else:
+            changed = "the official recipe"
+        parts.append(f"{model}: {how}; {changed}")
+    return "off the paper recipe where named; " + "; ".join(parts)
+
+
+def _num(v) -> str:
+    """4 significant digits; None (a setting the recipe leaves off) as "off"."""
+    return "off" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
 def plural(n: int, noun: str) -> str:
     """'1 dataset', '2 datasets'."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

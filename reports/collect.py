@@ -26,6 +26,7 @@ class RunResults:
     runs: dict = field(default_factory=dict)  # (dataset, model) -> training run.json
     stages: dict = field(default_factory=dict)  # (dataset, model) -> stages JSON (+ png path)
     grids: dict = field(default_factory=dict)  # (dataset, model) -> newest sample grid PNG
+    nearest: dict = field(default_factory=dict)  # (dataset, model) -> nearest-reals JSON (+ png)
     claims: pd.DataFrame | None = None
     recipes: dict = field(default_factory=dict)  # dataset -> prepared-dataset recipe
     data_files: dict = field(default_factory=dict)  # dataset -> prepared-dataset file
@@ -78,12 +79,15 @@ def _load_pair(res: RunResults, lay: Layout, dataset: str, model: str) -> None:
         (res.logs, _if_file(lay.path("train_log", **wc), pd.read_csv)),
         (res.runs, _if_file(lay.path("train_meta", **wc), read_json)),
         (res.stages, _if_file(lay.path("stages_json", **wc), read_json)),
+        (res.nearest, _if_file(lay.path("nearest_json", **wc), read_json)),
     ]
     for table, value in found:
         if value is not None:
             table[key] = value
     if key in res.stages:
         res.stages[key]["png"] = lay.path("stages_png", **wc)
+    if key in res.nearest:
+        res.nearest[key]["png"] = lay.path("nearest_png", **wc)
     if lay.path("curve_dir", **wc).is_dir():
         res.curves[key] = curve_frame(lay.path("curve_dir", **wc))
     grids = sorted(lay.path("samples", **wc).glob("grid-*.png"))

@@ -176,9 +176,14 @@ def validity_view(df: pd.DataFrame) -> pd.DataFrame:
     bad = ~df[measures.VALID].astype(bool)
     out.loc[bad, figures] = DASH
     reasons = df.get(measures.REASON, pd.Series([None] * len(df), index=df.index))
+    # a noisy row (latency: CI wider than its target) keeps its figures, its CI says how wide
+    noisy = df.get("noisy", pd.Series([False] * len(df), index=df.index))
+    noisy_why = df.get("noisy_reason", pd.Series([None] * len(df), index=df.index))
     out["status"] = [
-        "valid" if ok else f"INVALID: {why}"
-        for ok, why in zip(df[measures.VALID], reasons, strict=True)
+        f"INVALID: {why}"
+        if not ok
+        else (f"noisy: {nwhy}" if not pd.isna(nz) and bool(nz) else "valid")
+        for ok, why, nz, nwhy in zip(df[measures.VALID], reasons, noisy, noisy_why, strict=True)
     ]
     out = out.drop(columns=hidden)
     first = [c for c in ("model", "resolution") if c in out]

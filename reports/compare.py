@@ -104,14 +104,21 @@ def quality_rows(a: Run, b: Run) -> list[dict]:
     return rows
 
 
+def _spread(row: dict) -> float | None:
+    """How well a row's median is known: half its 95 % CI where the profile has one (how far
+    the median itself may be off), else its IQR (older profiles: the spread of the times)."""
+    ci = row.get("ci95_ms")
+    return (ci[1] - ci[0]) / 2 if ci else row.get("iqr_ms")
+
+
 def _timings(run: Run) -> dict:
-    """(model, res, batch) -> (Stat of median ms with IQR, device, valid) of every timed row."""
+    """(model, res, batch) -> (Stat of median ms with its spread, device, valid) per timed row."""
     lat = measures.get("latency")
     out = {}
     for (m, r), p in run.profiles.items():
         for row in lat.rows(p):
             out[(m, r, row["batch"])] = (
-                V.Stat(row["median_ms"], row.get("iqr_ms")),
+                V.Stat(row["median_ms"], _spread(row)),
                 row["device"],
                 bool(row.get(measures.VALID, True)),
             )
@@ -138,7 +145,10 @@ def latency_rows(a: Run, b: Run) -> list[dict]:
             )
             continue
         if dev_a == dev_b:
-            why = f"same device; noise band ±max(IQR, {V.LATENCY_FLOOR:.0%} of baseline)"
+            why = (
+                f"same device; noise band ±max(CI half-width or IQR, {V.LATENCY_FLOOR:.0%} "
+                "of baseline)"
+            )
             rows.append(_row("latency (ms)", item, x.mean, y.mean, V.latency(x, y), why))
             continue
         ref = _reference(ta, tb, key)
@@ -206,8 +216,8 @@ RULES = (
     f"noise when |Δ| ≤ {V.NOISE_K:g}·√(std_a² + std_b²) of the per-seed values, else better or "
     "worse by the metric's registered direction; one seed: not judged; a differing protocol "
     "setting (num_gen, num_real, extractor, truncation, noise mode, dataset): not comparable. "
-    f"Latency: within noise when |Δ| ≤ max(IQR_a, IQR_b, {V.LATENCY_FLOOR:.0%} of the baseline "
-    "median); different devices: only ratios to a model timed in both runs. The rules are "
+    f"Latency: within noise when |Δ| ≤ max(s_a, s_b, {V.LATENCY_FLOOR:.0%} of the baseline "
+    "median), s the half-width of a median's 95 % CI (its IQR in older profiles); different devices: only ratios to a model timed in both runs. The rules are "
     "explained in reports/verdicts.py of the pixbench repository (README: Compare runs)."
 )
 

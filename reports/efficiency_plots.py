@@ -76,8 +76,9 @@ def scaling(scale: pd.DataFrame, out_dir: Path) -> Path | None:
 
 
 def throughput(lat: pd.DataFrame, out_dir: Path) -> Path | None:
-    """images/s against batch size, valid rows only: a row timed against a roof that moved, or
-    with an impossible utilization, is not a result and is not drawn (the latency table says why)."""
+    """images/s against batch size, valid rows only: an invalid row (its thread count changed
+    during the job) is not a result and is not drawn (the latency table says why); noisy rows
+    are drawn (their CI is in the table)."""
     if lat.empty:
         return None
     fig, ax = plt.subplots(figsize=(6, 4.2))

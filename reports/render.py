@@ -14,7 +14,6 @@ import logging
 import shutil
 from pathlib import Path
 
-import torch
 import yaml
 
 from benchmarks.profiling import registry as measures
@@ -30,9 +29,9 @@ from common.cli import (
 from common.io import atomic_output as atomic_path
 from common.io import atomic_write_text as write_text
 from data.prepare import SKIP_REASONS, skip_text
-from reports import columns, efficiency_plots, plots, tables
+from reports import columns, figures, nearest_panels, speed_plots, tables
 from reports import html as H
-from reports.captions import plural, quality_caption, training_caption
+from reports.captions import plural, quality_caption, recipe_line, training_caption
 from reports.collect import RunResults, load_results
 from reports.headline import headline_html, headline_markdown, sources_html
 
@@ -75,6 +74,7 @@ def proxy_banner(res: RunResults) -> str:
         parts.append(f"Data: {html.escape(recipes)}.")
     if variants:
         parts.append(f"Trained variants: {html.escape(variants)}.")
+    parts += [f"Training: {html.escape(recipe_line(res))}."] if res.runs else []
     if res.proxy:
         parts.append(
             "Quality numbers use the <b>PROXY feature extractor</b> (a fixed random conv net, not "
@@ -157,57 +157,6 @@ def write_tables(res: RunResults, out: Path, prov: str) -> dict:
     return frames
 
 
-def make_figures(res: RunResults, frames: dict, fig_dir: Path) -> dict:
-    return {
-        "claims": plots.claims_chart(res.claims, fig_dir),
-        "pareto": plots.pareto(res, fig_dir),
-        "metrics": plots.quality_metrics(res, fig_dir),
-        "scaling": efficiency_plots.scaling(frames["scaling"], fig_dir),
-        "latency": efficiency_plots.throughput(
-            frames["latency"], fig_dir
-        ),  # keyed by the row measure
-        "training": plots.training_curves(res, fig_dir),
-        "training_cost": plots.quality_vs_training(res, fig_dir),
-        "breakdown": efficiency_plots.mac_breakdown(res, fig_dir),
-    }
-
-
-REAL = "real images"  # the model slot of a dataset's real grid in the samples gallery
-
-
-def real_grids(res: RunResults, out: Path) -> dict:
-    """(dataset, REAL) -> a grid of the dataset's first GRID×GRID prepared images, the same
-    size as the sample grids, so real and generated sit side by side."""
-    from torchvision.utils import save_image
-
-    from data.dataset import open_dataset
-
-    grid, found = int(res.config["train"]["grid"]), {}
-    for name, path in res.data_files.items():
-        ds = open_dataset(path)
-        imgs = torch.stack([ds[i] for i in range(min(grid * grid, len(ds)))]).float() / 255
-        dst = out / f"{name}_real.png"
-        with atomic_path(dst, suffix=".png") as tmp:
-            save_image(imgs, tmp, nrow=grid)
-        found[(name, REAL)] = dst
-    return found
-
-
-def sample_caption(key) -> str:
-    return f"{key[0]}: the data" if key[1] == REAL else f"{key[1]} on {key[0]}"
-
-
-def gallery(items: dict, caption) -> str:
-    return f"<div class='grid'>{''.join(H.figure(p, caption(k)) for k, p in items.items())}</div>"
-
-
-def stage_caption(key, info: dict) -> str:
-    text = f"{key[1]} on {key[0]}: {info['kind']}; columns at {info['stage_sizes']} px (upsampled)"
-    if len(info["stage_sizes"]) == 1:
-        text += "; only one stage at this resolution (train at 64 px or more to see several)"
-    return text
-
-
 def _table(t: dict, name: str) -> str:
     return H.table_html(columns.display(name, t[name]))
 
@@ -224,7 +173,10 @@ def sections(res: RunResults, t: dict, figs: dict, samples: dict, stages: dict) 
         (
             m.label,
             _note(measure_note(m.table))
-            + (H.img_tag(figs[m.table], m.label) if m.table in figs else "")
+            + (figures.figure(figs[m.table], m.label) if m.table in figs else "")
+            + "".join(
+                figures.figure(figs[k], alt) for k, alt in figures.EXTRA_FIGURES.get(m.table, ())
+            )
             + _table(t, m.table),
         )
         for m in row_measures()
@@ -256,17 +208,21 @@ def sections(res: RunResults, t: dict, figs: dict, samples: dict, stages: dict) 
             + H.pair(
                 H.figure(figs["training_cost"], "against training cost: images seen and seconds"),
                 H.figure(figs["pareto"], "against inference cost: GMACs per image (Pareto front)"),
+                speed_plots.shown(
+                    figs["pareto_latency"], "against measured latency (Pareto front)"
+                ),
             ),
         ),
         ("Paper Table 2 beside ours", qnote + _table(t, "table2_vs_paper")),
         ("Training", H.figure(figs["training"], training_caption(res))),
         (
             "Samples (G_ema, fixed seeds, const noise) beside the real images",
-            gallery(samples, sample_caption),
+            figures.gallery(samples, figures.sample_caption),
         ),
+        nearest_panels.section(res),
         (
             "Stage-by-stage RGB outputs (paper Fig. 6)",
-            gallery(stages, lambda k: stage_caption(k, res.stages[k])),
+            figures.gallery(stages, lambda k: figures.stage_caption(k, res.stages[k])),
         ),
         ("Sources", sources_html()),
         ("Provenance", provenance_section(res)),
@@ -278,14 +234,15 @@ def render(results: str | Path, out: str | Path, config: dict) -> Path:
     res = load_results(results, config)
     prov = provenance(res)
     t = write_tables(res, out, prov)
-    figs = make_figures(res, t, out / "plots")
-    samples = real_grids(res, out / "samples")
+    figs = figures.make_figures(res, t, out / "plots")
+    samples = figures.real_grids(res, out / "samples")
     samples.update(
         {k: _copy(p, out / "samples" / f"{k[0]}_{k[1]}.png") for k, p in res.grids.items()}
     )
     stages = {
         k: _copy(s["png"], out / "stages" / f"{k[0]}_{k[1]}.png") for k, s in res.stages.items()
     }
+    nearest_panels.copy_panels(res, out)
     chart = H.img_tag(
         figs["claims"], "every claim: paper value against measured value", id_="claims-chart"
     )

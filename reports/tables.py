@@ -63,7 +63,8 @@ def row_table(res: RunResults, measure: measures.Measure) -> pd.DataFrame:
 
 def latency_table(res: RunResults) -> pd.DataFrame:
     """One row per timed batch size (benchmarks/profiling/measures/latency.py); `valid` False
-    (with `invalid_reason`) for a row whose figures are not results (timing.Roof.check_row)."""
+    (with `invalid_reason`) for a row whose figures are not results, `noisy` True (with
+    `noisy_reason`) for one whose CI stayed wider than its target."""
     return row_table(res, measures.get("latency"))
 
 

@@ -18,7 +18,14 @@ from tests.helpers import copy_repo
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2"]
-DOWNSTREAM_OF_TRAINING = {"train", "quality", "quality_curve", "stages", "profile_variant"}
+DOWNSTREAM_OF_TRAINING = {
+    "train",
+    "quality",
+    "quality_curve",
+    "stages",
+    "nearest",
+    "profile_variant",
+}
 
 
 def _config() -> dict:
@@ -83,6 +90,7 @@ def test_each_change_replans_what_it_affects_and_nothing_else(finished):
         "quality",
         "quality_curve",
         "stages",
+        "nearest",
     }, plan
 
     cfg = _config()

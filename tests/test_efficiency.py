@@ -332,6 +332,7 @@ def test_latency_section_small():
         counters=(counting.PRIMARY,),
         warmup=0,
         repeats=2,
+        max_time=0.0,  # the minimum repeats only: this test is about the section's shape
     )
     lat = prof["latency"]
     assert set(lat["by_batch"]) == {"1", "2"} and lat["matmul_macs_per_s"] > 0
@@ -659,7 +660,8 @@ def test_cli_writes_profile_atomically(tmp_path):
     assert run(profiling_cli.main, argv) == 0
     prof = json.loads(out.read_text())
     assert prof["model"] == "pixelfolder" and prof["macs"] > 0 and "latency" not in prof
-    assert prof["measures"] == [m for m in registry.measure_names() if m != "latency"]
+    timed = ("latency", "blocks")  # the measures that run the model
+    assert prof["measures"] == [m for m in registry.measure_names() if m not in timed]
     assert [p.name for p in tmp_path.iterdir()] == ["pf.json"]
 
 
@@ -674,6 +676,7 @@ def test_cli_flags_are_the_profile_section(tmp_path):
         latency=[settings.Latency(32, [1, 2])],
         latency_repeats=2,
         latency_warmup=0,
+        latency_max_time=0.0,
         fvcore_max_resolution=16,
     )
     argv = to_argv(section, exclude=profiling_cli.NOT_PER_JOB)
@@ -724,8 +727,11 @@ def clean_registry():
     registry._MEASURES.update(saved)
 
 
+BUILTIN = ["params", "macs", "fir", "memory", "traffic", "latency", "blocks"]
+
+
 def test_builtin_measures_and_columns_declared():
-    assert registry.measure_names() == ["params", "macs", "fir", "memory", "latency"]
+    assert registry.measure_names() == BUILTIN
     for m in registry.measures():
         assert m.label and m.protocol and m.keys and m.columns
         assert isinstance(m.lower_is_better, bool)
@@ -741,11 +747,11 @@ def test_builtin_measures_and_columns_declared():
 def test_every_builtin_column_reads_a_real_profile(profiles256):
     """No column reads a key the profile does not write (a typo would show as an empty cell)."""
     prof = profiles256["stylegan2"]
-    assert prof["measures"] == ["params", "macs", "fir", "memory"]  # not timed: no latency
+    assert prof["measures"] == [m for m in BUILTIN if m not in ("latency", "blocks")]  # not timed
     written = {k for m in registry.measures() if m.name in prof["measures"] for k in m.keys}
     assert written <= set(prof)
     for c in registry.columns():
-        if c.tables != ("latency",):
+        if registry.measure_of(c.name).table is None:  # a row measure's columns read its rows
             value = c.value(prof)
             assert value == value, c.name  # not NaN
     assert registry.column("GMACs").value(prof) == pytest.approx(45.124673536)
@@ -760,6 +766,7 @@ def test_latency_rows_read_every_latency_column():
         batch_sizes=(2, 1),
         warmup=0,
         repeats=2,
+        max_time=0.0,
         counters=(counting.PRIMARY,),
         width=0.0625,
     )
@@ -811,7 +818,7 @@ def test_registry_rejects_bad_declarations(clean_registry):
         registry.register_measure(**{**TOY, "columns": [registry.Column("GMACs", "x")]})(fn)
     with pytest.raises(ValueError, match="fmt"):
         registry.register_measure(**{**TOY, "columns": [registry.Column("w", "x", fmt="sig")]})(fn)
-    assert registry.measure_names() == ["params", "macs", "fir", "memory", "latency"]
+    assert registry.measure_names() == BUILTIN
     registry.register_measure(**{**TOY, "keys": ["a", "b"]})(fn)
     ctx = efficiency.context("pixelfolder", 64, settings.Profile())
     with pytest.raises(ValueError, match="declared"):

@@ -178,7 +178,25 @@ def _training(lay: Layout, model: str, i: int) -> None:
     lay.path("train_log", **wc).parent.mkdir(parents=True, exist_ok=True)
     log.to_csv(lay.path("train_log", **wc), index=False)
     _write(
-        lay.path("train_meta", **wc), {"model": model, "variant": "narrow variant (width=0.0625)"}
+        lay.path("train_meta", **wc),
+        {
+            "model": model,
+            "variant": "narrow variant (width=0.0625)",
+            "batch": 16,
+            "train": {"kimg": 0.128, "batch": 16, "preset": "cpu-auto"},
+            "off_recipe": {"r1_gamma": {"official": 10.0, "used": 0.0128}},
+        },
+    )
+    _png(lay.path("nearest_png", **wc), size=(280, 204), seed=i)
+    _write(
+        lay.path("nearest_json", **wc),
+        {
+            "model": model,
+            "real_to_real_median": 0.9,
+            "samples": [
+                {"index": j, "nearest": [1, 2, 3], "distances": [1.5, 1.6, 1.7]} for j in range(3)
+            ],
+        },
     )
     _png(lay.path("samples", **wc) / "grid-00000128.png", seed=i)
     for k, kimg in enumerate((0.0, 0.064, 0.128)):
@@ -261,6 +279,18 @@ def test_every_output_file_is_written(rendered):
         assert (out / "plots" / f"{plot}.png").exists() and (out / "plots" / f"{plot}.svg").exists()
     assert (out / "samples" / "faces_cips.png").exists()
     assert (out / "stages" / "faces_cips.png").exists()
+    assert (out / "nearest" / "faces_cips.png").exists()
+
+
+def test_run_box_names_the_preset_and_each_change_and_nearest_reals_are_shown(rendered):
+    """The run box says what was trained off the paper recipe (run.json `off_recipe`); the
+    learned-not-copied panels sit in their own section with the real-to-real scale."""
+    out, html = rendered
+    page = html.read_text()
+    box = page[page.index("What this run used") : page.index("id='headline'")]
+    assert "preset cpu-auto" in box and "r1_gamma 0.0128 (official 10)" in box, box
+    assert "cips on faces: each row a sample (left), then its 3 nearest real images" in page
+    assert "against 0.90, the median distance" in page
 
 
 def test_csv_columns_stay_machine_readable(rendered):

@@ -39,6 +39,7 @@ RULES = {  # every rule kind that runs a command (`all` only collects)
     "quality",
     "quality_curve",
     "stages",
+    "nearest",
     "claims",
     "report",
 }
@@ -55,8 +56,8 @@ QUICK = {
 
 def small_config(path: Path, run: str, device: str = "cpu", gpus: int = 1) -> Path:
     """tests/workflow/tiny.yaml cut to one model, one profiled resolution and one metric seed:
-    every rule kind still runs (timed profile included), one job each: nine Slurm jobs instead
-    of twenty-four."""
+    every rule kind still runs (timed profile included), one job each: ten Slurm jobs instead
+    of the whole tiny run's."""
     cfg = yaml.safe_load((ROOT / "tests/workflow/tiny.yaml").read_text())
     cfg["run"], cfg["device"] = run, device
     cfg["train"].update(gpus=gpus, snap_kimg=cfg["train"]["kimg"])  # snapshots: start and end

@@ -3,6 +3,7 @@ end-to-end run adds a new model and a new metric exactly as the READMEs say (one
 registry line each, one config entry) and finds both in the report."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -125,12 +126,10 @@ def weight_mib(ctx):
 '''
     )
     init = measures_pkg / "__init__.py"
-    init.write_text(
-        init.read_text().replace(
-            "from . import params, macs, fir, memory, latency",
-            "from . import params, macs, fir, memory, latency, weight_mib",
-        )
-    )
+    # one name added at the end of the import line, whatever measures it lists today
+    line = re.compile(r"^(from \. import [^#\n]*?)(\s*#.*)?$", re.MULTILINE)
+    init.write_text(line.sub(r"\1, weight_mib\2", init.read_text(), count=1))
+    assert "weight_mib" in init.read_text()
     cfg = yaml.safe_load((ROOT / "tests/workflow/tiny.yaml").read_text())
     cfg["models"] = {"pixelfolder": cfg["models"]["pixelfolder"], "toy": {}}
     cfg["quality"]["metrics"] += ["meangap"]

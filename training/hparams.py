@@ -1,8 +1,10 @@
-"""The effective hyper-parameters of a run: HParams defaults ⊕ the model's recipe ⊕ the user's.
+"""The effective hyper-parameters of a run: HParams defaults ⊕ the model's recipe ⊕ a named
+preset (optional) ⊕ the user's.
 
 `common.settings.HParams` is the one home of the defaults (the StyleGAN2 recipe); a model
 registers only what its official training changes (`models.recipe`), so a newly registered
-model trains with the defaults."""
+model trains with the defaults. A preset (training.presets) is for settings the official
+recipes were not tuned for; `off_recipe` names what it and the user changed."""
 
 from __future__ import annotations
 
@@ -10,17 +12,33 @@ from common import settings
 from common.cli import UsageError
 
 from .errors import TrainingError
+from .presets import preset_hparams
 
 
-def resolve_hparams(model: str, overrides: dict | None = None, where: str = "--hparam") -> dict:
-    """The hyper-parameters `model` trains with; an unknown key or a value out of its range is
-    a one-line TrainingError naming `where` the overrides came from."""
+def resolve_hparams(
+    model: str,
+    overrides: dict | None = None,
+    where: str = "--hparam",
+    *,
+    preset: str | None = None,
+    resolution: int | None = None,
+    batch: int | None = None,
+) -> dict:
+    """The hyper-parameters `model` trains with: HParams defaults ⊕ the model's recipe ⊕ the
+    named `preset` at this resolution and batch (training.presets) ⊕ `overrides`. An unknown
+    key or a value out of its range is a one-line TrainingError naming `where` the overrides
+    came from."""
     from models import available, recipe
 
     if model not in available():
         raise TrainingError(f"unknown model {model!r}; available: {', '.join(available())}")
+    if preset is not None and (resolution is None or batch is None):
+        raise ValueError("a preset needs the resolution and the global batch")
     hp = settings.defaults(settings.HParams)
-    for source, extra in ((f"models.recipe({model!r})", recipe(model)), (where, overrides or {})):
+    layers = [(f"models.recipe({model!r})", recipe(model))]
+    if preset is not None:
+        layers.append((f"preset {preset!r}", preset_hparams(preset, resolution, batch)))
+    for source, extra in (*layers, (where, overrides or {})):
         unknown = sorted(set(extra) - set(hp))
         if unknown:
             raise TrainingError(
@@ -33,3 +51,11 @@ def resolve_hparams(model: str, overrides: dict | None = None, where: str = "--h
     except UsageError as exc:
         raise TrainingError(str(exc)) from None
     return hp
+
+
+def off_recipe(model: str, hp: dict) -> dict:
+    """{key: {"official": value, "used": value}} for every hyper-parameter `hp` sets away from
+    the model's official recipe (HParams defaults ⊕ its registered recipe): what run.json
+    records and the report's run box shows, so a preset or an override is never silent."""
+    official = resolve_hparams(model)
+    return {k: {"official": official[k], "used": v} for k, v in hp.items() if official.get(k) != v}

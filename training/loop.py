@@ -48,7 +48,7 @@ from .checkpoint import (
 from .errors import NonFiniteLossError, TrainingError
 from .fastpath import FastOptions, FastPath, backend_flags, numerics, to_channels_last
 from .guard import StopRequests, run_folder
-from .hparams import resolve_hparams
+from .hparams import off_recipe, resolve_hparams
 from .networks import Networks, make_networks
 from .runlog import Tick, append_log, begin_run_dir, make_progress_bar, run_metadata, save_grid
 from .sampler import MicroDraws, micro_batches, real_batches, to_float_images
@@ -150,7 +150,7 @@ def set_up(
 ) -> tuple[Run, object]:
     """Check everything a user can get wrong before any work starts (one-line UsageErrors),
     then join the process group and build, or resume, the networks."""
-    hp, dev = resolve_hparams(model, hparams), resolve_device(device)
+    dev = resolve_device(device)
     fast.check(dev)
     ds = open_dataset(data)
     if resolution is not None and int(resolution) != int(ds.resolution):
@@ -158,6 +158,7 @@ def set_up(
             f"dataset resolution is {ds.resolution}, but --resolution {resolution} was requested"
         )
     resolution = int(ds.resolution)
+    hp = resolve_hparams(model, hparams, preset=cfg.preset, resolution=resolution, batch=cfg.batch)
     check_writable_dir(out)
     start = open_resume(resume, out, model, resolution, build, cfg.seed)
     cfg = dataclasses.replace(cfg, seed=start.seed)
@@ -194,6 +195,7 @@ def set_up(
         *meta_args, seed=start.seed, batch=cfg.batch, d=d, device=dev, frozen=frozen
     )
     run.meta.update(micro_batch=micro_batch, numerics=numerics(fast), train=settings.as_dict(cfg))
+    run.meta["off_recipe"] = off_recipe(model, hp)  # what a preset or the user changed
     if d.is_main:
         begin(run, start, frozen)
     return run, ds

@@ -53,7 +53,15 @@ def check_registered(cfg: settings.RunConfig, where: str = "config") -> settings
             raise UsageError(f"{where}: models.{name}.build: {exc}") from None
     for name, m in cfg.models.items():  # what each job will train with, ranges checked
         hp_where = f"{where}: hparams of {name} (train.hparams, then models.{name}.hparams)"
-        resolve_hparams(name, {**cfg.train.hparams, **m.hparams}, where=hp_where)
+        for ds in cfg.datasets.values():  # a preset's values depend on resolution and batch
+            resolve_hparams(
+                name,
+                {**cfg.train.hparams, **m.hparams},
+                where=hp_where,
+                preset=cfg.train.preset,
+                resolution=ds.resolution,
+                batch=cfg.train.batch,
+            )
     return cfg
 
 

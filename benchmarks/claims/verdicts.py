@@ -14,16 +14,17 @@ numbers) leaves them "not measured", with why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import models
 from benchmarks.claims import paper
+from benchmarks.claims.rows import (
+    NOT_MEASURED,
+    NOT_REPRODUCED,
+    PAPER_ONLY,
+    REPRODUCED,
+    ClaimRow,
+)
+from benchmarks.claims.speed import speed_rows
 from benchmarks.quality import registry
-
-REPRODUCED = "reproduced"
-NOT_REPRODUCED = "not reproduced"
-PAPER_ONLY = "reproduced only under paper convention"
-NOT_MEASURED = "not measured"
 
 PCT_TOL = 0.5  # percentage points
 PARAM_TOL_M = 0.005  # M params
@@ -42,20 +43,6 @@ def paper_fid_key(summary: dict) -> str | None:
         if info is not None and info.comparable and (info.metric, info.mode) == FID_PROTOCOL:
             return key
     return None
-
-
-@dataclass
-class ClaimRow:
-    claim: str
-    source: str
-    paper: str
-    measured: str
-    tolerance: str
-    verdict: str
-    explanation: str
-    paper_value: float | None = None  # the numbers behind `paper` / `measured`, for charts
-    measured_value: float | None = None
-    unit: str = ""
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -267,5 +254,6 @@ def claim_rows(
         for res, num in sorted(paper.TABLE_B_PARAMS.get(model, {}).items()):
             rows.append(params_row(profiles, model, res, num, "Table B"))
     rows += [relative_row(profiles, m, q) for m in measured[3:] for q in ("params", "macs")]
+    rows += speed_rows(profiles)
     rows += [fid_row(metrics or {}, key, rehearsal) for key in FID_CLAIMS]
     return rows

@@ -140,13 +140,21 @@ def profile_model(
     warmup=None,
     repeats=None,
     min_time=None,
+    ci_target=None,
+    max_time=None,
     **overrides,
 ) -> dict:
     """`profile` with keyword knobs (notebooks, tests): times `batch_sizes` at `resolution`;
     unset knobs take their `settings.Profile` defaults, and every value is checked the way a
     config file's is."""
     _, res = validate_request(name, resolution)
-    knobs = {"latency_warmup": warmup, "latency_repeats": repeats, "min_time": min_time}
+    knobs = {
+        "latency_warmup": warmup,
+        "latency_repeats": repeats,
+        "min_time": min_time,
+        "latency_ci_target": ci_target,
+        "latency_max_time": max_time,
+    }
     data = {k: v for k, v in knobs.items() if v is not None}
     data["latency"] = [{"resolution": res, "batch_sizes": list(batch_sizes)}] if latency else []
     cfg = settings.validate(data, Profile, where="profile_model")

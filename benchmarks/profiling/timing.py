@@ -131,3 +131,95 @@ class Roof:
                 f"and timed runs ({threads})"
             )
         return "; ".join(reasons) or None
+
+
+# --------------------------------------------------------------------------- adaptive timing
+ROUND_S = 0.25  # a timing round lasts at least this long (≥ 1 call), then the roof takes a turn
+CUDA_WARMUP_S = 0.2  # on CUDA, warm-up lasts at least this long (clocks, caches, allocator)
+CI_MIN_REPEATS = 6  # fewest times whose min and max bound a median with ≥ 95 % confidence
+
+
+def _l2_flush(device: torch.device):
+    """A buffer larger than the GPU's L2 (zeroed between timed calls so no call starts with the
+    previous one's operands in cache), None on CPU."""
+    if device.type != "cuda":
+        return None
+    l2 = int(getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 0)) or 2**26
+    return torch.empty(2 * l2, dtype=torch.uint8, device=device)
+
+
+def _timed_call(fn, device: torch.device, flush) -> float:
+    if device.type == "cuda":
+        flush.zero_()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def time_adaptive(
+    fn,
+    device: torch.device,
+    *,
+    warmup: int,
+    min_repeats: int,
+    ci_target: float,
+    max_time: float,
+    min_time: float = 0.0,
+    between=None,
+    round_s: float | None = None,
+) -> dict:
+    """Time `fn` in rounds, `between()` (the reference kernels) after each, until the bootstrap
+    95 % CI of the median is within ±`ci_target` of it or `max_time` seconds passed; at least
+    `min_repeats` calls and `min_time` seconds either way. On CUDA: CUDA events, warm-up for at
+    least CUDA_WARMUP_S, the L2 flushed before every timed call (Triton's do_bench practice).
+
+    Returns the times and their summary: median/IQR, `ci95_ms`, the CI's relative half-width,
+    repeats, rounds, seconds, the thread counts seen and why repeating stopped."""
+    from .noise import bootstrap_median_ci, relative_half_width
+
+    round_s = ROUND_S if round_s is None else round_s
+    flush = _l2_flush(device)
+    t0, n = time.perf_counter(), 0
+    while n < warmup or (device.type == "cuda" and time.perf_counter() - t0 < CUDA_WARMUP_S):
+        fn()
+        n += 1
+    sync(device)
+    times: list[float] = []
+    threads: set[int] = set()
+    rounds, start = 0, time.perf_counter()
+    while True:
+        t_round = time.perf_counter()
+        while True:
+            threads.add(torch.get_num_threads())
+            times.append(_timed_call(fn, device, flush))
+            if time.perf_counter() - t_round >= round_s:
+                break
+        rounds += 1
+        elapsed = time.perf_counter() - start
+        if len(times) >= min_repeats and elapsed >= min_time:
+            ci = bootstrap_median_ci(times)
+            if relative_half_width(statistics.median(times), ci) < ci_target:
+                stop = "ci"
+                break
+            if elapsed >= max_time:
+                stop = "time cap"
+                break
+        if between is not None:
+            between()
+    med = statistics.median(times)
+    return {
+        **summarize(times),
+        "ci95_ms": [1e3 * ci[0], 1e3 * ci[1]],
+        "ci_half_width": relative_half_width(med, ci),
+        "rounds": rounds,
+        "seconds": time.perf_counter() - start,
+        "stopped_by": stop,
+        "threads_seen": sorted(threads),
+        "times_ms": [1e3 * t for t in times],
+    }

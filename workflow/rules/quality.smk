@@ -68,3 +68,25 @@ rule stages:
     shell:
         "{PY} -m benchmarks.stages --checkpoint {input.ckpt:q} --device {DEVICE} "
         "--out {output.png:q} --json {output.json:q} > {log:q} 2>&1"
+
+
+rule nearest:
+    """Three samples of each model beside their nearest real images in PROXY feature space:
+    the learned-not-copied check (benchmarks/quality/nearest.py)."""
+    input:
+        ckpt=L.pattern("final_ckpt"),
+        data=L.pattern("dataset"),
+    output:
+        png=L.pattern("nearest_png"),
+        json=L.pattern("nearest_json"),
+    log:
+        L.log("nearest_{dataset}_{model}"),
+    params:
+        num_real=f"--num-real {Q.num_real}" if Q.num_real else "",
+        seed=Q.seeds[0],
+    resources:
+        gpu_slots=GPU_JOB,
+    shell:
+        "{PY} -m benchmarks.quality.nearest --checkpoint {input.ckpt:q} --data {input.data:q} "
+        "{params.num_real} --seed {params.seed} --device {DEVICE} --out {output.png:q} "
+        "--json {output.json:q} > {log:q} 2>&1"

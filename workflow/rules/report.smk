@@ -6,6 +6,7 @@ rule report:
         profiles(),
         every("metrics"),
         every("stages_json"),
+        every("nearest_json"),
         every("variant"),
         every("curve_dir"),
         every("final_ckpt"),  # and the log.csv beside it (not an output: see train.smk)

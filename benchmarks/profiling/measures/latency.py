@@ -1,8 +1,14 @@
-"""Latency, throughput and utilization: timed eval-mode no-grad forwards (const noise) per batch
-size of `profile.latency` at this resolution, against the dense-matmul roof sampled in the same
-process (timing.Roof). A row whose figures cannot be trusted is kept with `valid: false` and its
-reason: a figure, never a result. A row measure: the report's latency table has one row per
-timed batch size (`rows`)."""
+"""Latency, throughput and utilization against the device's measured roofline: timed eval-mode
+no-grad forwards (const noise) per batch size of `profile.latency` at this resolution.
+
+Timing (timing.time_adaptive) runs in rounds with the roof kernels (roofline.Roofline) sampled
+between them, and repeats until the bootstrap 95 % CI of the median is within
+±`latency_ci_target` of it or `latency_max_time` passed. A row whose CI stays wider is `noisy`:
+shown with its CI and the load it was taken under, never as a plain result and never dropped.
+A row is INVALID (`valid: false`) only when its figure has no meaning: the thread count changed
+between the roof and the timed runs. Utilization = achieved ÷ attainable, where attainable =
+min(peak, bandwidth × intensity) and the peak and bandwidth include the model's own rates, so it
+cannot exceed 1 (docs/roofline.md). A row measure: one table row per timed batch size."""
 
 import logging
 
@@ -13,32 +19,103 @@ from common.device import resolve_device
 from common.provenance import device_info
 from common.settings import Profile, defaults
 
+from .. import bytecount
+from ..noise import BOOTSTRAP_RESAMPLES, LoadMeter
 from ..registry import REASON, VALID, Column, register_measure
-from ..timing import ROOF_DRIFT_LIMIT, Roof, summarize, time_callable
+from ..roofline import Roofline
+from ..timing import CI_MIN_REPEATS, time_adaptive
 
 log = logging.getLogger("pixbench.profiling")
 _DEFAULTS = defaults(Profile)
 GIGA = 1e9
 NOTE = (
-    "Utilization = achieved MAC/s ÷ the median dense-matmul rate (the roof) sampled in the same "
-    "process before each batch size and after the last. A row is INVALID, its figures not shown "
-    "as results, when its utilization exceeds 1 or the roof moved more than "
-    f"{100 * ROOF_DRIFT_LIMIT:.0f} % of its median during the job (benchmarks/profiling/timing.py)."
+    "Median of timed forwards with its bootstrap 95 % CI; repeated until the CI is within "
+    "±latency_ci_target of the median or latency_max_time passed, else the row is noisy (its CI "
+    "and the load shown). Utilization = achieved ÷ attainable, attainable = min(peak, bandwidth "
+    "× intensity); peak and bandwidth are the best rates seen in the same process (a kernel sweep "
+    "and STREAM, or the model itself), so utilization ≤ 1 (docs/roofline.md). INVALID only when "
+    "the thread count changed during the job."
 )
 
 
-def _time_batch(G, dev, b: int, warmup: int, repeats: int, min_time: float) -> dict:
+def ms(x: float) -> str:
+    """A time in ms as the reason text gives it: whole ms from 100 ms, 3 digits below."""
+    return f"{x:.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def _noisy_reason(stats: dict, target: float, cap: float) -> str | None:
+    n, hw = stats["repeats"], stats["ci_half_width"]
+    lo, hi = stats["ci95_ms"]
+    load = stats["load"]
+    other = load.get("cpu_busy_other")
+    under = f"; other processes used {100 * other:.0f} % of the CPUs" if other is not None else ""
+    if n < CI_MIN_REPEATS:
+        return (
+            f"only {n} forwards in {stats['seconds']:.0f} s (cap {cap:g} s): fewer than "
+            f"{CI_MIN_REPEATS} cannot bound a median at 95 %; CI {ms(lo)}–{ms(hi)} ms{under}"
+        )
+    if hw >= target:
+        return (
+            f"95 % CI {ms(lo)}–{ms(hi)} ms is ±{100 * hw:.0f} % of the median after {n} forwards "
+            f"in {stats['seconds']:.0f} s (target ±{100 * target:g} %, cap {cap:g} s){under}"
+        )
+    return None
+
+
+def _time_batch(G, dev, b: int, roof: Roofline, knobs: dict) -> dict:
+    """One batch size: adaptive timing with roof turns between rounds, and the load meanwhile."""
     z = torch.randn(b, G.z_dim, generator=torch.Generator().manual_seed(0)).to(dev)
-    log.info("latency batch %d: %d warm-up + ≥%d timed forwards", b, warmup, repeats)
-    with torch.no_grad():
-        times = time_callable(lambda: G(z, noise_mode="const"), dev, warmup, repeats, min_time)
-        stats = summarize(times)
+    log.info(
+        "latency batch %d: %d warm-up + ≥%d timed forwards",
+        b,
+        knobs["warmup"],
+        knobs["min_repeats"],
+    )
+    with torch.no_grad(), LoadMeter() as load:
+        stats = time_adaptive(lambda: G(z, noise_mode="const"), dev, between=roof.step, **knobs)
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
             G(z, noise_mode="const")
             stats["cuda_max_memory_allocated"] = torch.cuda.max_memory_allocated(dev)
+    roof.step()
+    stats["load"] = {k: v for k, v in load.result().items() if k != "how"}
     stats["threads"] = torch.get_num_threads()
     return stats
+
+
+def _judge(label: str, stats: dict, roof: Roofline, ci_target: float, max_time: float) -> None:
+    """Attainable rate, utilization, noisy and valid of one timed row, once the roof is final."""
+    attainable = roof.attainable(stats["intensity_macs_per_byte"])
+    utilization = stats["achieved_macs_per_s"] / attainable
+    # by construction: the model's own rates were offered to both roofs
+    assert utilization <= 1 + 1e-9, (utilization, stats, roof.summary())
+    noisy = _noisy_reason(stats, ci_target, max_time)
+    threads = set(stats["threads_seen"]) | set(roof.threads) | {stats["threads"]}
+    invalid = (
+        f"thread count changed during the job ({sorted(threads)})" if len(threads) > 1 else None
+    )
+    stats.update(
+        attainable_macs_per_s=attainable,
+        utilization=utilization,
+        noisy=noisy is not None,
+        noisy_reason=noisy,
+        valid=invalid is None,
+        invalid_reason=invalid,
+    )
+    if invalid or noisy:
+        log.warning(
+            "latency %s is %s", label, f"INVALID: {invalid}" if invalid else f"noisy: {noisy}"
+        )
+    log.info(
+        "latency %s: %.4g ms (CI %.4g–%.4g), intensity %.3g MAC/B, attainable %.1f GMAC/s, "
+        "utilization %.2f",
+        label,
+        stats["median_ms"],
+        *stats["ci95_ms"],
+        stats["intensity_macs_per_byte"],
+        attainable / 1e9,
+        utilization,
+    )
 
 
 def measure_latency(
@@ -50,56 +127,76 @@ def measure_latency(
     warmup=_DEFAULTS["latency_warmup"],
     repeats=_DEFAULTS["latency_repeats"],
     min_time=_DEFAULTS["min_time"],
+    ci_target=_DEFAULTS["latency_ci_target"],
+    max_time=_DEFAULTS["latency_max_time"],
+    roof: Roofline | None = None,
+    bytes_per_image=None,
     **overrides,
 ) -> dict:
-    """The `latency` section: per batch size, timed between roof samples (one before each batch
-    size, one after the last); each row judged by Roof.check_row."""
+    """The `latency` section. `roof` (default: the device's kernel sweep) and `bytes_per_image`
+    (batch -> bytes per image; default: bytecount of this model) are for tests."""
     dev = resolve_device(device) if isinstance(device, str) else device
     G = models.build(name, resolution, **overrides).to(dev).eval()
-    roof = Roof(dev)
-    by_batch = {}
-    for b in batch_sizes:
-        before = roof.sample()
-        by_batch[str(b)] = _time_batch(G, dev, b, warmup, repeats, min_time)
-        by_batch[str(b)]["roof_before_macs_per_s"] = before
-    roof.sample()
-    log.info(
-        "matmul roof on %s: median %.1f GMAC/s (min %.1f, max %.1f, spread %.0f %%)",
-        dev,
-        roof.median / 1e9,
-        min(roof.samples) / 1e9,
-        max(roof.samples) / 1e9,
-        100 * roof.spread,
+    roof = roof or Roofline(dev)
+    if bytes_per_image is None:
+
+        def bytes_per_image(b):
+            return bytecount.forward_bytes_per_image(name, resolution, b, dev.type, **overrides)
+
+    knobs = dict(
+        warmup=warmup,
+        min_repeats=repeats,
+        ci_target=ci_target,
+        max_time=max_time,
+        min_time=min_time,
     )
-    for i, (b, stats) in enumerate(by_batch.items()):
-        sec = stats["median_ms"] / 1e3
-        achieved = macs * int(b) / sec
-        stats.update(
-            images_per_s=int(b) / sec,
-            achieved_macs_per_s=achieved,
-            utilization=achieved / roof.median,
-            roof_after_macs_per_s=roof.samples[i + 1],
-        )
-        reason = roof.check_row(stats["utilization"], stats["threads"])
-        stats.update(valid=reason is None, invalid_reason=reason)
-        if reason:
-            log.warning("latency %s@%d batch %s is INVALID: %s", name, resolution, b, reason)
+    by_batch = {}
+    with LoadMeter() as job_load:
+        roof.sweep()
+        for b in batch_sizes:
+            stats = _time_batch(G, dev, b, roof, knobs)
+            achieved = macs * b / (stats["median_ms"] / 1e3)
+            intensity = macs / bytes_per_image(b)
+            stats.update(
+                images_per_s=b / (stats["median_ms"] / 1e3),
+                achieved_macs_per_s=achieved,
+                bytes_per_image=bytes_per_image(b),
+                intensity_macs_per_byte=intensity,
+            )
+            roof.offer_macs(f"model:{name} batch {b}", achieved)
+            roof.offer_bytes(f"model:{name} batch {b}", achieved / intensity)
+            by_batch[str(b)] = stats
+    summary = roof.summary()
+    log.info(
+        "roof on %s: peak %.1f GMAC/s (%s), bandwidth %.1f GB/s (%s)",
+        dev,
+        summary["peak_macs_per_s"] / 1e9,
+        summary["peak_kernel"],
+        summary["bandwidth_bytes_per_s"] / 1e9,
+        summary["bandwidth_kernel"],
+    )
+    for b, stats in by_batch.items():
+        _judge(f"{name}@{resolution} batch {b}", stats, roof, ci_target, max_time)
     return {
         "device_info": device_info(dev),
-        "matmul_macs_per_s": roof.median,
-        "roof": roof.summary(),
+        "matmul_macs_per_s": summary["best_sgemm_macs_per_s"],
+        "roof": summary,
+        "load": job_load.result(),
         "noise_mode": "const",
         "mode": "eval, no_grad",
         "warmup": warmup,
         "min_repeats": repeats,
         "min_time_s": min_time,
+        "ci_target": ci_target,
+        "max_time_s": max_time,
+        "ci": f"percentile bootstrap of the median, {BOOTSTRAP_RESAMPLES} resamples, seeded",
         "by_batch": by_batch,
     }
 
 
 def _validity(b: dict) -> tuple[bool, str | None]:
-    """A row's validity as the profiler judged it; a profile from before roof tracking is judged
-    here on the one rule it allows (utilization above 1 is impossible)."""
+    """A row's validity as the profiler judged it; a profile from before validity tracking is
+    judged here on the one rule it allows (utilization above 1 is impossible)."""
     if VALID in b:
         return bool(b[VALID]), b.get(REASON)
     if not b["utilization"] < 1:
@@ -117,12 +214,16 @@ def rows(profile: dict) -> list[dict]:
     out = []
     for batch, b in sorted(lat["by_batch"].items(), key=lambda item: int(item[0])):
         valid, why = _validity(b)
+        ci = b.get("ci95_ms") or [None, None]
         out.append(
             {
                 **b,
                 "batch": int(batch),
+                "ci95_lo_ms": ci[0],
+                "ci95_hi_ms": ci[1],
                 "matmul_macs_per_s": lat["matmul_macs_per_s"],
                 "roof": lat.get("roof", {}),
+                "cpu_busy_other": (b.get("load") or {}).get("cpu_busy_other"),
                 VALID: valid,
                 REASON: why,
                 "device": device,
@@ -140,36 +241,65 @@ def _gmac_per_s(name: str, label: str, key: str, **kw) -> Column:
     label="Latency and throughput",
     unit="ms",
     lower_is_better=True,
-    protocol="median of ≥ latency_repeats timed forwards after latency_warmup (eval, no_grad, "
-    "const noise) per batch size; utilization = achieved MAC/s ÷ dense fp32 matmul MAC/s "
-    "sampled in the same process",
+    protocol="median of timed forwards (eval, no_grad, const noise) per batch size with its "
+    "bootstrap 95 % CI, repeated until the CI is within ±latency_ci_target or latency_max_time; "
+    "utilization = achieved MAC/s ÷ min(peak, bandwidth × intensity), both roofs sampled in the "
+    "same process",
     note=NOTE,
     keys=["latency"],
     applies=lambda ctx: bool(ctx.batch_sizes),
     rows=rows,
-    # a timed figure has the 3 significant digits its interquartile range supports at best
+    # a timed figure has the 3 significant digits its CI supports at best
     columns=[
         Column("batch", "Batch", fmt="int", role="context"),
         Column("median_ms", "Median latency", "ms"),
+        Column("ci95_lo_ms", "95 % CI low", "ms", lower_is_better=None),
+        Column("ci95_hi_ms", "95 % CI high", "ms", lower_is_better=None),
         Column("iqr_ms", "Latency IQR", "ms", fmt="sig2", lower_is_better=None),
         Column("images_per_s", "Throughput", "images/s", lower_is_better=False),
         _gmac_per_s(
             "achieved_GMAC_per_s", "Achieved", "achieved_macs_per_s", lower_is_better=False
         ),
         Column(
-            "utilization_vs_matmul",
-            "Utilization vs matmul",
+            "intensity_at_batch",
+            "Intensity",
+            "MAC/B",
+            key="intensity_macs_per_byte",
+            role="context",
+        ),
+        _gmac_per_s("attainable_GMAC_per_s", "Attainable", "attainable_macs_per_s", role="context"),
+        Column(
+            "utilization_vs_attainable",
+            "Utilization vs attainable",
             "%",
             key="utilization",
             fmt="fixed1",
             lower_is_better=False,
         ),
-        _gmac_per_s(
-            "matmul_GMAC_per_s", "Matmul roof, median", "matmul_macs_per_s", role="context"
+        _gmac_per_s("peak_GMAC_per_s", "Peak", "roof.peak_macs_per_s", role="context"),
+        Column("peak_kernel", "Peak set by", fmt="text", key="roof.peak_kernel", role="context"),
+        Column(
+            "bandwidth_GB_per_s",
+            "Bandwidth",
+            "GB/s",
+            key="roof.bandwidth_bytes_per_s",
+            scale=1 / GIGA,
+            role="context",
         ),
-        _gmac_per_s("roof_min_GMAC_per_s", "Roof min", "roof.min_macs_per_s", role="context"),
-        _gmac_per_s("roof_max_GMAC_per_s", "Roof max", "roof.max_macs_per_s", role="context"),
-        Column("roof_spread", "Roof spread", "%", key="roof.spread", fmt="fixed0", role="context"),
+        _gmac_per_s("matmul_GMAC_per_s", "Best sgemm", "matmul_macs_per_s", role="context"),
+        Column(
+            "roof_spread",
+            "Peak-kernel spread",
+            "%",
+            key="roof.spread",
+            fmt="fixed0",
+            role="context",
+        ),
+        Column(
+            "cpu_busy_other", "Other load", "%", key="cpu_busy_other", fmt="fixed0", role="context"
+        ),
+        Column("noisy", "Noisy", fmt="text", role="status"),
+        Column("noisy_reason", "Why noisy", fmt="text", role="status"),
         Column(VALID, "Valid", fmt="text", role="status"),
         Column(REASON, "Why invalid", fmt="text", role="status"),
         Column("device", "Device", fmt="text", role="context"),
@@ -187,6 +317,8 @@ def latency(ctx):
         cfg.latency_warmup,
         cfg.latency_repeats,
         cfg.min_time,
+        cfg.latency_ci_target,
+        cfg.latency_max_time,
         **ctx.build,
     )
     return {"latency": section}
