@@ -85,6 +85,17 @@ def axis_label(key: str) -> str:
 COST = "GMACs"  # the measure column the quality-vs-cost plot puts on its x axis
 
 
+def pareto_front(ax, df, cost: str, metric: str) -> None:
+    """A dashed line per dataset through the points that nothing beats on both `cost` (lower is
+    better) and `metric` (its own direction): the Pareto front of a quality-vs-cost plot."""
+    lower = registry.key_info(metric).lower_is_better
+    for _, grp in df.groupby("dataset"):
+        front = grp.sort_values(cost)
+        best = front[metric].cummin() if lower else front[metric].cummax()
+        front = front[front[metric] <= best] if lower else front[front[metric] >= best]
+        ax.plot(front[cost], front[metric], "k--", lw=1, alpha=0.6)
+
+
 def pareto(res: RunResults, out_dir: Path) -> Path | None:
     metric, cost = headline_quality(res), measures.column(COST)
     rows = [
@@ -115,12 +126,7 @@ def pareto(res: RunResults, out_dir: Path) -> Path | None:
         ax.annotate(
             r.model, (r.GMACs, r[metric]), textcoords="offset points", xytext=(6, 4), fontsize=9
         )
-    lower = registry.key_info(metric).lower_is_better
-    for _, grp in df.groupby("dataset"):  # Pareto front: nothing both cheaper and better
-        front = grp.sort_values("GMACs")
-        best = front[metric].cummin() if lower else front[metric].cummax()
-        front = front[front[metric] <= best] if lower else front[front[metric] >= best]
-        ax.plot(front.GMACs, front[metric], "k--", lw=1, alpha=0.6)
+    pareto_front(ax, df, "GMACs", metric)
     ax.set_xscale("log")
     plain_log(ax, "x")
     ax.set_xlabel(f"{cost.label} of the evaluated variant ({cost.unit}, per image, batch 1)")

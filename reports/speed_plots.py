@@ -16,7 +16,16 @@ import pandas as pd
 
 from reports import html as H
 from reports.collect import RunResults
-from reports.plots import axis_label, headline_quality, palette, plain_log, plt, save, wrap
+from reports.plots import (
+    axis_label,
+    headline_quality,
+    palette,
+    pareto_front,
+    plain_log,
+    plt,
+    save,
+    wrap,
+)
 
 Plot = tuple[Path | None, str | None]
 MARKERS = {64: "o", 256: "s"}
@@ -244,14 +253,8 @@ def pareto_latency(res: RunResults, out_dir: Path) -> Plot:
         ax.annotate(
             r.model, (r.ms, r[metric]), textcoords="offset points", xytext=(6, 4), fontsize=9
         )
-    from benchmarks.quality import registry
 
-    lower = registry.key_info(metric).lower_is_better
-    for _, grp in df.groupby("dataset"):
-        front = grp.sort_values("ms")
-        best = front[metric].cummin() if lower else front[metric].cummax()
-        front = front[front[metric] <= best] if lower else front[front[metric] >= best]
-        ax.plot(front.ms, front[metric], "k--", lw=1, alpha=0.6)
+    pareto_front(ax, df, "ms", metric)
     ax.set_xscale("log")
     plain_log(ax, "x")
     res_px = ", ".join(f"{r} px" for r in sorted(df.resolution.unique()))
