@@ -49,6 +49,10 @@ def scaling(scale: pd.DataFrame, out_dir: Path) -> Path | None:
             value_name="value",
         ).dropna(subset=["value"])
         long["column"] = long.column.map({c.name: c.label for c in cols})
+        if long.empty:  # profiles made without this measure (older, or it did not apply)
+            ax.set_axis_off()
+            ax.set_title(wrap(f"{m.label}: not in these profiles", 40), fontsize=10)
+            continue
         sns.lineplot(
             data=long,
             x="resolution",
