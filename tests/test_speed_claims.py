@@ -106,6 +106,17 @@ def test_explanation_uses_the_roofline_when_present():
     assert "0.50 of its attainable 80 GMAC/s (intensity 40 MAC/B)" in expl
 
 
+def test_utilization_in_the_explanation_is_against_the_devices_best_roofs():
+    profiles = _profiles({"pixelfolder": 100.0, "cips": 1400.0}, roof=True)
+    for (m, _), p in profiles.items():  # PixelFolder's job saw a slow peak kernel
+        peak = 4e10 if m == "pixelfolder" else 8e10
+        p["latency"]["roof"] = {"peak_macs_per_s": peak, "bandwidth_bytes_per_s": 1e10}
+    expl = speed.speed_row(profiles, "cips").explanation
+    # attainable = min(best peak 80 GMAC/s, 10 GB/s × 40 MAC/B) = 80; achieved 1 GMAC/s
+    assert "PixelFolder at 0.01 of its attainable 80 GMAC/s" in expl
+    assert "best peak and bandwidth over the run's 2 timed jobs" in expl
+
+
 def test_speed_rows_join_the_claims_table():
     rows = claim_rows(_profiles({"pixelfolder": 100.0, "cips": 706.0}))
     mine = [r for r in rows if r.unit == speed.UNIT]
