@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .timing import sync
+
 # sgemm sizes per device type; a size is skipped when the previous size predicts (×8 per
 # doubling) a call longer than MAX_CALL_S, so a slow or loaded device stays within its budget
 SGEMM_SIZES = {"cpu": (256, 512, 1024, 2048), "cuda": (1024, 2048, 4096, 8192)}
@@ -38,12 +40,6 @@ SAMPLE_S = 0.05  # timed calls per sample continue until this long (at least MIN
 MIN_CALLS = 2
 STREAM_MIN_BYTES = 64 * 2**20  # array size floor when the cache size cannot be read
 STREAM_CACHE_MULTIPLE = 4  # STREAM's rule: each array ≥ 4 × the last-level cache
-L2_FLUSH_MULTIPLE = 2  # CUDA: the L2 flush buffer is this many times the L2
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 @dataclass

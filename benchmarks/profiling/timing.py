@@ -137,6 +137,7 @@ class Roof:
 ROUND_S = 0.25  # a timing round lasts at least this long (≥ 1 call), then the roof takes a turn
 CUDA_WARMUP_S = 0.2  # on CUDA, warm-up lasts at least this long (clocks, caches, allocator)
 CI_MIN_REPEATS = 6  # fewest times whose min and max bound a median with ≥ 95 % confidence
+L2_FLUSH_MULTIPLE = 2  # CUDA: the L2 flush buffer is this many times the L2
 
 
 def _l2_flush(device: torch.device):
@@ -145,7 +146,7 @@ def _l2_flush(device: torch.device):
     if device.type != "cuda":
         return None
     l2 = int(getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 0)) or 2**26
-    return torch.empty(2 * l2, dtype=torch.uint8, device=device)
+    return torch.empty(L2_FLUSH_MULTIPLE * l2, dtype=torch.uint8, device=device)
 
 
 def _timed_call(fn, device: torch.device, flush) -> float:
