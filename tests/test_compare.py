@@ -92,9 +92,9 @@ def runs(tmp_path_factory) -> Path:
 
 
 def _set_timing_valid(path: Path, valid: bool) -> None:
-    """Whether a timed row is valid depends on how loaded the machine was while it ran (the
-    roof may drift; see benchmarks/profiling/timing.py), which these tests are not about: the
-    fixture's rows are declared valid, and one test declares a row invalid on purpose."""
+    """Whether a timed row is a result depends on the machine it ran on (its load, its thread
+    count; docs/roofline.md), which these tests are not about: the fixture's rows are declared
+    valid, and one test declares a row invalid on purpose."""
     doc = json.loads(path.read_text())
     for row in doc["latency"]["by_batch"].values():
         row.update(valid=valid, invalid_reason=None if valid else "roof moved 40 % (test)")

@@ -1,12 +1,7 @@
 """Timing primitives shared by the profiler and the pytest-benchmark suites: one place that knows
-how to time a forward honestly (warm-up, CUDA sync, median/IQR) and what the device's dense
-fp32 matmul rate is, so "utilization" always means achieved MAC/s ÷ matmul MAC/s of one run.
-
-The matmul rate (the "roof") is not one number measured once: on a shared machine it moves with
-the load. `Roof` samples it in the same process, with the same thread count, interleaved with the
-timed runs (one sample before each batch size and one after the last), keeps min/median/max, and
-says when a latency row cannot be trusted (`check_row`): a utilization above 1 is impossible, and
-a roof that moved more than ROOF_DRIFT_LIMIT during the job means the denominator is unknown.
+how to time a forward honestly (warm-up, CUDA sync and events, median/IQR, a bootstrap CI and
+repeats until it is narrow: `time_adaptive`). What a timed rate is compared with, the device's
+measured roofline, is roofline.py.
 """
 
 from __future__ import annotations
@@ -16,34 +11,10 @@ import time
 
 import torch
 
-# Largest relative move of the roof, (max − min) / median over the job's samples, that a latency
-# row survives. Why 25 %: on an idle machine successive 1024³ matmul samples agree within a few
-# percent, so a larger move means another process took cores for part of the job; utilization
-# against the median is then uncertain by more than its first digit, and a figure that may be
-# wrong in its first digit is not reported as a result.
-ROOF_DRIFT_LIMIT = 0.25
-ROOF_SAMPLE_REPEATS = 10  # timed matmuls per roof sample (their median is the sample)
-ROOF_N = 1024
-
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def time_callable(fn, device: torch.device, warmup: int, repeats: int, min_time: float = 0.0):
-    """Seconds per call, after `warmup` untimed calls; keeps going until `min_time` has passed."""
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < repeats or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 def summarize(times: list[float]) -> dict:
@@ -53,84 +24,6 @@ def summarize(times: list[float]) -> dict:
         "iqr_ms": 1e3 * (q[2] - q[0]),
         "repeats": len(times),
     }
-
-
-@torch.no_grad()
-def matmul_macs_per_s(
-    device: torch.device, n: int = ROOF_N, dtype=torch.float32, repeats: int = ROOF_SAMPLE_REPEATS
-) -> float:
-    """Dense n×n×n matmul rate (MAC/s) on `device`: one sample of the roof (median of repeats)."""
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    times = time_callable(lambda: a @ b, device, warmup=3, repeats=repeats)
-    return n**3 / statistics.median(times)
-
-
-class Roof:
-    """The matmul roof of one latency job, sampled between the timed runs.
-
-    roof = Roof(device)
-    for b in batch_sizes:
-        roof.sample()          # before each batch size
-        ... time batch b ...
-    roof.sample()              # after the last
-    roof.summary()             # min/median/max, spread, samples, threads
-    """
-
-    def __init__(self, device: torch.device, drift_limit: float = ROOF_DRIFT_LIMIT):
-        self.device = device
-        self.drift_limit = drift_limit
-        self.samples: list[float] = []
-        self.threads: list[int] = []
-
-    def sample(self) -> float:
-        self.threads.append(torch.get_num_threads())
-        value = float(matmul_macs_per_s(self.device))
-        self.samples.append(value)
-        return value
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def spread(self) -> float:
-        """(max − min) / median of the samples: how far the roof moved during the job."""
-        return (max(self.samples) - min(self.samples)) / self.median
-
-    def summary(self) -> dict:
-        return {
-            "median_macs_per_s": self.median,
-            "min_macs_per_s": min(self.samples),
-            "max_macs_per_s": max(self.samples),
-            "spread": self.spread,
-            "drift_limit": self.drift_limit,
-            "samples_macs_per_s": list(self.samples),
-            "threads": sorted(set(self.threads)),
-            "sample": f"median of {ROOF_SAMPLE_REPEATS} dense fp32 {ROOF_N}³ matmuls",
-            "placement": "one sample before each batch size and one after the last, same process",
-        }
-
-    def check_row(self, utilization: float, threads: int) -> str | None:
-        """Why a latency row timed during this job is invalid, or None when it is a result."""
-        reasons = []
-        if not utilization < 1.0:  # also catches NaN
-            reasons.append(
-                f"utilization {utilization:.2f} > 1: the model cannot beat a dense "
-                "matmul, so the roof sample was measured under other load"
-            )
-        if self.spread > self.drift_limit:
-            reasons.append(
-                f"matmul roof moved {100 * self.spread:.0f} % during the job "
-                f"({min(self.samples) / 1e9:.3g}–{max(self.samples) / 1e9:.3g} GMAC/s; "
-                f"limit {100 * self.drift_limit:.0f} %)"
-            )
-        if set(self.threads) != {threads}:
-            reasons.append(
-                f"thread count changed between roof ({sorted(set(self.threads))}) "
-                f"and timed runs ({threads})"
-            )
-        return "; ".join(reasons) or None
 
 
 # --------------------------------------------------------------------------- adaptive timing

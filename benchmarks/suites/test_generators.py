@@ -3,11 +3,11 @@
     .venv/bin/python -m pytest benchmarks/suites/test_generators.py --benchmark-enable
     .venv/bin/python -m pytest benchmarks/suites/test_generators.py --benchmark-enable -k "64"
 
-Each case records images/s, achieved MAC/s (batch-1 MACs × batch / median time) and
-"utilization": achieved MAC/s ÷ the MAC/s of a dense fp32 matmul (the roof), sampled by
-benchmarks.profiling.timing.Roof just before and just after the case's timed rounds, so the
-denominator moves with the load the case ran under; `roof` records the samples and
-`invalid_reason` why a row cannot be trusted (roof drift, utilization > 1), else None.
+Each case records images/s, achieved MAC/s (batch-1 MACs × batch / median time), operational
+intensity (benchmarks.profiling.bytecount) and utilization = achieved ÷ attainable on the
+device's measured roofline (benchmarks.profiling.roofline: a kernel sweep and STREAM just before
+and just after the case's timed rounds, plus the case's own rates), the same definition as the
+profiler's latency measure (docs/roofline.md), so it cannot exceed 1.
 Compare runs with --benchmark-autosave / --benchmark-compare (see benchmarks/README.md).
 """
 
@@ -15,8 +15,9 @@ import pytest
 import torch
 
 import models
+from benchmarks.profiling.bytecount import forward_bytes_per_image
 from benchmarks.profiling.counting import build_for_counting, count_macs, example_input
-from benchmarks.profiling.timing import Roof
+from benchmarks.profiling.roofline import Roofline
 from common.device import DEFAULT_DEVICE, resolve_device
 from common.provenance import device_info
 
@@ -54,26 +55,29 @@ def test_generator_forward(benchmark, name, res, batch, compiled):
         return out
 
     forward()  # compile / allocator warm-up outside the timed rounds
-    roof = Roof(DEVICE)
+    roof = Roofline(DEVICE)
     if not benchmark.disabled:
-        roof.sample()
+        roof.sweep()
     benchmark.pedantic(forward, rounds=3, iterations=1, warmup_rounds=1)
     if benchmark.disabled:  # quick mode: the call ran once, untimed
         return
-    roof.sample()
+    roof.sweep()
     seconds = benchmark.stats.stats.median
     achieved = macs * batch / seconds
-    utilization = achieved / roof.median
+    intensity = macs / forward_bytes_per_image(name, res, batch, DEVICE.type)
+    roof.offer_macs(f"model:{name} batch {batch}", achieved)
+    roof.offer_bytes(f"model:{name} batch {batch}", achieved / intensity)
+    attainable = roof.attainable(intensity)
     benchmark.extra_info.update(
         {
             "batch": batch,
             "macs_per_image": macs,
             "images_per_s": batch / seconds,
             "achieved_macs_per_s": achieved,
-            "matmul_macs_per_s": roof.median,
-            "utilization": utilization,
+            "intensity_macs_per_byte": intensity,
+            "attainable_macs_per_s": attainable,
+            "utilization": achieved / attainable,
             "roof": roof.summary(),
-            "invalid_reason": roof.check_row(utilization, torch.get_num_threads()),
             **device_info(DEVICE),
         }
     )
