@@ -14,10 +14,10 @@ Why these rules (docs for README "Compare runs"):
   `|Δ| ≤ 2·σ_Δ` is "within noise"; beyond it the metric's registered direction
   (`lower_is_better`) says better or worse. With one seed on either side there is no
   spread to judge by: the verdict says so and is never a regression.
-- **Latency** (median of the timed forwards, with its IQR) is judged within noise when
-  `|Δ| ≤ max(IQR_a, IQR_b, LATENCY_FLOOR · median_a)`: the IQR covers the spread inside
-  one job, the 10 % floor the drift between jobs (another tenant, clocks), which one job's
-  IQR cannot see; it is the margin the README's pytest-benchmark gate uses. Timings from
+- **Latency** (median of the timed forwards, with its spread s: half its bootstrap 95 % CI,
+  or its IQR in a profile made before CIs) is judged within noise when
+  `|Δ| ≤ max(s_a, s_b, LATENCY_FLOOR · median_a)`: s covers the uncertainty inside one job,
+  the 10 % floor the drift between jobs (another tenant, clocks), which one job cannot see; it is the margin the README's pytest-benchmark gate uses. Timings from
   different devices (name, type or thread count) are never compared raw; they are compared
   as a ratio to a reference model timed at the same size in the same run, when both runs
   have one.
