@@ -71,14 +71,16 @@ def panel(gen_u8: torch.Tensor, real_u8: torch.Tensor, idx: np.ndarray) -> torch
 
 
 def features(u8_batches, device: torch.device) -> np.ndarray:
-    """PROXY features of uint8 NCHW batches (the net resizes internally)."""
+    """PROXY features of uint8 NCHW batches, extracted the way the quality metrics extract them
+    (features.extract: grey images made RGB, the net's own resize)."""
+    from .features import extract
     from .nets import ProxyFeatures
+    from .registry import FeatureSpec
 
-    net = ProxyFeatures(device)
-    out = [
-        net(u8.to(device).float(), "none").cpu().numpy().reshape(len(u8), -1) for u8 in u8_batches
+    spec = FeatureSpec("proxy", "none")
+    return extract(u8_batches, [spec], {"proxy": ProxyFeatures(device)}, device, progress=False)[
+        spec
     ]
-    return np.concatenate(out)
 
 
 def check(
