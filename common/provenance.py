@@ -44,3 +44,9 @@ def device_info(device) -> dict:
         info["cuda"] = torch.version.cuda
         info["cudnn"] = torch.backends.cudnn.version()
     return info
+
+
+def device_label(info: dict) -> str:
+    """One device_info as the line every table, claim and comparison names it by; two timings
+    are comparable only when their labels are equal (same device, name and threads)."""
+    return f"{info['device']} ({info['device_name']}, {info['threads']} threads)"

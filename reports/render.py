@@ -28,6 +28,7 @@ from common.cli import (
 )
 from common.io import atomic_output as atomic_path
 from common.io import atomic_write_text as write_text
+from common.provenance import device_label
 from data.prepare import SKIP_REASONS, skip_text
 from reports import columns, figures, nearest_panels, speed_plots, tables
 from reports import html as H
@@ -43,8 +44,7 @@ def provenance(res: RunResults) -> str:
     device = versions = "unknown"
     for p in res.profiles:
         if p.get("latency"):
-            i = p["latency"]["device_info"]
-            device = f"{i['device']} ({i['device_name']}, {i['threads']} threads)"
+            device = device_label(p["latency"]["device_info"])
             break
     for p in res.profiles:
         versions = ", ".join(f"{k} {v}" for k, v in p.get("versions", {}).items())

@@ -31,6 +31,7 @@ import math
 import models
 from benchmarks.claims import paper
 from benchmarks.claims.rows import NOT_MEASURED, NOT_REPRODUCED, REPRODUCED, ClaimRow
+from common.provenance import device_label
 
 SUBJECT = "pixelfolder"
 RESOLUTION = 256
@@ -65,8 +66,7 @@ def ratio_interval(a: tuple, b: tuple) -> tuple[float, float, float]:
 
 
 def device_of(profile: dict) -> str:
-    info = profile["latency"]["device_info"]
-    return f"{info['device']} ({info['device_name']}, {info['threads']} threads)"
+    return device_label(profile["latency"]["device_info"])
 
 
 def _timed(profile: dict | None, batch: int) -> dict | None:

@@ -16,7 +16,7 @@ import torch
 
 import models
 from common.device import resolve_device
-from common.provenance import device_info
+from common.provenance import device_info, device_label
 from common.settings import Profile, defaults
 
 from .. import bytecount
@@ -210,7 +210,7 @@ def rows(profile: dict) -> list[dict]:
     if not lat:
         return []
     info = lat["device_info"]
-    device = f"{info['device']} ({info['device_name']}, {info['threads']} threads)"
+    device = device_label(info)
     out = []
     for batch, b in sorted(lat["by_batch"].items(), key=lambda item: int(item[0])):
         valid, why = _validity(b)
