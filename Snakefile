@@ -10,9 +10,24 @@ min_version("9.0")
 
 # config/default.yaml unless the user names a config file (then that file alone: merging the
 # paper config over the default would keep the default's narrow widths and embedded data).
+# It is read strictly first (common/strict_yaml.py): a syntax error names its file and line,
+# which Snakemake's own reader does not; common.smk re-reads every config file the same way.
 if not workflow.overwrite_configfiles:
+    import sys
 
-    configfile: "config/default.yaml"
+    sys.path.insert(0, workflow.basedir)
+    from common import strict_yaml
+    from common.cli import UsageError
+
+    # beside this Snakefile, not in the working directory (snakemake --directory elsewhere)
+    DEFAULT_CONFIG = f"{workflow.basedir}/config/default.yaml"
+    try:
+        strict_yaml.check_files([DEFAULT_CONFIG])
+    except UsageError as exc:  # one line, exit 2, like every other bad input
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+    configfile: DEFAULT_CONFIG
 
 
 include: "workflow/rules/common.smk"

@@ -15,6 +15,21 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+
+def _interrupt_hook(exc_type, exc, tb, _default=sys.excepthook):
+    """Ctrl-C that reaches the top level outside `run` (while an entry point's modules still
+    import, which takes seconds with torch) is one line like any other interrupt, not a
+    traceback; the interpreter then still ends by SIGINT, so a shell sees exit 130."""
+    if issubclass(exc_type, KeyboardInterrupt):
+        print("error: interrupted; no output written", file=sys.stderr)
+    else:
+        _default(exc_type, exc, tb)
+
+
+if sys.excepthook is sys.__excepthook__:  # common.cli is the first import of each package
+    sys.excepthook = _interrupt_hook
+
+
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -75,7 +90,11 @@ def check_writable_dir(folder: str | os.PathLike, what: str | None = None) -> Pa
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
     except OSError as e:
-        raise UsageError(f"{what}: {e.strerror or e}; choose another output path") from None
+        blocker = next(
+            (p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None
+        )
+        why = f"{str(blocker)!r} is a file, not a folder" if blocker else e.strerror or e
+        raise UsageError(f"{what}: {why}; choose another output path") from None
     os.close(fd)
     os.unlink(probe)
     return folder

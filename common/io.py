@@ -5,9 +5,12 @@ crash or an error leaves no half-written output and no temp file behind."""
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +22,7 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Pat
     from it); on success it becomes `path`, on any exception it is deleted."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{short(path.name)}.", suffix=suffix)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -28,9 +31,63 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Pat
             os.fsync(f.fileno())
         os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; keep the usual (or existing) mode
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None:  # a full disk mid-write names no file: name the output
+            exc.filename = str(path)
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def short(name: str, keep: int = 120) -> str:
+    """A file name cut to `keep` characters for the temp and lock files beside it: those add a
+    prefix and a suffix, and must fit the file system's 255 bytes whenever the output's own
+    name does. The cut keeps a hash of the whole name, so two long names do not collide."""
+    if len(name.encode()) <= keep:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return name.encode()[: keep - 13].decode(errors="ignore") + "~" + digest
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, keep: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Yield an empty temp folder beside folder `path`; on success it replaces `path` whole, so a
+    reader sees the old folder or the new one, never new files beside old ones. Entries of the
+    old folder matching a `keep` glob (what other commands write there) move into the new one
+    first. On any exception, or a stop during the swap, the temp folder is deleted and `path`
+    is as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    moved: list[str] = []
+    old = stage.with_suffix(".old")
+    try:
+        yield stage
+        os.chmod(stage, path.stat().st_mode & 0o777 if path.is_dir() else 0o777 & ~_umask())
+        if path.is_dir():
+            for entry in sorted({e for pattern in keep for e in path.glob(pattern)}):
+                if not (stage / entry.name).exists():
+                    os.replace(entry, stage / entry.name)
+                    moved.append(entry.name)
+            os.replace(path, old)
+        os.replace(stage, path)
+    except BaseException:
+        if old.exists() and not path.exists():  # stopped between the two renames
+            os.replace(old, path)
+        for name in moved:  # back where they were
+            if (stage / name).exists():
+                os.replace(stage / name, path / name)
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -104,11 +161,30 @@ def exclusive(lock_path: str | os.PathLike, what: str) -> Iterator[None]:
         os.close(fd)
 
 
+def why_not_a_file(path: str | os.PathLike) -> str:
+    """Why `path` cannot be read as a file, in words a user can act on: "does not exist" is
+    wrong for a folder, a symlink loop or a path under a file, and each has another fix."""
+    path = Path(path)
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symlink loop"
+        if exc.errno == errno.ENOTDIR:
+            parent = next((p for p in path.parents if p.is_file()), path.parent)
+            return f"cannot exist: {str(parent)!r} is a file, not a folder"
+        if exc.errno == errno.ENOENT and path.is_symlink():
+            return f"is a broken symlink (to {os.readlink(path)!r})"
+        return "does not exist" if exc.errno == errno.ENOENT else (exc.strerror or str(exc))
+    return "is a directory, not a file" if path.is_dir() else "is not a regular file"
+
+
 def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     """Delete the temp files an atomic_output for `path` left when its process was killed
     (SIGKILL cannot be caught). Call it only while holding `exclusive` for `path`."""
     path = Path(path)
-    stale = sorted(path.parent.glob(f".{path.name}.*")) if path.parent.is_dir() else []
+    pattern = f".{glob.escape(short(path.name))}.*"
+    stale = sorted(path.parent.glob(pattern)) if path.parent.is_dir() else []
     for tmp in stale:
         if tmp.suffix != ".lock":
             tmp.unlink(missing_ok=True)

@@ -12,6 +12,7 @@
       stages/<dataset>_<model>.{png,json}     per-stage RGB                  (benchmarks.stages)
       nearest/<dataset>_<model>.{png,json}    samples beside nearest reals   (benchmarks.quality.nearest)
       claims.{csv,md}                         paper claims vs measured       (benchmarks.claims)
+      settings/<rule>/<job>.json              what each job was planned with (workflow.job_settings)
       cache/  logs/
 """
 
@@ -40,6 +41,7 @@ PATTERNS = {
     "claims_md": "claims.md",
     "cache": "cache",
     "logs": "logs",
+    "settings": "settings/{rule}/{job}.json",
 }
 
 

@@ -15,6 +15,7 @@ Usage: python -m data.prepare --source PATH|embedded:NAME --resolution R --out F
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -34,7 +35,7 @@ from tqdm import tqdm
 
 from common import sections, settings
 from common.cli import OneLineParser, UsageError, check_writable, run, setup_logging
-from common.io import atomic_output, exclusive, remove_stale_temps, sha256_file
+from common.io import atomic_output, exclusive, remove_stale_temps, sha256_file, short
 from data._common import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -71,15 +72,23 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: same inputs -> sam
 def _results(
     items: Iterable[tuple[str, object]], fn: Callable[[tuple], Result], workers: int
 ) -> Iterator[tuple[str, Result]]:
-    """Apply `fn` in order; with workers > 1 use a process pool on bounded chunks (bounded memory)."""
+    """Apply `fn` in order; with workers > 1 use a process pool on bounded chunks (bounded memory).
+
+    Ctrl-C is the parent's alone: workers ignore SIGINT (a terminal sends it to the whole process
+    group), so none dies mid-task or while holding a queue lock, and none prints a traceback. On
+    any exit the pool is shut down without `Pool.terminate`, which can wait forever for a queue
+    lock a dying worker held (issue 30): queued work is cancelled, the few running tasks (at most
+    one per worker, milliseconds each) finish, and the workers exit."""
     if workers <= 1:
         for item in items:
             yield item[0], fn(item)
         return
     import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
 
     chunk = workers * 16
-    with mp.get_context().Pool(workers, initializer=_worker_signals) as pool:
+    pool = ProcessPoolExecutor(workers, mp.get_context(), initializer=_worker_signals)
+    try:
         buf: list[tuple[str, object]] = []
         for item in items:
             buf.append(item)
@@ -88,13 +97,16 @@ def _results(
                 buf = []
         if buf:
             yield from zip((b[0] for b in buf), pool.map(fn, buf, chunksize=4), strict=True)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _worker_signals() -> None:
-    """Workers die quietly on the SIGTERM the pool sends when it is closed early (the parent's
+    """Workers leave Ctrl-C to the parent (see _results) and die quietly on SIGTERM (the parent's
     handler, inherited through fork, would turn it into a traceback in every worker)."""
     import signal
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
@@ -150,8 +162,10 @@ def _write_images(
     target = src.total if max_images is None or src.total is None else min(src.total, max_images)
     t = _Tally(skipped={**dict.fromkeys(SKIP_REASONS, 0), "unsupported": len(src.unsupported)})
     # disable=None: tqdm shows the bar only on a terminal, keeping logs/CI output clean.
-    with tqdm(total=target, unit="img", desc="prepare", disable=None if progress else True) as bar:
-        for name, res in _results(src.items(), fn, workers):
+    bar = tqdm(total=target, unit="img", desc="prepare", disable=None if progress else True)
+    # closing: the pool is shut down now on an error or Ctrl-C, not whenever the GC gets to it
+    with bar, contextlib.closing(_results(src.items(), fn, workers)) as results:
+        for name, res in results:
             t.examined += 1
             if res.status != "ok":
                 t.skipped[res.status] += 1
@@ -222,7 +236,7 @@ def prepare(
     if src.unsupported:
         log.info("ignoring %d non-image files (e.g. %s)", len(src.unsupported), src.unsupported[0])
 
-    with exclusive(out.with_name(f".{out.name}.lock"), f"--out {out}"):
+    with exclusive(out.with_name(f".{short(out.name)}.lock"), f"--out {out}"):
         for stale in remove_stale_temps(out):  # a killed run's; ours is made after this
             log.info("removed %s (left by a killed run)", stale)
         with atomic_output(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
@@ -260,7 +274,13 @@ def _log_summary(summary: dict, tally: _Tally, resolution: int) -> None:
     if bad:
         log.warning(
             f"skipped {bad} of {tally.examined} images ({skip_text(tally.skipped, resolution)}), "
-            f"e.g. {tally.examples[0]}; all listed under skipped_examples in {RECIPE_NAME}"
+            f"e.g. {tally.examples[0]}; "
+            + (
+                f"all {bad} listed under skipped_examples in {RECIPE_NAME}"
+                if bad <= len(tally.examples)
+                else f"the first {len(tally.examples)} listed under skipped_examples in "
+                f"{RECIPE_NAME}"
+            )
         )
 
 

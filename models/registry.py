@@ -140,11 +140,31 @@ def check_build(name: str, overrides: dict) -> dict:
     width = overrides.get("width", 1.0)
     if isinstance(width, bool) or not isinstance(width, int | float) or not width > 0:
         raise BuildError(f"build override width={width!r} of {name} must be a number > 0")
+    _check_width_builds_channels(name, width)
     for key in _POSITIVE_INT:
         value = overrides.get(key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise BuildError(f"build override {key}={value!r} of {name} must be an integer >= 1")
     return overrides
+
+
+def _check_width_builds_channels(name: str, width: float) -> None:
+    """Refuse a width at which even the widest layer rounds to zero channels. Layers are scaled
+    in steps of 16 channels with a floor of 16 (models.base.scale_width), so below that point
+    every layer sits on the floor and the network is the same whatever the width written: a
+    `1.0e-9` (a slipped exponent, most likely) would train and be reported as "width 1e-09"
+    while every layer has 16 channels. Refused rather than clamped, since no single effective
+    width describes the result; the floor on some layers only (the narrow high-resolution ones
+    of a width-0.0625 variant) is the documented rounding and stays allowed."""
+    from .base import scale_width, stylegan_channels
+
+    widest = max(stylegan_channels(2, 1.0).values())  # 512: every generator scales from it
+    if int(round(widest * width / 16)) == 0:
+        raise BuildError(
+            f"build override width={width:g} of {name} would give every layer 0 channels (the "
+            f"widest, {widest}, rounds to 0 in steps of 16; the {scale_width(widest, width)}-"
+            f"channel floor only hides it); use a width of at least {16 / widest:g}"
+        )
 
 
 def build(name: str, resolution: int = 256, compile: bool = False, **overrides) -> nn.Module:

@@ -40,11 +40,16 @@ class RunResults:
         return list(self.config["datasets"])
 
     @property
-    def proxy(self) -> bool:
-        """True when the features are not the reference networks (numbers not comparable)."""
+    def extractor(self):
+        """The quality extractor the config names (benchmarks.quality.registry.Extractor)."""
         from benchmarks.quality import registry
 
-        return not registry.get_extractor(self.config["quality"]["extractor"]).comparable
+        return registry.get_extractor(self.config["quality"]["extractor"])
+
+    @property
+    def proxy(self) -> bool:
+        """True when no quality number is on a reference network (none is comparable)."""
+        return not self.extractor.reference
 
 
 def _if_file(path: Path, read):

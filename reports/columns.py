@@ -74,6 +74,9 @@ COLUMNS = {  # columns no measure or metric declares: machine name -> (human nam
     "variant": ("Trained variant", text),
     "kimg": ("kimg", lambda v: "" if _missing(v) else f"{float(v):g}"),
     "extractor": ("Features", text),
+    "n_gen": ("N generated per seed", integer),
+    "n_real": ("N real", integer),
+    "seeds": ("Sampling seeds (one trained model)", text),
     "params_M_paper": ("Params (M), paper", fixed(2)),
     "params_M_ours": ("Params (M), ours", fixed(2)),
     "GMACs_paper": ("GMACs, paper", fixed(2)),
@@ -193,14 +196,20 @@ def validity_view(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def quality_view(q: pd.DataFrame) -> pd.DataFrame:
-    """Each result key and its `<key>_std` partner as one `mean ± std` column."""
+    """Each result key and its `<key>_std` partner as one `mean ± std` column, followed by the
+    metric's own 95 % interval `[lo, hi]` where it has one (`<key>_ci_lo`/`_ci_hi`)."""
     if q.empty:
         return q
     out = q.copy()
+    none = pd.Series([None] * len(q), index=q.index)
     for key in [c for c in q.columns if registry.key_info(c, None) is not None]:
-        std = q[f"{key}_std"] if f"{key}_std" in q else pd.Series([None] * len(q), index=q.index)
-        out[key] = [plus_minus(m, s) for m, s in zip(q[key], std, strict=True)]
-        out = out.drop(columns=[f"{key}_std"], errors="ignore")
+        std = q.get(f"{key}_std", none)
+        lo, hi = q.get(f"{key}_ci_lo", none), q.get(f"{key}_ci_hi", none)
+        out[key] = [
+            plus_minus(m, s) + ("" if _missing(a) else f" [{sig(2)(a)}, {sig(2)(b)}]")
+            for m, s, a, b in zip(q[key], std, lo, hi, strict=True)
+        ]
+        out = out.drop(columns=[f"{key}_{x}" for x in ("std", "ci_lo", "ci_hi")], errors="ignore")
     return out
 
 

@@ -3,36 +3,35 @@ noise of each number (reports/verdicts.py says how), as HTML and Markdown, or as
 
     python -m reports.compare results/A results/B [results/C ...] [--out reports/compare_A_B]
     python -m reports.compare BASELINE CURRENT --gate   # exit 1 on a regression beyond noise
+    python -m reports.compare BASELINE CURRENT --gate --allow-missing   # a partial run passes
 
 Reads only the results folders (profiles, metrics JSONs with per-seed values and cards, the
 training run.json, preflight.json); every recorded setting that differs is listed, and a quality
-number whose protocol differs (num_gen, extractor, …) gets no better/worse verdict.
+number whose protocol differs (num_gen, extractor, …) gets no better/worse verdict. Whatever
+the baseline has and the current run lacks is `missing in new run` and fails the gate: a run
+that crashed half-way is not a pass.
 """
 
 from __future__ import annotations
 
-import html
-import logging
 from pathlib import Path
-
-import pandas as pd
 
 from benchmarks.profiling import registry as measures
 from benchmarks.quality import registry
 from common.cli import OneLineParser, UsageError, check_writable_dir, run, setup_logging
-from common.io import atomic_write_text
 from reports import verdicts as V
-from reports.columns import sig
-from reports.html import details, page, table_html
-from reports.runs import Run, load_run, setting_diffs
+from reports.compare_page import FMT, provenance_frame, regressions, summary_line, write
+from reports.runs import Run, giga, load_run, setting_diffs
 
-log = logging.getLogger("pixbench.compare")
-COLUMNS = ["what", "item", "baseline", "current", "Δ", "verdict", "why"]
-FMT = sig(4)
+__all__ = ["compare", "main", "provenance_frame", "regressions"]
+
+
+def _number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def _row(what, item, a, b, verdict, why="") -> dict:
-    delta = b - a if isinstance(a, int | float) and isinstance(b, int | float) else None
+    delta = b - a if _number(a) and _number(b) else None
     return {
         "what": what,
         "item": item,
@@ -54,8 +53,10 @@ def exact_rows(a: Run, b: Run) -> list[dict]:
                 va, vb = pa.get(field), pb.get(field)
                 rows.append(_row(field, f"{key[0]} @ {key[1]} px", va, vb, V.exact(va, vb)))
     for key in sorted(set(a.profiles) ^ set(b.profiles), key=str):
-        side = "baseline" if key in a.profiles else "current"
-        rows.append(_row("profile", f"{key[0]} @ {key[1]} px", None, None, f"only in {side}"))
+        gone = key in a.profiles
+        why = f"no profile/{key[0]}_{key[1]}.json in {(b if gone else a).name}"
+        verdict = V.MISSING if gone else V.NEW
+        rows.append(_row("profile", f"{key[0]} @ {key[1]} px", None, None, verdict, why))
     return rows
 
 
@@ -79,11 +80,20 @@ def quality_rows(a: Run, b: Run) -> list[dict]:
     from reports.runs import incomparable_quality
 
     rows = []
+    for d, m in sorted(set(a.metrics) ^ set(b.metrics)):
+        gone = (d, m) in a.metrics
+        why = f"no metrics/{d}_{m}.json in {(b if gone else a).name}"
+        rows.append(_row("metrics", f"{d}/{m}", None, None, V.MISSING if gone else V.NEW, why))
     for d, m in sorted(set(a.metrics) & set(b.metrics)):
         blocked = incomparable_quality(a, b, d, m)
         ma, mb = a.metrics[(d, m)]["metrics"], b.metrics[(d, m)]["metrics"]
+        for name in [n for n in ma if n not in mb]:
+            rows.append(_row(name, f"{d}/{m}", None, None, V.MISSING, "not in the new run's file"))
         for name in [n for n in ma if n in mb]:
             sa, sb = _stats(ma[name]), _stats(mb[name])
+            for mode in [x for x in sa if x not in sb]:
+                key = registry.result_key(name, mode)
+                rows.append(_row(key, f"{d}/{m}", None, None, V.MISSING, "mode not in new run"))
             for mode in [x for x in sa if x in sb]:
                 key = registry.result_key(name, mode)
                 info = registry.key_info(key, None)
@@ -112,7 +122,8 @@ def _spread(row: dict) -> float | None:
 
 
 def _timings(run: Run) -> dict:
-    """(model, res, batch) -> (Stat of median ms with its spread, device, valid) per timed row."""
+    """(model, res, batch) -> (Stat of median ms with its spread, device, valid, the row) per
+    timed row (the row for its load and noisy flag, verdicts.timed_under_load)."""
     lat = measures.get("latency")
     out = {}
     for (m, r), p in run.profiles.items():
@@ -121,46 +132,98 @@ def _timings(run: Run) -> dict:
                 V.Stat(row["median_ms"], _spread(row)),
                 row["device"],
                 bool(row.get(measures.VALID, True)),
+                row,
             )
     return out
 
 
+def _load(a: Run, b: Run, rows: tuple[dict, dict]) -> tuple[str, str] | None:
+    """(verdict, why) for a pair of timed rows either of which ran under load or is noisy; the
+    more loaded side names the verdict, the why says which run and what the profiler said."""
+    found = [(V.timed_under_load(r), run, r) for run, r in zip((a, b), rows, strict=True)]
+    found = [f for f in found if f[0]]
+    if not found:
+        return None
+    found.sort(key=lambda f: -(V.load_share(f[2]) or 0.0))
+    why = "; ".join(f"{run.name}: {r.get('noisy_reason') or what}" for what, run, r in found)
+    return f"{V.NOT_COMPARABLE}: {found[0][0]}", why
+
+
 def _reference(ta: dict, tb: dict, key) -> tuple | None:
-    """Another model timed at the same size and batch in both runs (alphabetically first)."""
-    others = sorted(k for k in ta if k in tb and k[1:] == key[1:] and k[0] != key[0])
+    """Another model timed validly and not under load at the same size and batch in both runs,
+    on the same device as `key` within each run (alphabetically first)."""
+    others = sorted(
+        k
+        for k in ta
+        if k in tb and k[1:] == key[1:] and k[0] != key[0]
+        if all(
+            t[k][1] == t[key][1] and t[k][2] and not V.timed_under_load(t[k][3]) for t in (ta, tb)
+        )
+    )
     return others[0] if others else None
 
 
+def _peak(fp: dict) -> V.Stat | None:
+    roof = fp.get("roof") or {}
+    if not roof.get("peak_macs_per_s"):
+        return None
+    lo, hi = roof["peak_range_macs_per_s"]
+    return V.Stat(roof["peak_macs_per_s"], hi - lo)
+
+
+def other_machine(a: Run, b: Run, device: str) -> str | None:
+    """Why two runs' timings on one device label still come from different machines (their
+    fingerprints' kernel peaks differ beyond spread, verdicts.same_machine), or None. Without
+    a fingerprint on either side (older profiles) the label alone decides, as before."""
+    fa, fb = a.machine(device), b.machine(device)
+    pa, pb = (_peak(fp) if fp else None for fp in (fa, fb))
+    if pa is None or pb is None or V.same_machine(pa, pb):
+        return None
+    return f"different machines (peak {giga(pa.mean)} vs {giga(pb.mean)} GMAC/s)"
+
+
 def latency_rows(a: Run, b: Run) -> list[dict]:
-    """Median latency per (model, resolution, batch): raw on the same device; across devices
-    only as a ratio to a reference model timed in both runs, else refused."""
+    """Median latency per (model, resolution, batch): raw on the same machine; across devices
+    or machines (same label, fingerprint peaks apart) the raw row says why it is not compared
+    and, when a reference model was timed in both runs, a ratio row to it is judged."""
     ta, tb = _timings(a), _timings(b)
     rows = []
+    for key in sorted(set(ta) - set(tb)):
+        item = f"{key[0]} @ {key[1]} px, batch {key[2]}"
+        why = f"no timed row in {b.name}"
+        rows.append(_row("latency (ms)", item, ta[key][0].mean, None, V.MISSING, why))
     for key in sorted(set(ta) & set(tb)):
-        (x, dev_a, ok_a), (y, dev_b, ok_b) = ta[key], tb[key]
+        (x, dev_a, ok_a, row_a), (y, dev_b, ok_b, row_b) = ta[key], tb[key]
         item = f"{key[0]} @ {key[1]} px, batch {key[2]}"
         if not (ok_a and ok_b):
             rows.append(
                 _row("latency (ms)", item, x.mean, y.mean, "not comparable: invalid timing")
             )
             continue
-        if dev_a == dev_b:
+        loaded = _load(a, b, (row_a, row_b)) if x.mean != y.mean else None
+        if loaded:  # the same measurement (a profile not re-run) is identical whatever its load
+            rows.append(_row("latency (ms)", item, x.mean, y.mean, *loaded))
+            continue
+        apart = "different devices" if dev_a != dev_b else other_machine(a, b, dev_a)
+        if apart is None:
             why = (
-                f"same device; noise band ±max(CI half-width or IQR, {V.LATENCY_FLOOR:.0%} "
+                f"same machine; noise band ±max(CI half-width or IQR, {V.LATENCY_FLOOR:.0%} "
                 "of baseline)"
             )
             rows.append(_row("latency (ms)", item, x.mean, y.mean, V.latency(x, y), why))
             continue
         ref = _reference(ta, tb, key)
-        if ref is None:
-            why = f"{dev_a} vs {dev_b}; no model timed in both runs to normalise by"
-            rows.append(
-                _row("latency (ms)", item, x.mean, y.mean, "not comparable: different devices", why)
-            )
-            continue
-        rx, ry = V.ratio(x, ta[ref][0]), V.ratio(y, tb[ref][0])
-        why = f"different devices: raw ms not compared; ratio to {ref[0]} within each run"
-        rows.append(_row(f"latency ÷ {ref[0]}", item, rx.mean, ry.mean, V.latency(rx, ry), why))
+        seen = f"{dev_a} vs {dev_b}" if dev_a != dev_b else dev_a
+        why = f"{seen}; " + (
+            f"raw ms not compared: ratio to {ref[0]} within each run below"
+            if ref
+            else "no model timed in both runs to normalise by"
+        )
+        rows.append(_row("latency (ms)", item, x.mean, y.mean, f"not comparable: {apart}", why))
+        if ref:
+            rx, ry = V.ratio(x, ta[ref][0]), V.ratio(y, tb[ref][0])
+            why = f"{apart}: ratio to {ref[0]} within each run"
+            rows.append(_row(f"latency ÷ {ref[0]}", item, rx.mean, ry.mean, V.latency(rx, ry), why))
     return rows
 
 
@@ -175,111 +238,16 @@ def compare(a: Run, b: Run) -> dict:
     }
 
 
-def regressions(result: dict) -> list[dict]:
-    """The rows that fail the gate: worse beyond noise, or an exact count changed."""
-    rows = result["exact"] + result["quality"] + result["latency"]
-    return [r for r in rows if V.fails_gate(r["verdict"])]
-
-
-def frame(rows: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    for col in ("baseline", "current", "Δ"):
-        df[col] = [v if isinstance(v, str) else FMT(v) if v is not None else "" for v in df[col]]
-    return df.rename(columns={"what": "Number", "item": "Of", "verdict": "Verdict", "why": "Rule"})
-
-
-def provenance_frame(a: Run, b: Run) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {"": "folder", "baseline": str(a.root), "current": str(b.root)},
-            {"": "device", "baseline": a.device, "current": b.device},
-            {"": "config sha256", "baseline": a.config_sha256, "current": b.config_sha256},
-            {"": "code version", "baseline": a.code_version, "current": b.code_version},
-        ]
-    )
-
-
-def settings_frame(diffs) -> pd.DataFrame:
-    return pd.DataFrame(
-        [{"setting": k, "baseline": str(x), "current": str(y)} for k, x, y in diffs],
-        columns=["setting", "baseline", "current"],
-    )
-
-
-SECTIONS = (
-    ("exact", "Params and MACs (exact counts: any difference is a change)"),
-    ("quality", "Quality (mean ± per-seed std over seeds)"),
-    ("latency", "Latency (median ms, same device only; else normalised)"),
-)
-RULES = (
-    "Verdicts are current against baseline. Params/MACs: identical or changed. Quality: within "
-    f"noise when |Δ| ≤ {V.NOISE_K:g}·√(std_a² + std_b²) of the per-seed values, else better or "
-    "worse by the metric's registered direction; one seed: not judged; a differing protocol "
-    "setting (num_gen, num_real, extractor, truncation, noise mode, dataset): not comparable. "
-    f"Latency: within noise when |Δ| ≤ max(s_a, s_b, {V.LATENCY_FLOOR:.0%} of the baseline "
-    "median), s the half-width of a median's 95 % CI (its IQR in older profiles); different devices: only ratios to a model timed in both runs. The rules are "
-    "explained in reports/verdicts.py of the pixbench repository (README: Compare runs)."
-)
-
-
-def _verdict_class(row) -> str:
-    v = str(row["Verdict"])
-    return "verdict-failed" if V.fails_gate(v) else "verdict-held" if v == V.BETTER else ""
-
-
-def pair_html(result: dict) -> list[tuple[str, str]]:
-    a, b = result["runs"]
-    diffs = result["settings"]
-    head = table_html(provenance_frame(a, b))
-    head += (
-        f"<p class='note'>{len(diffs)} recorded setting{'s' if len(diffs) != 1 else ''} differ.</p>"
-    )
-    if diffs:
-        head += details("settings that differ", table_html(settings_frame(diffs)))
-    parts = [(f"{b.name} against {a.name}: provenance and settings", head)]
-    for key, title in SECTIONS:
-        parts.append(
-            (f"{b.name} vs {a.name}: {title}", table_html(frame(result[key]), _verdict_class))
-        )
-    return parts
-
-
-def pair_markdown(result: dict) -> str:
-    a, b = result["runs"]
-    md = f"## {b.name} against {a.name}\n\n" + provenance_frame(a, b).to_markdown(index=False)
-    md += "\n\n### Settings that differ\n\n"
-    diffs = settings_frame(result["settings"])
-    md += diffs.to_markdown(index=False) if len(diffs) else "_none_"
-    for key, title in SECTIONS:
-        table = frame(result[key])
-        md += f"\n\n### {title}\n\n" + (table.to_markdown(index=False) if len(table) else "_none_")
-    return md + "\n"
-
-
-def summary_line(result: dict) -> str:
-    a, b = result["runs"]
-    bad = regressions(result)
-    text = f"{b.name} vs {a.name}: {len(bad)} regression(s)"
-    return text + "".join(f"\n  {r['what']} of {r['item']}: {r['verdict']}" for r in bad)
-
-
-def write(results: list[dict], out: Path) -> None:
-    """report.html and compare.md in `out`, both written atomically."""
-    names = " vs ".join(r["runs"][1].name for r in results)
-    title = f"pixbench comparison: {names} against {results[0]['runs'][0].name}"
-    top = f"<div class='banner'>{html.escape(RULES)}</div>"
-    body = [s for r in results for s in pair_html(r)]
-    atomic_write_text(out / "compare.html", page(title, top, body))
-    md = f"# {title}\n\n{RULES}\n\n" + "\n".join(pair_markdown(r) for r in results)
-    atomic_write_text(out / "compare.md", md)
-    log.info("wrote %s", out / "compare.html")
-
-
 def main(argv=None) -> int:
     p = OneLineParser(prog="python -m reports.compare", description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", help="results/<run> folders; the first is the baseline")
     p.add_argument("--out", help="folder for compare.html and compare.md")
     p.add_argument("--gate", action="store_true", help="exit 1 on a regression beyond noise")
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="with --gate: what the baseline has and the current run lacks does not fail it",
+    )
     args = p.parse_args(argv)
     setup_logging(quiet=args.gate)
     if len(args.runs) < 2:
@@ -291,8 +259,8 @@ def main(argv=None) -> int:
     if args.out:
         write(results, Path(args.out))
     for r in results:
-        print(summary_line(r))
-    failed = any(regressions(r) for r in results)
+        print(summary_line(r, args.allow_missing))
+    failed = any(regressions(r, args.allow_missing) for r in results)
     return 1 if args.gate and failed else 0
 
 

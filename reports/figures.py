@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from common.io import atomic_output as atomic_path
-from reports import efficiency_plots, plots, speed_plots
+from reports import efficiency_plots, plots, speed_plots, variant_plots
 from reports import html as H
 from reports.collect import RunResults
 
@@ -30,6 +30,7 @@ def make_figures(res: RunResults, frames: dict, fig_dir: Path) -> dict:
         "blocks": speed_plots.block_shares(res, fig_dir),
         "roofline": speed_plots.roofline(res, fig_dir),
         "pareto_latency": speed_plots.pareto_latency(res, fig_dir),
+        **variant_plots.figures(res, fig_dir),  # keyed by the row measure; none without a grid
     }
 
 
@@ -69,7 +70,10 @@ def sample_caption(key) -> str:
     return f"{key[0]}: the data" if key[1] == REAL else f"{key[1]} on {key[0]}"
 
 
-def gallery(items: dict, caption) -> str:
+def gallery(items: dict, caption, what: str = "images", rule: str = "all") -> str:
+    """A grid of figures, or, when there are none, the note saying why and how to fill it."""
+    if not items:
+        return H.empty_note(what, rule)
     return f"<div class='grid'>{''.join(H.figure(p, caption(k)) for k, p in items.items())}</div>"
 
 

@@ -1,6 +1,8 @@
 """The report's first lines, generated from claims.csv: which of the paper's claims held, which
-held only under the paper's MAC convention, which did not (each one sentence with its numbers),
-and how many were not measured.
+held only under the paper's MAC convention, which the run could not decide (inconclusive, with
+why), which did not (each one sentence with its numbers), and how many were not measured; then
+the quality ordering of the models, pairwise, by the one rule of benchmarks/claims/ordering.py
+(a model ranks above another only when their per-seed intervals separate).
 
 claims.csv has numeric `paper_value`, `measured_value` and `unit` columns (benchmarks.claims);
 one without them was written by an older pixbench and is refused in one line (re-run the claims
@@ -13,13 +15,23 @@ import html
 
 import pandas as pd
 
-from benchmarks.claims.verdicts import NOT_MEASURED, NOT_REPRODUCED, PAPER_ONLY, REPRODUCED
+import models
+from benchmarks.claims import ordering
+from benchmarks.claims.verdicts import (
+    INCONCLUSIVE,
+    NOT_MEASURED,
+    NOT_REPRODUCED,
+    PAPER_ONLY,
+    REPRODUCED,
+)
+from benchmarks.quality import registry
 from common.cli import UsageError
 
 # verdict -> (css class, colour in the claims chart, heading word)
 VERDICTS = {
     REPRODUCED: ("held", "#2e7d32", "Held"),
     PAPER_ONLY: ("convention", "#e08e00", "Held only under the paper's MAC convention"),
+    INCONCLUSIVE: ("inconclusive", "#6a4c93", "Inconclusive: the measurement cannot decide"),
     NOT_REPRODUCED: ("failed", "#c62828", "Did not hold"),
     NOT_MEASURED: ("unmeasured", "#9e9e9e", "Not measured"),
 }
@@ -34,6 +46,8 @@ DOCS = {  # the repository's own docs a reader may follow (relative to the repos
     "docs/architectures.md": "the architectures and their exact counts",
 }
 NUMBER_COLUMNS = ("paper_value", "measured_value", "unit")  # what the claims chart plots
+LISTED = (REPRODUCED, PAPER_ONLY, INCONCLUSIVE, NOT_REPRODUCED)  # one sentence per claim
+EXPLAINED = (INCONCLUSIVE, NOT_REPRODUCED)  # sentences that carry their claim's why
 
 
 class ClaimsFormatError(UsageError):
@@ -60,7 +74,7 @@ def claim_numbers(claims: pd.DataFrame) -> pd.DataFrame:
 def sentence(row) -> str:
     """One claim as one sentence with its numbers (and its source)."""
     s = f"{row['claim']}: paper {row['paper']}, measured {row['measured']}"
-    if row["verdict"] == NOT_REPRODUCED and str(row.get("explanation", "")):
+    if row["verdict"] in EXPLAINED and str(row.get("explanation", "")):
         s += f" ({row['explanation']})"
     return s + (f" [{row['source']}]." if str(row.get("source", "")) else ".")
 
@@ -73,16 +87,21 @@ def summary_line(claims: pd.DataFrame) -> str:
     n = counts(claims)
     return (
         f"Of {len(claims)} paper claims checked, {n[REPRODUCED]} held, {n[PAPER_ONLY]} held "
-        f"only under the paper's MAC convention, {n[NOT_REPRODUCED]} did not hold and "
-        f"{n[NOT_MEASURED]} were not measured in this run."
+        f"only under the paper's MAC convention, {n[INCONCLUSIVE]} were inconclusive, "
+        f"{n[NOT_REPRODUCED]} did not hold and {n[NOT_MEASURED]} were not measured in this run."
     )
 
 
-def headline_markdown(claims: pd.DataFrame | None) -> str:
+def headline_markdown(claims: pd.DataFrame | None, orders: dict | None = None) -> str:
+    """The headline as Markdown; `orders` (quality_orders) adds the quality ordering."""
+    return _claims_markdown(claims) + ordering_markdown(orders)
+
+
+def _claims_markdown(claims: pd.DataFrame | None) -> str:
     if claims is None or claims.empty:
         return "_no paper claims were checked in this run_\n"
     parts = [summary_line(claims), ""]
-    for verdict in (REPRODUCED, PAPER_ONLY, NOT_REPRODUCED):
+    for verdict in LISTED:
         rows = claims[claims["verdict"] == verdict]
         if rows.empty:
             continue
@@ -92,12 +111,16 @@ def headline_markdown(claims: pd.DataFrame | None) -> str:
     return "\n".join(parts) + "\n"
 
 
-def headline_html(claims: pd.DataFrame | None, chart: str = "") -> str:
-    """The box at the top of report.html; `chart` (an <img> tag) goes beside the sentences."""
+def headline_html(claims: pd.DataFrame | None, chart: str = "", orders: dict | None = None) -> str:
+    """The box at the top of report.html; `chart` (an <img> tag) goes beside the sentences,
+    `orders` (quality_orders) adds the quality ordering under them."""
     if claims is None or claims.empty:
-        return "<div class='headline'><p><b>No paper claims were checked in this run.</b></p></div>"
+        return (
+            "<div class='headline'><p><b>No paper claims were checked in this run.</b></p>"
+            f"{ordering_html(orders)}</div>"
+        )
     blocks = [f"<p class='lead'>{html.escape(summary_line(claims))}</p>"]
-    for verdict in (REPRODUCED, PAPER_ONLY, NOT_REPRODUCED):
+    for verdict in LISTED:
         rows = claims[claims["verdict"] == verdict]
         if rows.empty:
             continue
@@ -117,7 +140,51 @@ def headline_html(claims: pd.DataFrame | None, chart: str = "") -> str:
             f"<p class='v-unmeasured'>{n_missing} claims were not measured in this run; "
             "the claims table says why for each.</p>"
         )
+    blocks.append(ordering_html(orders))
     return f"<div class='headline' id='headline'>{''.join(blocks)}{chart}</div>"
+
+
+# --------------------------------------------------------------------------- quality ordering
+def quality_orders(quality: dict, key: str | None) -> dict[str, list[ordering.Order]]:
+    """{dataset: every pairwise order of its models on summary key `key`} from the run's
+    quality results ({(dataset, model): result}), models by their display names."""
+    if key is None:
+        return {}
+    by_dataset: dict[str, dict[str, dict]] = {}
+    for (dataset, model), result in sorted(quality.items()):
+        by_dataset.setdefault(dataset, {})[models.display_name(model)] = result
+    found = {d: ordering.pairwise(results, key) for d, results in by_dataset.items()}
+    return {d: orders for d, orders in found.items() if orders}
+
+
+def _ordering_title(orders: dict) -> str:
+    key = next(o.key for found in orders.values() for o in found)
+    info = registry.key_info(key)
+    better = "lower" if info.lower_is_better else "higher"
+    return (
+        f"Quality ordering on {key} ({info.label}, {better} is better): a model ranks above "
+        "another only when their 95 % t intervals over seeds separate"
+    )
+
+
+def ordering_markdown(orders: dict | None) -> str:
+    if not orders:
+        return ""
+    parts = [f"\n**{_ordering_title(orders)}**:\n"]
+    for dataset, found in orders.items():
+        parts += [f"- {dataset}: {o.text}" for o in found]
+    return "\n".join(parts) + "\n"
+
+
+def ordering_html(orders: dict | None) -> str:
+    if not orders:
+        return ""
+    items = "".join(
+        f"<li>{html.escape(dataset)}: {html.escape(o.text)}</li>"
+        for dataset, found in orders.items()
+        for o in found
+    )
+    return f"<h3>{html.escape(_ordering_title(orders))}</h3><ul>{items}</ul>"
 
 
 def sources_html() -> str:

@@ -28,6 +28,7 @@ tr.invalid td{background:#fdecea;color:#8a1c1c}
 .v-held{color:#2e7d32} .v-convention{color:#a66400} .v-failed{color:#c62828} .v-unmeasured{color:#666}
 .verdict-held{background:#e6f4ea} .verdict-failed{background:#fde7e9}
 .verdict-convention{background:#fff3cd} .verdict-unmeasured{background:#f1f1f1;color:#555}
+.v-inconclusive{color:#6a4c93} .verdict-inconclusive{background:#efe8f7}
 .prov{color:#555;font-size:.85em;overflow-wrap:anywhere} img{max-width:100%;height:auto;border:1px solid #eee}
 pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.8em;max-height:32em}
 details{border:1px solid #ddd;border-radius:5px;padding:.3em .8em;margin:.4em 0}
@@ -139,4 +140,15 @@ def page(title: str, top: str, sections: list[tuple[str, str]]) -> str:
         f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
         f"<h1>{html.escape(title)}</h1>{top}<ul class='toc'>{toc}</ul>{body}</body></html>"
+    )
+
+
+def empty_note(what: str, rule: str) -> str:
+    """What a section without data says: which results are missing, which workflow rule makes
+    them, and how to fill it (results from an older pixbench version lack newer outputs)."""
+    return (
+        f"<p class='note'>No {html.escape(what)} in this run's results: the workflow's "
+        f"<code>{html.escape(rule)}</code> rule makes them (results written by an older pixbench "
+        "version may lack them). Run <code>snakemake --cores all</code> again to fill this "
+        "section.</p>"
     )

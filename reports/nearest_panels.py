@@ -53,5 +53,7 @@ def copy_panels(res: RunResults, out: Path) -> dict:
 def section(res: RunResults) -> tuple[str, str]:
     """(title, html) of the section, from the copies `copy_panels` made."""
     shown = {k: n["copy"] for k, n in res.nearest.items() if n.get("copy")}
+    if not shown:
+        return TITLE, H.empty_note("nearest-real-image panels", "nearest")
     figures = "".join(H.figure(p, caption(k, res.nearest[k])) for k, p in shown.items())
     return TITLE, f"<p class='note'>{html.escape(NOTE)}</p><div class='grid'>{figures}</div>"

@@ -26,15 +26,17 @@ from common.cli import (
     run,
     setup_logging,
 )
+from common.io import atomic_folder
 from common.io import atomic_output as atomic_path
 from common.io import atomic_write_text as write_text
-from common.provenance import device_label
 from data.prepare import SKIP_REASONS, skip_text
-from reports import columns, figures, nearest_panels, speed_plots, tables
+from reports import columns, figures, nearest_panels, sample_size_plots, speed_plots, tables
 from reports import html as H
-from reports.captions import plural, quality_caption, recipe_line, training_caption
+from reports.captions import claims_caption, plural, quality_caption, recipe_line, training_caption
 from reports.collect import RunResults, load_results
-from reports.headline import headline_html, headline_markdown, sources_html
+from reports.headline import headline_html, headline_markdown, quality_orders, sources_html
+from reports.plots import headline_quality
+from reports.runs import device_line
 
 log = logging.getLogger("pixbench.report")
 
@@ -44,7 +46,7 @@ def provenance(res: RunResults) -> str:
     device = versions = "unknown"
     for p in res.profiles:
         if p.get("latency"):
-            device = device_label(p["latency"]["device_info"])
+            device = device_line(res.profiles)  # label and machine fingerprint
             break
     for p in res.profiles:
         versions = ", ".join(f"{k} {v}" for k, v in p.get("versions", {}).items())
@@ -81,10 +83,40 @@ def proxy_banner(res: RunResults) -> str:
             "Inception/VGG16): they are named fd_proxy, kd_proxy, precision_proxy …, compare models "
             "within this run only, and are <b>not</b> comparable to the paper's FID / precision / recall."
         )
+    elif line := quality_source_line(res):
+        parts.append(line)
     parts.append(
         "Efficiency numbers (params, MACs, memory) are for the full-width official architectures."
     )
     return f"<div class='banner'>{' '.join(parts)}</div>"
+
+
+def quality_source_line(res: RunResults) -> str:
+    """What the quality table's features are and where their network came from (the metric
+    card's file, source and sha256), N beside the protocol's, and what is not on the reference
+    network: the words a reader needs before reading an FID at small N."""
+    cards = [q.get("card") or {} for q in res.quality.values()]
+    if not cards:
+        return ""
+    card, ex = cards[0], res.extractor
+    nets = "; ".join(
+        f"{name}: {html.escape(str(c.get('source') or c.get('file')))}, sha256 "
+        f"<code>{html.escape(str(c.get('sha256')))}</code>"
+        for name, c in sorted((card.get("nets") or {}).items())
+    )
+    n = f"N = {card.get('num_gen')} generated per seed ({len(card.get('seeds') or [])} seeds) "
+    n += f"against {card.get('num_real')} real images"
+    text = (
+        f"Quality: <b>real Inception features</b> ({html.escape(ex.label)}; {nets}); {n}, far "
+        "below the protocol's 50,000, so FID is biased upward (the sample-size section shows how "
+        "far) and not comparable with published values."
+    )
+    if ex.suffix:
+        text += f" Keys ending {html.escape(ex.suffix)} are not on the published network."
+    curve = res.config["quality"].get("curve_extractor")
+    if curve and curve != ex.name:
+        text += f" The per-kimg training curves use {html.escape(curve)} features."
+    return text
 
 
 def _write_table(df, out: Path, name: str, prov: str, title: str, note: str = "") -> None:
@@ -150,11 +182,16 @@ def write_tables(res: RunResults, out: Path, prov: str) -> dict:
         _write_table(frames[name], out, name, prov, title, note)
     claims_md = res.root / "claims.md"
     if res.claims is not None and claims_md.exists():
-        write_text(
-            out / "claims.md", f"# Paper claims vs measured\n\n{prov}\n\n{claims_md.read_text()}"
-        )
-    write_text(out / "headline.md", f"# Headline\n\n{prov}\n\n{headline_markdown(res.claims)}")
+        head = f"# Paper claims vs measured\n\n{prov}\n\n{claims_caption(res.claims)}\n\n"
+        write_text(out / "claims.md", head + claims_md.read_text())
+    head = headline_markdown(res.claims, orders(res))
+    write_text(out / "headline.md", f"# Headline\n\n{prov}\n\n{head}")
     return frames
+
+
+def orders(res: RunResults) -> dict:
+    """The headline's quality ordering, on the metric the quality-vs-cost plots use."""
+    return quality_orders(res.quality, headline_quality(res)) if res.quality else {}
 
 
 def _table(t: dict, name: str) -> str:
@@ -182,7 +219,7 @@ def sections(res: RunResults, t: dict, figs: dict, samples: dict, stages: dict) 
         for m in row_measures()
     ]
     return [
-        ("Paper claims vs measured", H.claims_html(res.claims)),
+        ("Paper claims vs measured", _note(claims_caption(res.claims)) + H.claims_html(res.claims)),
         (
             "Paper Table 1 beside ours",
             _note(measures.get("macs").note) + _table(t, "table1_vs_paper"),
@@ -202,6 +239,7 @@ def sections(res: RunResults, t: dict, figs: dict, samples: dict, stages: dict) 
             + _table(t, "quality")
             + H.img_tag(figs["metrics"], "every metric"),
         ),
+        sample_size_plots.section(figs.get("sample_size")),
         (
             "Quality against cost",
             qnote
@@ -217,12 +255,14 @@ def sections(res: RunResults, t: dict, figs: dict, samples: dict, stages: dict) 
         ("Training", H.figure(figs["training"], training_caption(res))),
         (
             "Samples (G_ema, fixed seeds, const noise) beside the real images",
-            figures.gallery(samples, figures.sample_caption),
+            figures.gallery(samples, figures.sample_caption, "sample grids", "train"),
         ),
         nearest_panels.section(res),
         (
             "Stage-by-stage RGB outputs (paper Fig. 6)",
-            figures.gallery(stages, lambda k: figures.stage_caption(k, res.stages[k])),
+            figures.gallery(
+                stages, lambda k: figures.stage_caption(k, res.stages[k]), "stage images", "stages"
+            ),
         ),
         ("Sources", sources_html()),
         ("Provenance", provenance_section(res)),
@@ -235,6 +275,7 @@ def render(results: str | Path, out: str | Path, config: dict) -> Path:
     prov = provenance(res)
     t = write_tables(res, out, prov)
     figs = figures.make_figures(res, t, out / "plots")
+    figs["sample_size"] = sample_size_plots.write(res, out, prov)  # FID vs N, FID∞
     samples = figures.real_grids(res, out / "samples")
     samples.update(
         {k: _copy(p, out / "samples" / f"{k[0]}_{k[1]}.png") for k, p in res.grids.items()}
@@ -250,13 +291,12 @@ def render(results: str | Path, out: str | Path, config: dict) -> Path:
     top = (
         f"<p class='prov'>{html.escape(prov)}</p>"
         + proxy_banner(res)
-        + headline_html(res.claims, chart)
+        + headline_html(res.claims, chart, orders(res))
     )
     doc = H.page(
         f"pixbench report: {config.get('run')}", top, sections(res, t, figs, samples, stages)
     )
     write_text(out / "report.html", doc)
-    log.info("wrote %s", out / "report.html")
     return out / "report.html"
 
 
@@ -306,7 +346,8 @@ def main(argv=None) -> int:
     cfg = settings.as_dict(settings.load(source))
     check_results(args.results, cfg)
     check_writable_dir(args.out)
-    render(args.results, args.out, cfg)
+    with atomic_folder(args.out, keep=("compare_*",)) as stage:  # a stop or full disk: no mix
+        render(args.results, stage, cfg)  # of new files and old (compare_* folders move across)
     return 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from common.cli import UsageError, first_line
 from common.io import read_json
 from common.layout import Layout
+from common.provenance import isa_summary
 
 # what makes two runs' quality numbers incomparable when it differs (keys of the metric card)
 QUALITY_PROTOCOL = ("extractor", "num_gen", "num_real", "truncation_psi", "noise_mode", "modes")
@@ -47,6 +48,14 @@ class Run:
                 return device_name(q["card"]["device"])
         return "not recorded"
 
+    def machine(self, label: str) -> dict | None:
+        """The fingerprint of the machine behind device `label` in this run (machines())."""
+        return machines(self.profiles.values()).get(label)
+
+    @property
+    def machine_line(self) -> str:
+        return device_line(self.profiles.values())
+
     @property
     def code_version(self) -> str:
         """Library versions the profiles record; the results carry no commit of pixbench."""
@@ -59,6 +68,64 @@ class Run:
 
 def device_name(info: dict) -> str:
     return f"{info.get('device')} ({info.get('device_name')}, {info.get('threads')} threads)"
+
+
+def machines(profiles) -> dict[str, dict | None]:
+    """Device label -> the fingerprint of the run's machine on it: of the timed jobs on that
+    label, the one whose kernel peak was highest, None when no job recorded a fingerprint
+    (profiles made before fingerprints). The best job, not each job's own: load only slows a
+    kernel, and one job of a quiet run read 117 GMAC/s against 214–234 in the others (the
+    device roofline's rule, docs/roofline.md)."""
+    out: dict[str, dict | None] = {}
+    for p in profiles:
+        lat = p.get("latency")
+        if not lat:
+            continue
+        label = device_name(lat["device_info"])
+        fp, best = lat.get("fingerprint"), out.get(label)
+        if best is None or (fp and _peak(fp) > _peak(best)):
+            out[label] = fp
+    return out
+
+
+def _peak(fp: dict) -> float:
+    return (fp.get("roof") or {}).get("peak_macs_per_s") or 0.0
+
+
+def giga(x: float) -> str:
+    """A rate in G…/s as the header and the comparison write it: whole numbers from 10."""
+    v = x / 1e9
+    return f"{v:.0f}" if v >= 10 else f"{v:.2g}"
+
+
+def fingerprint_line(fp: dict) -> str:
+    """One fingerprint as a reader names the machine, e.g. `AMD EPYC 9R14, 2 threads, AVX-512
+    (bf16), peak 110 GMAC/s [105–116], STREAM 20 GB/s` (the peak and its range of samples)."""
+    gpu, roof = fp.get("gpu"), fp.get("roof") or {}
+    if gpu:
+        clock = (gpu.get("nvidia_smi") or {}).get("clocks.applications.graphics") or ""
+        if not clock.replace(".", "").isdigit():  # "[N/A]" or no nvidia-smi: torch's maximum
+            clock = f"{gpu['max_sm_clock_mhz']:.0f}" if gpu.get("max_sm_clock_mhz") else "?"
+        parts = [gpu["name"], f"{gpu['memory_bytes'] / 2**30:.0f} GiB", f"SM clock {clock} MHz"]
+    else:
+        cpu = fp["cpu"]
+        parts = [cpu["model"], f"{fp['threads']} threads", isa_summary(cpu["isa_flags"])]
+    if roof.get("peak_macs_per_s"):
+        lo, hi = roof["peak_range_macs_per_s"]
+        parts.append(f"peak {giga(roof['peak_macs_per_s'])} GMAC/s [{giga(lo)}–{giga(hi)}]")
+    if roof.get("bandwidth_bytes_per_s"):
+        parts.append(f"STREAM {giga(roof['bandwidth_bytes_per_s'])} GB/s")
+    return ", ".join(parts)
+
+
+def device_line(profiles) -> str:
+    """The timing device of a run for a report's header: its label and its machine's
+    fingerprint, or `fingerprint not recorded` for older profiles; `not recorded` untimed."""
+    found = machines(profiles)
+    if not found:
+        return "not recorded"
+    label, fp = next(iter(found.items()))
+    return f"{label}, machine: {fingerprint_line(fp) if fp else 'fingerprint not recorded'}"
 
 
 def _read(path: Path):

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.profiling.device_roof import device_roofs, row_utilization
+from common.provenance import device_label
 from reports import html as H
 from reports.collect import RunResults
 from reports.plots import (
@@ -41,33 +43,24 @@ def shown(plot: Plot, caption: str) -> str:
     )
 
 
-def _device(lat: dict) -> str:
-    i = lat.get("device_info", {})
-    return f"{i.get('device')} ({i.get('device_name')}, {i.get('threads')} threads)"
-
-
 # --------------------------------------------------------------------------- roofline
 def roofline_points(res: RunResults) -> tuple[pd.DataFrame, dict]:
-    """(one row per timed batch with an operational intensity, the roofs by device): the peak
-    and bandwidth drawn are the best any job on that device saw, so every point lies under them."""
-    rows, roofs = [], {}
+    """(one row per timed batch with an operational intensity, the roofline by device): the
+    device roofline of the latency table and the speed claims (device_roof.device_roofs, the
+    best peak and bandwidth over the run's jobs), so every point lies under it and each point's
+    utilization is the table's."""
+    rows = []
+    roofs = device_roofs(res.profiles)
     for p in res.profiles:
         lat = p.get("latency") or {}
-        roof = lat.get("roof") or {}
-        if not (roof.get("peak_macs_per_s") and roof.get("bandwidth_bytes_per_s")):
+        dev = device_label(lat["device_info"]) if lat else None
+        if dev not in roofs:
             continue
-        dev = _device(lat)
-        best = roofs.setdefault(dev, {"peak": 0.0, "bw": 0.0, "peak_kernel": "", "bw_kernel": ""})
-        if roof["peak_macs_per_s"] > best["peak"]:
-            best.update(peak=roof["peak_macs_per_s"], peak_kernel=roof.get("peak_kernel", ""))
-        if roof["bandwidth_bytes_per_s"] > best["bw"]:
-            best.update(
-                bw=roof["bandwidth_bytes_per_s"], bw_kernel=roof.get("bandwidth_kernel", "")
-            )
         intensity_default = (p.get("traffic") or {}).get("intensity_macs_per_byte")
         for b, r in (lat.get("by_batch") or {}).items():
             intensity = r.get("intensity_macs_per_byte", intensity_default)
             if intensity and r.get("achieved_macs_per_s") and r.get("valid", True):
+                found = row_utilization({**r, "intensity_macs_per_byte": intensity}, roofs[dev])
                 rows.append(
                     {
                         "device": dev,
@@ -76,7 +69,7 @@ def roofline_points(res: RunResults) -> tuple[pd.DataFrame, dict]:
                         "batch": int(b),
                         "intensity": float(intensity),
                         "achieved": float(r["achieved_macs_per_s"]),
-                        "utilization": r.get("utilization"),
+                        "utilization": found[1] if found else None,
                     }
                 )
     return pd.DataFrame(rows), roofs
@@ -93,7 +86,13 @@ def roofline(res: RunResults, out_dir: Path) -> Plot:
             "was timed"
         )
     dev = df.device.iloc[0]
-    df, roof = df[df.device == dev], roofs[dev]
+    df, best = df[df.device == dev], roofs[dev]
+    roof = {
+        "peak": best["peak_macs_per_s"],
+        "bw": best["bandwidth_bytes_per_s"],
+        "peak_kernel": best.get("peak_kernel", ""),
+        "bw_kernel": best.get("bandwidth_kernel", ""),
+    }
     fig, ax = plt.subplots(figsize=(7, 4.8))
     lo = min(df.intensity.min(), roof["peak"] / roof["bw"]) / 4
     hi = max(df.intensity.max(), roof["peak"] / roof["bw"]) * 4
@@ -220,7 +219,7 @@ def latency_frame(res: RunResults, metric: str) -> pd.DataFrame:
                 "ms": row["median_ms"],
                 "lo": ci[0],
                 "hi": ci[1],
-                "device": _device(lat),
+                "device": device_label(lat["device_info"]),
                 metric: q["summary"][metric],
             }
         )

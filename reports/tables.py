@@ -13,6 +13,7 @@ import pandas as pd
 import models
 from benchmarks.claims.paper import TABLE1, TABLE2, TABLE2_METRICS
 from benchmarks.profiling import registry as measures
+from benchmarks.profiling.device_roof import with_device_roofs
 from benchmarks.quality import registry
 from reports import columns
 from reports.collect import RunResults
@@ -53,7 +54,7 @@ def row_table(res: RunResults, measure: measures.Measure) -> pd.DataFrame:
     cols = list(measure.columns)
     rows = [
         {"model": p["model"], "resolution": p["resolution"], **{c.name: c.value(r) for c in cols}}
-        for p in res.profiles
+        for p in with_device_roofs(res.profiles)  # one roofline per device for the whole run
         for r in measure.rows(p)
     ]
     if not rows:
@@ -76,7 +77,8 @@ def valid_latency(lat: pd.DataFrame) -> pd.DataFrame:
 def quality_table(res: RunResults) -> pd.DataFrame:
     """One row per (dataset, model); one numeric column per result key (`fd_proxy_clean`, never
     `fid`, for proxy features: the names the metric registry gave them), the mean over seeds,
-    and `<key>_std` beside it when several seeds were evaluated."""
+    `<key>_std` beside it when several seeds were evaluated, `<key>_ci_lo`/`_ci_hi` where the
+    metric gives its own 95 % interval, and the N and seeds every number rests on."""
     rows = []
     for (dataset, model), q in sorted(res.quality.items()):
         row = {
@@ -85,6 +87,9 @@ def quality_table(res: RunResults) -> pd.DataFrame:
             "variant": res.runs.get((dataset, model), {}).get("variant", ""),
             "kimg": q["generator"].get("kimg"),
             "extractor": q["card"]["extractor"],
+            "n_gen": q["card"].get("num_gen"),
+            "n_real": q["card"].get("num_real"),
+            "seeds": ", ".join(map(str, q["card"].get("seeds") or [])),
         }
         for name, value in q["metrics"].items():
             stats = (
@@ -94,6 +99,8 @@ def quality_table(res: RunResults) -> pd.DataFrame:
                 row[key] = stat["mean"]
                 if stat.get("std") is not None:
                     row[f"{key}_std"] = stat["std"]
+                if stat.get("ci95"):  # a metric's own interval (KID: disjoint subsets)
+                    row[f"{key}_ci_lo"], row[f"{key}_ci_hi"] = stat["ci95"]
         variant = res.variants.get((dataset, model))
         if variant:  # the cost of the network that produced these numbers
             for c in measures.columns():
@@ -145,6 +152,20 @@ def paper_table1(res: RunResults, resolution: int = 256) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _our_protocol(res: RunResults, model: str) -> str:
+    """Our numbers' setting in a few words, so a small-N FID on other data is not read as the
+    paper's (50k images, FFHQ/LSUN, NVIDIA's legacy resize)."""
+    for (dataset, m), q in res.quality.items():
+        card = q.get("card") or {}
+        if m == model:
+            modes = "/".join(card.get("modes") or []) or "no"
+            return (
+                f"{dataset}, N = {card.get('num_gen')} gen / {card.get('num_real')} real, "
+                f"{modes} mode →"
+            )
+    return "not evaluated →"
+
+
 def paper_table2(res: RunResults) -> pd.DataFrame:
     """Paper Table 2 beside what this run measured, with the measured metric's real name."""
     rows = []
@@ -154,7 +175,7 @@ def paper_table2(res: RunResults) -> pd.DataFrame:
             row[f"paper_{key}"] = num.value
         # a marker column between the paper's numbers and ours: a proxy FD never sits next to
         # the paper's FID as if it were one
-        row["ours_protocol"] = "reference nets" if not res.proxy else "PROXY features →"
+        row["ours_protocol"] = "PROXY features →" if res.proxy else _our_protocol(res, model)
         for (dataset, m), q in res.quality.items():
             if m != model:
                 continue

@@ -195,3 +195,33 @@ def test_a_smoke_config_gets_one_forward():
     )
     assert sec["repeats"] == 1 and sec["warmup"] == 0
     assert all(r["q1_ms"] == r["ms"] == r["q3_ms"] for r in sec["rows"])
+
+
+def test_block_rows_show_one_forward_time():
+    """The report's block rows: each block's share of the hooked forward scaled onto the latency
+    row's plain median (so the blocks add up to the time the latency table shows), the hooked
+    forward kept only as its ratio to the plain one; with no valid latency row, the hooked
+    times as measured, labelled so."""
+    from benchmarks.profiling.measures import blocks as measure
+
+    sec = {
+        "batch": 1,
+        "rows": [
+            {"block": "a", "macs": 1e9, "ms": 30.0, "q1_ms": 27.0, "q3_ms": 33.0},
+            {"block": "b", "macs": 3e9, "ms": 90.0, "q1_ms": 81.0, "q3_ms": 99.0},
+        ],
+        "sum_ms": 120.0,
+        "whole_ms": 121.0,
+        "whole_q1_ms": 118.0,
+        "whole_q3_ms": 125.0,
+    }
+    plain = {"median_ms": 100.0, "iqr_ms": 4.0, "valid": True}
+    rows = measure.rows({"blocks": sec, "latency": {"by_batch": {"1": plain}}})
+    assert [r["ms"] for r in rows] == pytest.approx([25.0, 75.0, 100.0])  # 30/120, 90/120 of 100
+    assert [r["iqr_ms"] for r in rows] == pytest.approx([5.0, 15.0, 4.0])
+    assert rows[-1]["block"] == measure.WHOLE and rows[-1]["hooked_over_plain"] == 1.21
+    assert rows[-1]["macs_per_s"] == pytest.approx(4e9 / 0.1)
+    invalid = {**plain, "valid": False}
+    hooked = measure.rows({"blocks": sec, "latency": {"by_batch": {"1": invalid}}})
+    assert [r["ms"] for r in hooked] == [30.0, 90.0, 121.0]
+    assert hooked[-1]["block"] == measure.WHOLE_HOOKED and "hooked_over_plain" not in hooked[-1]

@@ -6,6 +6,7 @@ CI gate on a re-run within noise (passes) and on tampered copies (fails)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -15,10 +16,12 @@ import pytest
 import yaml
 
 from common.cli import run
+from common.io import write_json
 from reports import compare
 from reports import verdicts as V
 from reports.runs import load_run
 from tests.helpers import copy_repo
+from tests.test_fingerprint import latency_profile, roof_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -55,6 +58,167 @@ def test_latency_noise_is_the_larger_of_the_iqrs_and_a_ten_percent_floor():
     assert V.latency(a, V.Stat(80.0, 2.0)) == V.BETTER
     r = V.ratio(V.Stat(50.0, 5.0), V.Stat(100.0, 0.0))
     assert r.mean == pytest.approx(0.5) and r.spread == pytest.approx(0.05)
+
+
+# --------------------------------------------------------------------------- one label, two machines
+def _run_folder(root: Path, times: dict, fp: dict | None) -> Path:
+    """results/<run>/profile/<model>_64.json, one timed row each (median ms, CI ±1 %)."""
+    for model, ms in times.items():
+        write_json(root / f"profile/{model}_64.json", latency_profile(model, ms, fp))
+    return root
+
+
+def test_one_label_with_peaks_apart_compares_only_ratios(monkeypatch, tmp_path):
+    """Two 2-core 'AMD EPYC' machines, one twice as fast: raw ms are refused, the ratio to the
+    model timed on both is judged, and only a ratio beyond noise fails the gate."""
+    slow = roof_fingerprint(monkeypatch, [105e9, 110e9])  # peak 110 [105–110]
+    fast = roof_fingerprint(monkeypatch, [214e9, 220e9])  # peak 220 [214–220]
+    a = _run_folder(tmp_path / "a", {"cips": 40.0, "stylegan2": 20.0}, slow)
+    b = _run_folder(tmp_path / "b", {"cips": 20.4, "stylegan2": 10.0}, fast)
+    ra, rb = load_run(a), load_run(b)
+    assert ra.device == rb.device  # the label cannot tell them apart
+    rows = compare.latency_rows(ra, rb)
+    refused = "not comparable: different machines (peak 110 vs 220 GMAC/s)"
+    assert [r["verdict"] for r in rows[0::2]] == [refused, refused]
+    assert [r["what"] for r in rows[1::2]] == ["latency ÷ stylegan2", "latency ÷ cips"]
+    assert {r["verdict"] for r in rows[1::2]} == {V.NOISE}  # 2.04 against 2.0: within 10 %
+    machine = compare.provenance_frame(ra, rb).set_index("").loc["machine"]
+    assert "peak 110 GMAC/s [105–110]" in machine["baseline"]
+    assert "peak 220 GMAC/s [214–220]" in machine["current"]
+    assert _gate(a, b) == 0
+    worse = _run_folder(tmp_path / "c", {"cips": 30.0, "stylegan2": 10.0}, fast)
+    rows = compare.latency_rows(ra, load_run(worse))
+    assert rows[1]["what"] == "latency ÷ stylegan2" and rows[1]["verdict"] == V.WORSE  # 3 vs 2
+    assert _gate(a, worse) == 1
+
+
+def test_the_same_machine_re_timed_compares_raw(monkeypatch, tmp_path):
+    """Peaks within their spread (and an old profile without a fingerprint): raw ms judged."""
+    first = roof_fingerprint(monkeypatch, [214e9, 224e9, 234e9])
+    again = roof_fingerprint(monkeypatch, [200e9, 228e9])  # 234 vs 228: within the spread
+    a = _run_folder(tmp_path / "a", {"stylegan2": 20.0}, first)
+    for name, fp in (("again", again), ("old", None)):
+        b = _run_folder(tmp_path / name, {"stylegan2": 26.0}, fp)
+        rows = compare.latency_rows(load_run(a), load_run(b))
+        assert [(r["what"], r["verdict"]) for r in rows] == [("latency (ms)", V.WORSE)], name
+        assert rows[0]["why"].startswith("same machine")
+    assert V.same_machine(V.Stat(110e9, 11e9), V.Stat(116e9, 0.0))  # within the 10 % floor
+    assert V.same_machine(V.Stat(234e9, 54e9), V.Stat(200e9, 10e9))  # beyond it, within s_a
+    assert not V.same_machine(V.Stat(110e9, 11e9), V.Stat(220e9, 6e9))
+
+
+# --------------------------------------------------------------------------- missing, load, summary
+def _metrics(root: Path, model: str, mean: float) -> None:
+    """metrics/faces_<model>.json as the quality stage writes it: FD per seed, two seeds."""
+    stat = {"mean": mean, "std": 1.0, "per_seed": [mean - 1, mean + 1]}
+    doc = {
+        "card": {"dataset": {"name": "faces", "sha256": "d"}, "num_gen": 32, "seeds": [0, 1]},
+        "generator": {"model": model},
+        "metrics": {"fd_proxy": {"clean": stat}},
+    }
+    write_json(root / f"metrics/faces_{model}.json", doc)
+
+
+def test_the_gate_fails_a_run_that_is_mostly_missing(monkeypatch, tmp_path, capsys):
+    """Issue 27 case 1: a new run that crashed after one profile passed the gate with
+    `0 regression(s)`; now every profile, timed row and metrics file the baseline has and the
+    new run lacks is one line, and only --allow-missing lets it through."""
+    fp = roof_fingerprint(monkeypatch, [105e9, 110e9])
+    models = {"cips": 40.0, "pixelfolder": 30.0, "stylegan2": 20.0}
+    base = _run_folder(tmp_path / "base", models, fp)
+    for m in models:
+        _metrics(base, m, 50.0)
+    crashed = _run_folder(tmp_path / "crashed", {"stylegan2": 20.0}, fp)
+    assert _gate(base, crashed) == 1
+    out = capsys.readouterr().out
+    missing = [line for line in out.splitlines() if line.endswith(V.MISSING)]
+    assert sorted(missing) == sorted(
+        [f"  profile of {m} @ 64 px: {V.MISSING}" for m in ("cips", "pixelfolder")]
+        + [f"  latency (ms) of {m} @ 64 px, batch 1: {V.MISSING}" for m in ("cips", "pixelfolder")]
+        + [f"  metrics of faces/{m}: {V.MISSING}" for m in models]
+    ), out
+    assert out.startswith("crashed vs base: 0 regressions, 7 missing")
+    assert _gate(base, crashed, "--allow-missing") == 0
+    assert "(allowed)" in capsys.readouterr().out
+    # what only the new run has is listed, never a failure
+    assert _gate(crashed, base) == 0
+
+
+def _loaded(row: dict, other: float, noisy: bool) -> None:
+    row.update(noisy=noisy, threads=2, load={"cpu_busy_other": other, "cpus": 2})
+    if noisy:
+        row["noisy_reason"] = (
+            f"95 % CI is ±40 %; other processes used {100 * other:.0f} % of the CPUs"
+        )
+
+
+def test_a_timing_under_load_is_not_comparable_and_neither_passes_nor_fails(
+    monkeypatch, tmp_path, capsys
+):
+    """Issue 27 case 2: rows timed while other processes used 86 % of both CPUs were called
+    `worse` (148.7 → 3,618 ms) and failed the gate. At 5 % other load (below the 9 % at which
+    load alone can exceed the 10 % floor, verdicts.LOAD_CEILING) the same slowdown is worse."""
+    fp = roof_fingerprint(monkeypatch, [105e9, 110e9])
+    base = _run_folder(tmp_path / "base", {"pixelfolder": 148.7}, fp)
+    for other, noisy, verdict, code in (
+        (0.86, True, "not comparable: timed under load (86 % other CPU)", 0),
+        (0.86, False, "not comparable: timed under load (86 % other CPU)", 0),
+        (0.05, False, V.WORSE, 1),
+        (0.05, True, "not comparable: noisy timing (95 % CI wider than its target)", 0),
+    ):
+        cur = tmp_path / f"cur{other}{noisy}"
+        doc = latency_profile("pixelfolder", 3618.0, fp)
+        _loaded(doc["latency"]["by_batch"]["1"], other, noisy)
+        write_json(cur / "profile/pixelfolder_64.json", doc)
+        rows = compare.latency_rows(load_run(base), load_run(cur))
+        assert [r["verdict"] for r in rows] == [verdict], (other, noisy)
+        assert _gate(base, cur) == code
+        if code == 0:
+            assert (
+                f"latency (ms) of pixelfolder @ 64 px, batch 1: {verdict}"
+                in capsys.readouterr().out
+            )
+    # idle CPUs absorb other load first: 8 CPUs, a 2-thread job, others busy on 50 % of them
+    assert V.load_share({"threads": 2, "load": {"cpu_busy_other": 0.5, "cpus": 8}}) == 0.0
+    assert V.load_share(
+        {"threads": 2, "load": {"cpu_busy_other": 0.8, "cpus": 8}}
+    ) == pytest.approx(0.2)
+
+
+def test_the_page_opens_with_a_linked_summary_and_counts_print_both_values(
+    monkeypatch, tmp_path, capsys
+):
+    """Issue 27 case 3: compare.html began with the 54-row params table and the regression
+    line was on the console only; a changed count printed Δ as "1.000"."""
+    fp = roof_fingerprint(monkeypatch, [105e9, 110e9])
+    base = _run_folder(tmp_path / "base", {"cips": 40.0, "stylegan2": 20.0}, fp)
+    cur = _run_folder(tmp_path / "cur", {"stylegan2": 20.0}, fp)
+    for folder, n in ((base, 27_032_600), (cur, 27_032_601)):
+        doc = json.loads((folder / PROFILE).read_text())
+        doc["params"] = n
+        write_json(folder / PROFILE, doc)
+    assert run(compare.main, [str(base), str(cur), "--out", str(tmp_path / "out")]) == 0
+    line = "params of stylegan2 @ 64 px: changed (27,032,600 → 27,032,601)"
+    assert line in capsys.readouterr().out
+    page = (tmp_path / "out/compare.html").read_text()
+    summary = page.index("class='headline'")
+    assert summary < page.index("<table")  # the summary comes before any table
+    assert "cur vs base: 1 regressions, 2 missing, 0 not comparable, 1 identical" in page
+    links = re.findall(r"href='#(p0-[a-z]+-\d+)'", page)
+    assert len(links) == 4 and all(f"<tr id='{i}'" in page for i in links)
+    row = re.search(r"<tr id='p0-exact-0'.*?</tr>", page).group(0)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+    assert cells[2:5] == ["27,032,600", "27,032,601", "+1"], cells
+    md = (tmp_path / "out/compare.md").read_text()
+    assert md.index(line) < md.index("| Number")
+
+
+def test_the_readme_states_the_latency_rule_the_code_uses():
+    """Issue 27 case 4: the README said IQR; verdicts.latency uses half the 95 % CI."""
+    readme = (ROOT / "README.md").read_text()
+    rule = next(line for line in readme.splitlines() if line.startswith("| latency |"))
+    assert "half" in rule and "95 % CI" in rule and "IQR_a" not in rule
+    assert "--allow-missing" in readme and "timed under load" in rule
 
 
 # --------------------------------------------------------------------------- two real runs
@@ -98,6 +262,8 @@ def _set_timing_valid(path: Path, valid: bool) -> None:
     doc = json.loads(path.read_text())
     for row in doc["latency"]["by_batch"].values():
         row.update(valid=valid, invalid_reason=None if valid else "roof moved 40 % (test)")
+        row.update(noisy=False, noisy_reason=None)  # and quiet: load is tested on its own
+        row.setdefault("load", {})["cpu_busy_other"] = 0.0
     path.write_text(json.dumps(doc))
 
 
@@ -184,7 +350,8 @@ def test_different_devices_refuse_raw_latency_and_normalise_when_they_can(runs, 
         twin["model"] = "cips"
         (folder / "profile/cips_64.json").write_text(json.dumps(twin))
     rows = compare.latency_rows(load_run(b2), load_run(c2))
-    assert rows[0]["what"] == "latency ÷ stylegan2" and rows[0]["verdict"] == V.IDENTICAL
+    assert rows[0]["verdict"] == "not comparable: different devices"  # the raw row says why
+    assert rows[1]["what"] == "latency ÷ stylegan2" and rows[1]["verdict"] == V.IDENTICAL
 
 
 @pytest.mark.slow
@@ -203,3 +370,36 @@ def test_a_folder_that_is_not_a_run_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "not a pixbench results folder" in err
     assert run(compare.main, [str(tmp_path / "nope"), str(tmp_path)]) == 2
+
+
+# --------------------------------------------------------------------------- stale results
+def _plan(repo: Path, num_gen: int, run_name: str) -> set[str]:
+    """The rules a dry run plans for the compare targets of run `run_name` with `num_gen`."""
+    cfg = _config(num_gen)
+    cfg["run"] = run_name
+    (repo / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    targets = [f"results/{run_name}/{METRICS}", f"results/{run_name}/{PROFILE}"]
+    cmd = [*SNAKEMAKE, "-n", *targets, "--cores", "2", "--configfile", "cfg.yaml"]
+    out = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    if "Nothing to be done" in out.stdout + out.stderr:
+        return set()
+    stats = out.stdout.split("Job stats:")[1].split("total")[0]
+    return {line.split()[0] for line in stats.splitlines()[3:] if line.strip()}
+
+
+@pytest.mark.slow
+def test_a_copied_results_folder_re_runs_what_a_changed_setting_affects(runs, tmp_path):
+    """Issue 27 cases 5-6: a results folder copied into a new clone (no `.snakemake/`) with
+    `quality.num_gen` changed planned "Nothing to be done". Copied with its file times (as
+    `cp -a` does), into another clone and under a new run name, the unchanged settings plan
+    nothing and the changed one plans the quality job alone: no training, no profiling."""
+    clone = copy_repo(tmp_path / "clone")
+    assert not (clone / ".snakemake").exists()
+    for name in ("cur", "gen"):
+        shutil.copytree(runs / "results/cur", clone / f"results/{name}")  # copy2 keeps the times
+        stamp = clone / f"results/{name}/settings/quality/faces_stylegan2.json"
+        before = stamp.read_bytes(), stamp.stat().st_mtime_ns
+        assert _plan(clone, 48, name) == set(), name  # what results/cur was made with
+        assert _plan(clone, 64, name) == {"quality"}, name
+        assert (stamp.read_bytes(), stamp.stat().st_mtime_ns) == before  # a dry run wrote nothing

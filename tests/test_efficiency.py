@@ -660,7 +660,7 @@ def test_cli_writes_profile_atomically(tmp_path):
     assert run(profiling_cli.main, argv) == 0
     prof = json.loads(out.read_text())
     assert prof["model"] == "pixelfolder" and prof["macs"] > 0 and "latency" not in prof
-    timed = ("latency", "blocks")  # the measures that run the model
+    timed = ("latency", "blocks", "variants")  # the measures that run the model
     assert prof["measures"] == [m for m in registry.measure_names() if m not in timed]
     assert [p.name for p in tmp_path.iterdir()] == ["pf.json"]
 
@@ -727,7 +727,7 @@ def clean_registry():
     registry._MEASURES.update(saved)
 
 
-BUILTIN = ["params", "macs", "fir", "memory", "traffic", "latency", "blocks"]
+BUILTIN = ["params", "macs", "fir", "memory", "traffic", "latency", "blocks", "variants"]
 
 
 def test_builtin_measures_and_columns_declared():
@@ -747,7 +747,8 @@ def test_builtin_measures_and_columns_declared():
 def test_every_builtin_column_reads_a_real_profile(profiles256):
     """No column reads a key the profile does not write (a typo would show as an empty cell)."""
     prof = profiles256["stylegan2"]
-    assert prof["measures"] == [m for m in BUILTIN if m not in ("latency", "blocks")]  # not timed
+    timed = ("latency", "blocks", "variants")
+    assert prof["measures"] == [m for m in BUILTIN if m not in timed]  # not timed
     written = {k for m in registry.measures() if m.name in prof["measures"] for k in m.keys}
     assert written <= set(prof)
     for c in registry.columns():

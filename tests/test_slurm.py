@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import signal
 import stat
 import subprocess
@@ -198,6 +199,100 @@ def test_jobs_the_cluster_cannot_hold_stop_the_run_in_one_line_each(cluster, tmp
     ), lines
 
 
+# A node that dies while launching a job's task: what srun prints then (slurmd killed during
+# launch). Only the first launch of the test fails (mkdir is atomic); later ones are the real srun.
+FLAKY_SRUN = """#!/bin/sh
+if mkdir "{marks}/failed-once" 2>/dev/null; then
+  echo "srun: error: Task launch for StepId=$SLURM_JOB_ID.0 failed on node localhost: \\
+Communication connection failure" >&2
+  exit 1
+fi
+exec {srun} "$@"
+"""
+LAUNCH_FAILED = (
+    r"slurm: job (\d+) \(prepare_dataset faces\) FAILED; Slurm log (\S+): srun: error: Task "
+    r"launch for StepId=\1\.0 failed on node localhost: Communication connection failure"
+)
+
+
+@pytest.mark.slow
+def test_a_job_that_fails_at_launch_names_its_slurm_log_and_is_retried(cluster, repo, tmp_path):
+    """Issue 27, case 7: the failure is reported naming the Slurm log and the line in it that
+    says why (the rule's own log is empty: the job never started), and the profile's `retries:`
+    submits it once more, so a transient launch failure does not stop the run."""
+    assert yaml.safe_load((repo / PROFILE).read_text())["retries"] == 1
+    bin_dir = tmp_path / "flaky"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text(FLAKY_SRUN.format(marks=tmp_path, srun=cluster.root / "bin/srun"))
+    (bin_dir / "srun").chmod(0o755)
+    env = {**cluster.env, "PATH": f"{bin_dir}:{cluster.env['PATH']}"}
+    config = small_config(tmp_path / "launch.yaml", run="slurm_launch")
+    target = "results/slurm_launch/data/faces.zip"
+    code, log, _ = run_bounded(_snakemake(config, target), repo, env, 300, tmp_path / "s.log")
+    assert code == 0 and (repo / target).exists(), log[-4000:]  # the retry ran it
+    lines = [line for line in log.splitlines() if line.startswith("slurm: job ")]
+    print("", *lines, sep="\n")
+    assert len(lines) == 1, log[-4000:]
+    found = re.fullmatch(LAUNCH_FAILED, lines[0])
+    assert found, lines
+    job, slurm_log = found.groups()
+    assert Path(repo / slurm_log).name == f"{job}.log" and ".snakemake/slurm_logs/" in slurm_log
+    assert "Task launch" in (repo / slurm_log).read_text()
+    assert len(re.findall(r"has been submitted with SLURM jobid", log)) == 2
+
+
+def _wait_for(predicate, timeout: float, what: str, log: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(1)
+    pytest.fail(f"no {what} within {timeout} s; log: {log.read_text()[-3000:]}")
+
+
+@pytest.mark.slow
+def test_a_job_pending_on_a_down_node_says_why_and_squeue_names_its_rule(cluster, repo, tmp_path):
+    """Issue 27, cases 8 and 9: with the only node DOWN, the pending job is reported after the
+    stated time (PIXBENCH_PENDING_NOTE_S, here 5 s) with the reason squeue gives for it; the
+    README's squeue command shows the workflow's name and the job's rule and wildcards; once
+    the node is back, the run completes."""
+    readme = (ROOT / "README.md").read_text()
+    squeue = re.search(r"`(squeue --me --format=\"[^`]+\")`", readme).group(1)
+    env = {**cluster.env, "PIXBENCH_PENDING_NOTE_S": "5"}
+    config = small_config(tmp_path / "down.yaml", run="slurm_down")
+    argv = _snakemake(config, "results/slurm_down/data/faces.zip")
+    log = tmp_path / "s.log"
+    down = ["scontrol", "update", "NodeName=localhost", "State=DOWN", "Reason=test-maintenance"]
+    assert cluster.sh(*down).returncode == 0
+    proc = None
+    try:
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                argv, cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        pattern = r"slurm: job (\d+) \(prepare_dataset faces\) pending for [\d.]+ min: (.+)"
+        found = _wait_for(lambda: re.search(pattern, log.read_text()), 180, "pending line", log)
+        job, reason = found.groups()
+        print("\n" + found.group(0))
+        said = cluster.sh("squeue", "--noheader", f"--jobs={job}", "--format=%r").stdout.strip()
+        assert reason.startswith(said) and said not in ("", "None"), (reason, said)
+        rows = cluster.sh(*shlex.split(squeue)).stdout
+        print(rows)
+        row = next(r for r in rows.splitlines() if r.split()[0] == job)
+        assert "pixbench_" in row and "rule_prepare_dataset_wildcards_faces" in row, rows
+    finally:
+        cluster.sh("scontrol", "update", "NodeName=localhost", "State=RESUME")
+        if proc is not None:
+            try:
+                proc.wait(timeout=240)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+    assert proc.returncode == 0, log.read_text()[-4000:]
+
+
 MOCKS = {
     # sbatch records its arguments and refuses, so the run stops right after the first submission
     "sbatch": 'printf "%s\\n" "$@" > "$MOCK_DIR/sbatch.args"; echo "mock: refused" >&2; exit 1',
@@ -240,11 +335,10 @@ def test_a_training_job_on_a_cuda_host_asks_slurm_for_its_gpus_once(tmp_path):
     config = small_config(tmp_path / "gpu.yaml", run="gpu", device="cuda", gpus=8)
     dataset = repo / "results" / "gpu" / "data" / "faces.zip"
     dataset.parent.mkdir(parents=True)
-    dataset.touch()  # prepared already: the first job to submit is training
+    dataset.touch()  # prepared already, and only training may run: it is the first submission
     target = "results/gpu/train/faces/stylegan2/checkpoints/final.pt"
-    code, log, _ = run_bounded(
-        _snakemake(config, target), repo, env, 180, tmp_path / "snakemake.log"
-    )
+    argv = _snakemake(config, target, "--allowed-rules", "train")
+    code, log, _ = run_bounded(argv, repo, env, 180, tmp_path / "snakemake.log")
     args = (bin_dir / "sbatch.args").read_text().splitlines()
     assert code != 0 and "mock: refused" in log, log[-3000:]
     assert "gpu_slots=8" in log  # GPU_JOB was 1: the job holds the local GPU-exclusivity resource
@@ -291,3 +385,40 @@ def test_a_request_no_node_can_hold_is_one_line_naming_rule_request_and_node(res
     assert len(lines) == 1 and all(w in lines[0] for w in words), lines
     fitting = slurm_check.request_of("r", {"slurm_partition": "gpu,cpu", "gres": "gpu:2"}, 8)
     assert slurm_check.problems([fitting], parts, default) == []
+
+
+def test_the_watch_reports_a_long_wait_once_per_reason_and_a_failure_with_its_log(tmp_path):
+    """The squeue rows of one run, polled three times on a fake clock (no cluster): a job of
+    another working directory is ignored, a pending job is reported only past the stated wait
+    and then only when its reason changes, a failed job once, with its Slurm log's error line."""
+    log = tmp_path / ".snakemake/slurm_logs/rule_train/faces_cips/7.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("Building DAG of jobs...\nsrun: error: Task launch for StepId=7.0 failed\n")
+    polls = iter(
+        [
+            "5|PENDING|Priority|rule_quality_wildcards_faces_cips|{w}\n9|PENDING|x|rule_a|/else",
+            "5|PENDING|Priority|rule_quality_wildcards_faces_cips|{w}\n7|FAILED|NonZeroExitCode|"
+            "rule_train_wildcards_faces_cips|{w}",
+            "5|PENDING|ReqNodeNotAvail, UnavailableNodes:n1|rule_quality_wildcards_faces_cips|{w}"
+            "\n7|FAILED|NonZeroExitCode|rule_train_wildcards_faces_cips|{w}",
+        ]
+    )
+    now = [0.0]
+
+    def run(argv, **_):
+        if argv[0] == "scontrol":  # StdOut unknown: the plugin's default place is searched
+            return subprocess.CompletedProcess(argv, 1, "", "")
+        return subprocess.CompletedProcess(argv, 0, next(polls).format(w=tmp_path), "")
+
+    watch = slurm_check.Watch("run-id", str(tmp_path), 60, run=run, clock=lambda: now[0])
+    assert watch.poll() == []
+    now[0] = 61.0
+    assert watch.poll() == [
+        "slurm: job 5 (quality faces_cips) pending for 1.0 min: Priority",
+        f"slurm: job 7 (train faces_cips) FAILED; Slurm log {log}: srun: error: Task launch for "
+        "StepId=7.0 failed",
+    ]
+    assert watch.poll() == [
+        "slurm: job 5 (quality faces_cips) pending for 1.0 min: ReqNodeNotAvail, "
+        "UnavailableNodes:n1 (sinfo -R says why nodes are down)"
+    ]

@@ -130,11 +130,18 @@ def test_figures_render_from_profiles_with_the_keys(reports):
         "stage 0 (16 px)",
         "stage 1 (64 px)",
         "stage 2 (256 px)",
-        "whole forward (hooked)",
+        "whole forward (latency row)",
     ]
-    assert pf.plain_forward_ms.iloc[-1] == MS_256["pixelfolder"]
+    # one forward time per row: the blocks' shares of the hooked forward scaled onto the
+    # latency row's median, so they add up to it (float sums of four terms: 1e-9 relative)
+    assert pf.block_ms.iloc[-1] == MS_256["pixelfolder"]
+    assert pf.block_ms.iloc[:-1].sum() == pytest.approx(MS_256["pixelfolder"], rel=1e-9)
+    assert pf.block_ms.iloc[:-1].tolist() == pytest.approx(
+        (MS_256["pixelfolder"] * pf.share_time.iloc[:-1]).tolist(), rel=1e-9
+    )
+    assert pf.hooked_over_plain.iloc[-1] == pytest.approx(101.0 / MS_256["pixelfolder"])
     md = (full.parent / "blocks.md").read_text()
-    assert "Share of time (%)" in md and "Time, median (ms) ↓" in md
+    assert "Share of time (%)" in md and "Time (share × forward median) (ms) ↓" in md
 
 
 def test_speed_claims_in_the_report(reports):
@@ -157,3 +164,70 @@ def test_missing_keys_give_one_line_each(reports):
     assert "roofline of the timing device, models at 64 and 256 px: not drawn, no profile" in page
     assert "against measured latency (Pareto front): not drawn, no valid batch-1 latency" in page
     assert not (bare.parent / "plots" / "roofline.png").exists()
+
+
+def test_headline_counts_inconclusive_and_orders_quality(reports):
+    """The rendered headline counts inconclusive claims apart, and orders the models' quality by
+    the per-seed rule: the fixture's two seeds per model (mean ± 15 %) give t_{0.975,1} = 12.7
+    wide intervals, so no pair separates."""
+    _, full = reports
+    head = full.read_text().split("id='headline'")[1].split("</div>")[0]
+    assert " were inconclusive, " in head
+    assert "Quality ordering on fd_proxy_clean" in head
+    assert "not separable at N = 64 (seeds 0, 1)" in head
+    md = (full.parent / "headline.md").read_text()
+    assert "not separable at N = 64 (seeds 0, 1)" in md
+    claims = (full.parent / "claims.md").read_text()
+    assert "ln(CI high ÷ median)" in claims  # how the shown speed intervals were made
+    assert "ln(CI high ÷ median)" in full.read_text().split("Paper claims vs measured</h2>")[1]
+
+
+def test_one_utilization_per_row_on_the_device_roofline(tmp_path):
+    """Two jobs on one device whose kernels reached different peaks (40 and 80 GMAC/s): the
+    latency table, the roofline plot's points and the speed claim's explanation all give each
+    row its utilization against the device's best roofs, min(80 GMAC/s, 10 GB/s × 30 MAC/B) =
+    80 GMAC/s (exact arithmetic on the same floats, so equal to the printed digits)."""
+    from benchmarks.claims import speed
+    from reports import tables
+    from reports.collect import RunResults
+    from reports.speed_plots import roofline_points
+
+    info = {"device": "cpu", "device_name": "Test CPU", "threads": 2}
+    profiles = {}
+    for m, ms, peak in (("pixelfolder", 400.0, 40e9), ("cips", 5600.0, 80e9)):
+        macs = {"pixelfolder": 23.74e9, "cips": 222.9e9}[m]
+        row = {
+            "median_ms": ms,
+            "ci95_ms": [ms * 0.99, ms * 1.01],
+            "iqr_ms": ms * 0.02,
+            "repeats": 9,
+            "achieved_macs_per_s": macs / (ms / 1e3),
+            "images_per_s": 1e3 / ms,
+            "intensity_macs_per_byte": 30.0,
+            "attainable_macs_per_s": peak,  # the job's own: what the report must not show
+            "utilization": macs / (ms / 1e3) / peak,
+            "valid": True,
+            "noisy": False,
+        }
+        roof = {"peak_macs_per_s": peak, "peak_kernel": "conv", "bandwidth_bytes_per_s": BW}
+        lat = {"device_info": info, "matmul_macs_per_s": peak, "roof": roof, "by_batch": {"1": row}}
+        profiles[(m, 256)] = {
+            "model": m,
+            "resolution": 256,
+            "macs": macs,
+            "macs_paper_convention": macs,
+            "latency": lat,
+        }
+    res = RunResults(root=tmp_path, config={}, profiles=list(profiles.values()))
+    lat = tables.latency_table(res).set_index("model")
+    points = roofline_points(res)[0].set_index("model")
+    expl = speed.speed_row(profiles, "cips").explanation
+    for m, name in (("pixelfolder", "PixelFolder"), ("cips", "CIPS")):
+        p = profiles[(m, 256)]["latency"]["by_batch"]["1"]
+        util = p["achieved_macs_per_s"] / min(80e9, BW * 30.0)
+        assert lat.loc[m, "utilization_vs_attainable"] == util
+        assert lat.loc[m, "attainable_GMAC_per_s"] == min(80e9, BW * 30.0) / 1e9
+        assert lat.loc[m, "peak_GMAC_per_s"] == 80.0
+        assert points.loc[m, "utilization"] == util
+        assert f"{name} at {util:.2f} of its attainable 80 GMAC/s" in expl
+    assert lat.loc["pixelfolder", "job_peak_GMAC_per_s"] == 40.0

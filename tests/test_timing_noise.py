@@ -151,3 +151,44 @@ def test_competing_cpu_load_flags_the_row_noisy_with_its_ci(monkeypatch):
         assert row["load"]["cpu_busy_other"] > 0
         assert "other processes used" in row["noisy_reason"]
     assert 0 < row["utilization"] <= 1
+
+
+def test_claim_rows_are_timed_to_their_own_target_and_cap(monkeypatch):
+    """The row a speed claim is judged on (256 px, batch 1) repeats to ±claim_ci_target within
+    claim_max_time; every other row keeps latency_ci_target / latency_max_time; whether a row is
+    noisy is judged against latency_ci_target for all. The timing itself is replaced by fixed
+    stats (what is tested is which knobs each row gets and what it says about them)."""
+    seen = {}
+
+    def fake(fn, device, *, warmup, min_repeats, ci_target, max_time, min_time, between):
+        seen[len(seen) + 1] = (ci_target, max_time)
+        hw = 0.04  # between the claim target (3 %) and the noisy bar (5 %): claim row capped
+        stop = "time cap" if hw >= ci_target else "ci"
+        return {
+            "median_ms": 10.0, "iqr_ms": 1.0, "repeats": 40, "ci95_ms": [9.6, 10.4],
+            "ci_half_width": hw, "rounds": 10, "seconds": max_time if stop != "ci" else 1.0,
+            "stopped_by": stop, "threads_seen": [torch.get_num_threads()], "times_ms": [10.0],
+        }  # fmt: skip
+
+    monkeypatch.setattr(profile_latency, "time_adaptive", fake)
+    lat = profile_latency.measure_latency(
+        "stylegan2", profile_latency.CLAIM_RESOLUTION, "cpu", (1, 2), macs=1e6, warmup=0,
+        repeats=6, ci_target=0.05, max_time=5.0, claim_ci_target=0.03, claim_max_time=20.0,
+        roof=fixed_roof(monkeypatch), bytes_per_image=lambda b: 1e5,
+        width=0.0625, z_dim=32, n_mlp=2,
+    )  # fmt: skip
+    assert seen == {1: (0.03, 20.0), 2: (0.05, 5.0)}
+    claim, other = lat["by_batch"]["1"], lat["by_batch"]["2"]
+    assert claim["claim_row"] is True and other["claim_row"] is False
+    assert claim["timed_until"] == "20 s cap" and other["timed_until"] == "±5 % target"
+    assert claim["noisy"] is False and other["noisy"] is False  # ±4 % is inside the ±5 % bar
+    assert (lat["claim_ci_target"], lat["claim_max_time_s"]) == (0.03, 20.0)
+    # a claim target looser than the common one, or a shorter cap, never times a claim row less
+    seen.clear()
+    profile_latency.measure_latency(
+        "stylegan2", profile_latency.CLAIM_RESOLUTION, "cpu", (1,), macs=1e6, warmup=0,
+        repeats=6, ci_target=0.05, max_time=5.0, claim_ci_target=0.1, claim_max_time=1.0,
+        roof=fixed_roof(monkeypatch), bytes_per_image=lambda b: 1e5,
+        width=0.0625, z_dim=32, n_mlp=2,
+    )  # fmt: skip
+    assert seen == {1: (0.05, 5.0)}

@@ -12,3 +12,5 @@ checkpoint.py  checkpoint files and the resume state (per-rank RNG, position, co
 runlog.py      log.csv, run.json, sample grids, progress bar
 ema.py, distributed.py, errors.py
 """
+
+import common.cli  # noqa: F401  (first: Ctrl-C while the rest imports is one line, not a traceback)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from common.cli import UsageError, first_line
-from common.io import atomic_output, torch_load_failure
+from common.io import atomic_output, torch_load_failure, why_not_a_file
 
 from .errors import TrainingError
 
@@ -117,7 +117,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """Load a pixbench checkpoint (weights_only=True); CheckpointError if it is not one."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+        raise CheckpointError(f"checkpoint {str(path)!r} {why_not_a_file(path)}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - whatever torch.load hits in a file that is not ours
@@ -227,7 +227,7 @@ def find_resume(resume, out: Path) -> Path | None:
             raise CheckpointError(f"--resume {str(resume)!r}: no checkpoint in that directory")
         return found
     if not path.is_file():
-        raise CheckpointError(f"--resume {str(resume)!r}: no such checkpoint file")
+        raise CheckpointError(f"--resume {str(resume)!r}: the checkpoint {why_not_a_file(path)}")
     return path
 
 
@@ -248,6 +248,7 @@ def open_resume(resume, out: Path, model: str, resolution: int, build: dict, see
         return Resume(None, None, build, seed)
     state = load_checkpoint(path)
     check_resumable(state, path)
+    state[SOURCE] = str(path)  # for restore_training_state's message; never saved again
     old = state["meta"]
     if (old["model"], old["resolution"]) != (model, resolution):
         raise TrainingError(
@@ -260,6 +261,7 @@ def open_resume(resume, out: Path, model: str, resolution: int, build: dict, see
 
 
 RESUME_ENTRIES = ("G", "D", "G_ema", "opt_G", "opt_D", "loop", "rng", "scalers")
+SOURCE = "_resumed_from"  # the file a resumed state was read from (open_resume)
 RESUME_META = ("model", "resolution", "overrides", "seed", "step", "nimg", "hparams", "micro_batch")
 
 
@@ -307,7 +309,18 @@ def restore_training_state(nets, state: dict, hp: dict, d) -> tuple[int, int, fl
     training.sampler), so the run goes on with the same maths if the micro-batch is unchanged.
     """
     for key in ("G", "D", "G_ema", "opt_G", "opt_D"):
-        getattr(nets, key).load_state_dict(state[key])
+        try:
+            getattr(nets, key).load_state_dict(state[key])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            # tensors of other shapes or names than the model these overrides build: the file
+            # is not this run's, like a checkpoint quality/stages/nearest cannot rebuild
+            where = state.get(SOURCE, "the checkpoint")
+            said = "; ".join(line.strip() for line in str(exc).splitlines()[:2] if line.strip())
+            raise CheckpointError(
+                f"cannot resume from {where!r}: its {key} does not fit the "
+                f"{state['meta']['model']!r} built with {state['meta']['overrides']} "
+                f"({(said or first_line(exc))[:240]}); resume a checkpoint of this run or start fresh"
+            ) from None
     rngs = state["rng"]
     if len(rngs) == d.world_size:
         restore_rng_states(rngs[d.rank])

@@ -158,6 +158,11 @@ def set_up(
             f"dataset resolution is {ds.resolution}, but --resolution {resolution} was requested"
         )
     resolution = int(ds.resolution)
+    if cfg.batch > len(ds):  # a step would repeat images, and memory grows with the batch
+        raise TrainingError(
+            f"--batch {cfg.batch} is larger than the dataset ({len(ds)} images in {data}); "
+            f"use --batch {len(ds)} or less, or prepare more images"
+        )
     hp = resolve_hparams(model, hparams, preset=cfg.preset, resolution=resolution, batch=cfg.batch)
     check_writable_dir(out)
     start = open_resume(resume, out, model, resolution, build, cfg.seed)

@@ -5,3 +5,5 @@ profiles (`profiles/`) that call the stages.
 
 It is the top layer: it may import every room (data, models, training, benchmarks, reports),
 and nothing imports it, so `common/` stays the foundation it claims to be."""
+
+import common.cli  # noqa: F401  (first: Ctrl-C while the rest imports is one line, not a traceback)

@@ -29,6 +29,11 @@ def check_registered(cfg: settings.RunConfig, where: str = "config") -> settings
         ("quality.metrics", cfg.quality.metrics or [], registry.metric_names()),
         ("quality.curve_metric", [cfg.quality.curve_metric], registry.metric_names()),
         ("quality.extractor", [cfg.quality.extractor], registry.extractor_names()),
+        (
+            "quality.curve_extractor",
+            [cfg.quality.curve_extractor or cfg.quality.extractor],
+            registry.extractor_names(),
+        ),
     ]
     for key, names, known in checks:
         unknown = [n for n in names if n not in known]
@@ -65,10 +70,50 @@ def check_registered(cfg: settings.RunConfig, where: str = "config") -> settings
     return cfg
 
 
+# `train.kimg` above this is a slip of the exponent (`1e12` for `1e4`), not a plan: 100 billion
+# images, 4,000 x the longest StyleGAN2 FFHQ run (25,000 kimg); at 10,000 images/s, four months.
+MAX_KIMG = 1e8
+
+
+def batch_problem(batch: int, name: str, images: int) -> str | None:
+    """The refusal of a global batch larger than dataset `name`'s `images`, else None."""
+    if batch <= images:
+        return None
+    return (
+        f"train.batch {batch} is larger than dataset {name} ({images} images at most); set "
+        f"train.batch to {images} or less, or use more images"
+    )
+
+
+def check_sizes(cfg: settings.RunConfig, where: str = "config") -> settings.RunConfig:
+    """A batch larger than a dataset can hold is refused before any job starts: training would
+    repeat images within a step and grow its memory with the batch until the kernel kills it.
+    Counted where the config alone says it (an embedded set, or datasets.NAME.max_images); a
+    folder's, zip's or LMDB's count is the pre-flight check's (workflow.preflight, with
+    `batch_problem`), which counts them at workflow start anyway. An absurd `train.kimg` is
+    refused here too (MAX_KIMG)."""
+    from data import embedded
+
+    if cfg.train.kimg > MAX_KIMG:
+        raise UsageError(
+            f"{where}: train.kimg {cfg.train.kimg:g} is more than {MAX_KIMG:g} (10^11 images, "
+            "months on any cluster); set the thousands of images to train on, e.g. 25000"
+        )
+    for name, ds in cfg.datasets.items():
+        most = ds.max_images
+        if embedded.parse_source(ds.source) is not None:
+            most = min(embedded.DEFAULT_COUNT, most or embedded.DEFAULT_COUNT)
+        problem = None if most is None else batch_problem(cfg.train.batch, name, most)
+        if problem:
+            raise UsageError(f"{where}: {problem}")
+    return cfg
+
+
 def load(source: str | Path | dict) -> settings.RunConfig:
-    """settings.load, then the registry check: what the workflow and the pre-flight check use."""
+    """settings.load, then the registry and size checks: what the workflow and the pre-flight
+    check use."""
     where = "config" if isinstance(source, dict) else str(source)
-    return check_registered(settings.load(source), where)
+    return check_sizes(check_registered(settings.load(source), where), where)
 
 
 def main(argv=None) -> int:

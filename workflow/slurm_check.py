@@ -20,14 +20,33 @@ partition for jobs naming none). A job fits when one node of one of its partitio
 it. Partition limits that sinfo does not show per node (MaxCPUsPerNode, MaxMemPerNode, QOS) are
 not read; multi-node jobs (`nodes` > 1) are not used by this workflow and are compared as one node.
 The workflow calls `check` at start-up when the executor is `slurm` (workflow/rules/common.smk).
+
+Then `watch` follows the run's jobs in squeue for the rest of the run (a daemon thread of the
+submitting Snakemake), because the executor plugin is silent where a user needs a word:
+
+* a job pending longer than PENDING_NOTE_S (env PIXBENCH_PENDING_NOTE_S) is reported with
+  Slurm's reason (`squeue %r`: nodes DOWN, Resources, Priority, ...), and again when the reason
+  changes; the plugin itself says nothing until the job ends;
+* a job that ends failed is reported at once, naming its Slurm log and that log's error line
+  (`srun: error: Task launch ... failed`): without accounting the plugin can only say "Detailed
+  failure reason unavailable", and the rule log it names is empty when the job died at start.
+
+Each line names the job by rule and wildcards, which squeue shows only in the comment column:
+the plugin names every job of a run by one run id, which its status queries need.
 """
 
 from __future__ import annotations
 
+import glob
+import os
 import re
 import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 PROFILE = "workflow/profiles/slurm/profile.yaml"
 SINFO = ["sinfo", "--noheader", "--Node", "--format=%P|%n|%c|%m|%G|%l"]
@@ -239,3 +258,123 @@ def check(jobs: Iterable, run: Callable = subprocess.run) -> list[str]:
         if not getattr(job, "is_local", False)
     )
     return problems(requests, partitions, default)
+
+
+# ------------------------------------------------------------------ following the run's jobs
+
+PENDING_NOTE_S = 300  # a job pending longer than this gets a line with Slurm's reason
+FAILED_STATES = {
+    "BOOT_FAIL",
+    "CANCELLED",
+    "DEADLINE",
+    "FAILED",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "TIMEOUT",
+}
+SQUEUE_JOBS = ["squeue", "--noheader", "--states=all", "--format=%i|%T|%r|%k|%Z"]
+
+
+def job_label(comment: str) -> str:
+    """`rule_train_wildcards_faces_stylegan2` (the plugin's comment) → `train faces_stylegan2`."""
+    m = re.fullmatch(r"rule_(.+?)(?:_wildcards_(.+))?", comment.strip())
+    return " ".join(p for p in m.groups() if p) if m else comment.strip() or "?"
+
+
+def slurm_log(job_id: str, workdir: str, run: Callable = subprocess.run) -> str | None:
+    """The job's Slurm log: its StdOut as slurmctld knows it, else the plugin's default place."""
+    try:
+        out = run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True,
+                  timeout=SINFO_TIMEOUT_S)  # fmt: skip
+        m = re.search(r"\bStdOut=(\S+)", out.stdout or "")
+        if m and "%" not in m.group(1):
+            return m.group(1)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    found = glob.glob(
+        f"{glob.escape(workdir)}/.snakemake/slurm_logs/**/{job_id}.log", recursive=True
+    )
+    return found[0] if found else None
+
+
+_SLURM_ERROR = re.compile(r"(srun|slurmstepd|slurmd|sbatch): error\b")
+
+
+def log_reason(path: str | None) -> str:
+    """The line of a Slurm log that says why the job failed: Slurm's own first error line
+    (`srun: error: Task launch ... failed`, `slurmstepd: error: ... DUE TO TIME LIMIT`), else the
+    last line with `error` in it, else the last line; a missing or empty log says so."""
+    if not path:
+        return "no Slurm log found"
+    try:
+        lines = [ln.strip() for ln in Path(path).read_text(errors="replace").splitlines()]
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    lines = [ln for ln in lines if ln]
+    slurm = [ln for ln in lines if _SLURM_ERROR.match(ln)]
+    if slurm:
+        return slurm[0]
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    return (errors or lines or ["(empty)"])[-1]
+
+
+@dataclass
+class Watch:
+    """What the run's jobs have been seen doing (one poll at a time: `poll`)."""
+
+    name: str | None  # the plugin's run id (every job's --job-name); None: all of this user's
+    workdir: str
+    pending_note_s: float = PENDING_NOTE_S
+    run: Callable = subprocess.run
+    clock: Callable = time.monotonic
+    first_pending: dict = field(default_factory=dict)  # job id → when first seen pending
+    told: dict = field(default_factory=dict)  # job id → the last state/reason reported
+
+    def poll(self) -> list[str]:
+        """One squeue; the lines to print now."""
+        argv = SQUEUE_JOBS + ([f"--name={self.name}"] if self.name else [f"--user={os.getuid()}"])
+        try:
+            out = self.run(argv, capture_output=True, text=True, timeout=SINFO_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired):
+            return []  # a slow controller: the plugin's own status checks say so
+        lines = []
+        for row in (out.stdout or "").splitlines():
+            fields = row.split("|")
+            if len(fields) != 5:
+                continue
+            job, state, reason, comment, workdir = (f.strip() for f in fields)
+            if os.path.realpath(workdir) != os.path.realpath(self.workdir):
+                continue  # another workflow of this user
+            lines += self._seen(job, state, reason, job_label(comment))
+        return lines
+
+    def _seen(self, job: str, state: str, reason: str, what: str) -> list[str]:
+        if state == "PENDING":
+            waited = self.clock() - self.first_pending.setdefault(job, self.clock())
+            if waited < self.pending_note_s or self.told.get(job) == reason:
+                return []
+            self.told[job] = reason
+            hint = " (sinfo -R says why nodes are down)" if "node" in reason.lower() else ""
+            return [f"slurm: job {job} ({what}) pending for {waited / 60:.1f} min: {reason}{hint}"]
+        if state in FAILED_STATES and self.told.get(job) != state:
+            self.told[job] = state
+            log = slurm_log(job, self.workdir, self.run)
+            return [f"slurm: job {job} ({what}) {state}; Slurm log {log}: {log_reason(log)}"]
+        return []
+
+
+def watch(name: str | None, every_s: float, workdir: str | None = None) -> threading.Thread:
+    """Follow the run's jobs (in `workdir`, default the working directory) every `every_s`
+    seconds from a daemon thread, which ends with the Snakemake process."""
+    note = float(os.environ.get("PIXBENCH_PENDING_NOTE_S", PENDING_NOTE_S))
+    w = Watch(name, workdir or os.getcwd(), note)
+
+    def loop():
+        while True:
+            time.sleep(every_s)
+            for line in w.poll():
+                print(line, file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=loop, name="slurm-watch", daemon=True)
+    thread.start()
+    return thread

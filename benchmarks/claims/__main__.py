@@ -18,14 +18,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks.claims.verdicts import (
-    NOT_MEASURED,
-    NOT_REPRODUCED,
-    PAPER_ONLY,
-    REPRODUCED,
-    ClaimRow,
-    claim_rows,
-)
+from benchmarks.claims.verdicts import VERDICTS, ClaimRow, claim_rows
 from benchmarks.profiling.profile import SCHEMA
 from common.cli import OneLineParser, UsageError, check_writable, first_line, run, setup_logging
 from common.io import atomic_output
@@ -125,8 +118,7 @@ def main(argv=None) -> int:
         tmps = [stack.enter_context(atomic_output(path)) for path in outs]
         for tmp, text in zip(tmps, texts, strict=True):
             tmp.write_text(text, encoding="utf-8")
-    verdicts = (REPRODUCED, PAPER_ONLY, NOT_REPRODUCED, NOT_MEASURED)
-    counts = {v: sum(r.verdict == v for r in rows) for v in verdicts}
+    counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
     log.info("%d claims: %s", len(rows), ", ".join(f"{n} {v}" for v, n in counts.items() if n))
     return 0
 

@@ -1,5 +1,9 @@
-"""One claim as a row of the claims table, and the four verdicts a row can have; shared by the
-efficiency and quality claims (verdicts.py) and the speed claims (speed.py)."""
+"""One claim as a row of the claims table, and the five verdicts a row can have; shared by the
+efficiency and quality claims (verdicts.py) and the speed claims (speed.py).
+
+`inconclusive` is a measured claim whose measurement cannot decide it: its interval holds the
+paper's value and a plausible alternative too, or it rests on a noisy timing. Its explanation
+starts with `inconclusive: <why> (interval a–b)`."""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
 PAPER_ONLY = "reproduced only under paper convention"
 NOT_MEASURED = "not measured"
+INCONCLUSIVE = "inconclusive"
+VERDICTS = (REPRODUCED, PAPER_ONLY, INCONCLUSIVE, NOT_REPRODUCED, NOT_MEASURED)  # report order
 
 
 @dataclass

@@ -7,21 +7,28 @@ names the device it was checked on. The ratio's meaning is device-dependent all 
 is compute-bound where a GPU is launch- or bandwidth-bound), so a ratio that does not hold on a
 CPU is "not reproduced on this device", never a refutation of the paper's GPU figure.
 
-Batch: 1 at 256 px, because that is the one batch size at which all four are timed in the
-default CPU run (config/default.yaml); a run that times a larger batch at 256 px for all four
-may pass `batch=`.
+Batch: 1 at 256 px (the profiler's claim row, measures/latency.py `CLAIM_RESOLUTION` and
+`CLAIM_BATCH`, timed to a tighter CI than other rows), because that is the one batch size at
+which all four are timed in the default CPU run; a run that times a larger batch at 256 px for
+all four may pass `batch=`.
 
-Tolerance follows the measurement. Each median latency comes with a 95 % interval: the profiler's
-bootstrap `ci95_ms` when the profile has one, else the boxplot-notch interval median ± 1.57 ·
-IQR / √n (McGill, Tukey & Larsen 1978; ≈ 95 % for a median from n repeats). The two timings are
-independent jobs and their errors multiplicative, so the ratio's interval adds the two relative
-half-widths in quadrature in log space: δ = √(δ₁² + δ₂²), δᵢ = the larger of ln(hiᵢ/medᵢ) and
-ln(medᵢ/loᵢ); interval = ratio · e^(±δ). The claim holds when the paper's ratio lies inside it.
+The interval follows the measurement (INTERVAL_METHOD, also the claims table's caption). Each
+median latency comes with a 95 % interval: the profiler's bootstrap `ci95_ms` when the profile
+has one, else the boxplot-notch interval median ± 1.57 · IQR / √n (McGill, Tukey & Larsen 1978;
+≈ 95 % for a median from n repeats). The two timings are independent jobs and their errors
+multiplicative, so the ratio's interval adds the two relative half-widths in quadrature in log
+space.
+
+Why a verdict needs more than "the paper's ratio is inside": a wide interval contains the
+paper's ratio and its rivals alike, and then it has confirmed nothing. So a claim is
+`reproduced` only when the interval contains the paper's ratio AND excludes the plausible
+alternatives, equal speed (1.0) and the ratio the MACs alone predict (where either prints
+differently from the paper's ratio), and neither timing is noisy; `not reproduced` when the
+interval excludes the paper's ratio, saying on which side; `inconclusive` otherwise, saying why.
 
 Why a ratio differs from the MAC ratio, in one line: time ratio = MAC ratio × (achieved MAC/s of
 PixelFolder ÷ that of the other), and the achieved rate is utilization × attainable rate on the
-device's roofline (attainable = min(peak, bandwidth × operational intensity)), which the latency
-measure records when it has a roofline.
+device's roofline (benchmarks/profiling/device_roof.py, the one the latency table uses).
 """
 
 from __future__ import annotations
@@ -30,17 +37,36 @@ import math
 
 import models
 from benchmarks.claims import paper
-from benchmarks.claims.rows import NOT_MEASURED, NOT_REPRODUCED, REPRODUCED, ClaimRow
+from benchmarks.claims.rows import (
+    INCONCLUSIVE,
+    NOT_MEASURED,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    ClaimRow,
+)
+from benchmarks.profiling.device_roof import device_roofs, row_utilization
+from benchmarks.profiling.measures.latency import CLAIM_BATCH, CLAIM_RESOLUTION
+from benchmarks.profiling.timing import log_half, ratio_interval
 from common.provenance import device_label
 
 SUBJECT = "pixelfolder"
-RESOLUTION = 256
-BATCH = 1
+RESOLUTION = CLAIM_RESOLUTION
+BATCH = CLAIM_BATCH
 NOTCH = 1.57  # median ± 1.57·IQR/√n: the boxplot notch, ≈ 95 % for a median
 UNIT = "× speed"
 WHY_BATCH = (
     f"batch {BATCH} at {RESOLUTION} px: the batch at which all four models are timed in the "
     "default run (the paper states none)"
+)
+TOLERANCE = "paper ratio inside the measured ratio's 95 % interval, 1.00 and the MAC ratio outside"
+INTERVAL_METHOD = (
+    "Speed ratios: PixelFolder's images/s over the other model's = the other's median latency ÷ "
+    "PixelFolder's, from the latency table's median and 95 % CI columns. Interval = ratio × "
+    "e^(±δ), δ = √(δ₁² + δ₂²), where δᵢ is the larger of ln(CI high ÷ median) and ln(median ÷ CI "
+    "low) of each row: two independent timings with multiplicative errors, so their relative "
+    "half-widths add in quadrature in log space. Reproduced: the paper's ratio inside, and both "
+    "1.00 (equal speed) and the ratio MACs alone predict outside, with no noisy row; not "
+    "reproduced: the paper's ratio outside; inconclusive otherwise."
 )
 
 
@@ -54,15 +80,68 @@ def median_interval(row: dict) -> tuple[float, float, float, str]:
     return med, max(med - half, 1e-12), med + half, "IQR notch ≈ 95 %"
 
 
-def _log_half(med: float, lo: float, hi: float) -> float:
-    return max(math.log(hi / med), math.log(med / lo))
+def _shown(x: float) -> str:
+    return f"{x:.2f}"
 
 
-def ratio_interval(a: tuple, b: tuple) -> tuple[float, float, float]:
-    """Ratio of b's median to a's (= a's images/s over b's at one batch) with its interval."""
-    ratio = b[0] / a[0]
-    delta = math.hypot(_log_half(*a[:3]), _log_half(*b[:3]))
-    return ratio, ratio * math.exp(-delta), ratio * math.exp(delta)
+def judge(
+    want: float, ratio: float, lo: float, hi: float, mac_ratio: float, noisy=(), us="", them=""
+) -> tuple[str, str]:
+    """(verdict, why) of a measured ratio with its interval [lo, hi] against the paper's `want`:
+    module docstring. An alternative counts only where it prints differently from the paper's
+    ratio (2 decimals, as the claim shows both): one that reads the same is no alternative.
+    `noisy` names the models whose timing row is noisy."""
+    interval = f"interval {lo:.2f}–{hi:.2f}"
+    if not lo <= want <= hi:
+        above = lo > want
+        side, pace = ("above", "faster") if above else ("below", "slower")
+        who = f"{us or 'the subject'} measured {pace} relative to {them or 'the other'}"
+        why = (
+            f"not reproduced: measured {ratio:.2f}× is {side} the paper's {want:.2f}× ({who} than "
+            f"the paper claims; {interval})"
+        )
+        if noisy:
+            why += f"; noisy timing for {', '.join(noisy)}, the interval still excludes the paper's"
+        return NOT_REPRODUCED, why
+    rivals = [
+        f"{_shown(x)} ({what})"
+        for x, what in ((1.0, "equal speed"), (mac_ratio, "what MACs alone predict"))
+        if _shown(x) != _shown(want) and lo <= x <= hi
+    ]
+    reasons = []
+    if rivals:
+        reasons.append("the interval also contains " + " and ".join(rivals))
+    if noisy:
+        reasons.append(
+            f"the timing of {', '.join(noisy)} is noisy (CI wider than its target, see the "
+            "latency table), so its interval cannot back a verdict"
+        )
+    if reasons:
+        return INCONCLUSIVE, f"inconclusive: {'; '.join(reasons)} ({interval})"
+    outside = ", ".join(
+        _shown(x) for x in dict.fromkeys((1.0, mac_ratio)) if _shown(x) != _shown(want)
+    )
+    return REPRODUCED, (
+        f"reproduced: the paper's {want:.2f}× is inside and {outside or 'no alternative'} outside "
+        f"({interval})"
+    )
+
+
+def _ms(x: float) -> str:
+    """4 significant digits, as the latency table shows its median and CI columns."""
+    decimals = max(0, 3 - math.floor(math.log10(abs(x)))) if x else 0
+    return f"{x:.{decimals}f}"
+
+
+def recompute_line(us: str, ia: tuple, them: str, ib: tuple) -> str:
+    """The numbers behind the interval, as the latency table shows them, and the arithmetic."""
+    da, db = log_half(*ia[:3]), log_half(*ib[:3])
+    how = ia[3] if ia[3] == ib[3] else f"{ia[3]} / {ib[3]}"
+    return (
+        f"latency table: {us} {_ms(ia[0])} ms [{_ms(ia[1])}–{_ms(ia[2])}], {them} "
+        f"{_ms(ib[0])} ms [{_ms(ib[1])}–{_ms(ib[2])}] ({how}); δ = √({da:.4f}² + {db:.4f}²) = "
+        f"{math.hypot(da, db):.4f}, interval = ratio × e^(±δ)"
+    )
 
 
 def device_of(profile: dict) -> str:
@@ -73,53 +152,40 @@ def _timed(profile: dict | None, batch: int) -> dict | None:
     return ((profile or {}).get("latency") or {}).get("by_batch", {}).get(str(batch))
 
 
-def device_roof(profiles: dict, device: str) -> tuple[float, float, int] | None:
-    """(peak MAC/s, bandwidth B/s, jobs) of `device`: the best of each roof over every timed job
-    of the run on it. Why not each row's own: a job samples its kernels for seconds, and a
-    kernel that ran slow there (seen: 117 against 214–234 GMAC/s on the same quiet CPU) would
-    make that one model's utilization look high; the device's roofline is the best seen."""
-    roofs = [
-        p["latency"]["roof"]
-        for p in profiles.values()
-        if (p.get("latency") or {}).get("roof") and device_of(p) == device
-    ]
-    peaks = [r["peak_macs_per_s"] for r in roofs if r.get("peak_macs_per_s")]
-    bws = [r["bandwidth_bytes_per_s"] for r in roofs if r.get("bandwidth_bytes_per_s")]
-    if not peaks or not bws:
-        return None
-    return max(peaks), max(bws), len(roofs)
+def device_roof(profiles: dict, device: str) -> dict | None:
+    """The device's roofline over every timed job of the run (device_roof.device_roofs): the
+    one the latency table's utilization is against, so the two say the same."""
+    return device_roofs(profiles.values()).get(device)
 
 
 def roofline_line(us: str, a: dict, them: str, b: dict, mac_ratio: float, roof=None) -> str:
-    """Why the time ratio is not the MAC ratio, from the two rows' roofline keys; with `roof`
-    (device_roof), utilization is taken against the device's roofline instead of each job's."""
+    """Why the time ratio is not the MAC ratio: each row's utilization on `roof` (device_roof),
+    through the same function as the latency table's (device_roof.row_utilization)."""
     line = (
         f"MACs alone predict {mac_ratio:.2f}×; achieved {a['achieved_macs_per_s'] / 1e9:.3g} vs "
         f"{b['achieved_macs_per_s'] / 1e9:.3g} GMAC/s"
     )
-    keys = ("intensity_macs_per_byte", "attainable_macs_per_s", "utilization")
-    if not all(a.get(k) is not None and b.get(k) is not None for k in keys):
+    ua, ub = row_utilization(a, roof), row_utilization(b, roof)
+    if ua is None or ub is None or a.get("intensity_macs_per_byte") is None:
         return (
             f"{line}; this profile has no roofline (intensity, attainable rate), so whether the "
             "gap is bandwidth or overhead is not known"
         )
 
-    def part(name, r):
-        attainable, util = r["attainable_macs_per_s"], r["utilization"]
-        if roof:
-            attainable = min(roof[0], roof[1] * r["intensity_macs_per_byte"])
-            util = r["achieved_macs_per_s"] / attainable
+    def part(name, r, found):
+        attainable, util = found
         return (
             f"{name} at {util:.2f} of its attainable {attainable / 1e9:.3g} GMAC/s (intensity "
             f"{r['intensity_macs_per_byte']:.3g} MAC/B)"
         )
 
     where = (
-        f" (device roofline: best peak and bandwidth over the run's {roof[2]} timed jobs)"
+        f" (device roofline: best peak and bandwidth over the run's {roof['jobs']} timed jobs, "
+        "as in the latency table)"
         if roof
         else ""
     )
-    return f"{line}: {part(us, a)}, {part(them, b)}{where}"
+    return f"{line}: {part(us, a, ua)}, {part(them, b, ub)}{where}"
 
 
 def speed_row(profiles: dict, other: str, batch: int = BATCH) -> ClaimRow:
@@ -129,10 +195,9 @@ def speed_row(profiles: dict, other: str, batch: int = BATCH) -> ClaimRow:
     us, them = models.display_name(SUBJECT), models.display_name(other)
     claim = f"{us} generates {want:.2f}× the images/s of {them} (256, Table 1)"
     pv = f"{want:.2f}× ({mine.value:g} vs {theirs.value:g} images/s, GPU not stated)"
-    tol = "paper ratio inside the measured ratio's 95 % interval"
 
     def missing(why: str) -> ClaimRow:
-        return ClaimRow(claim, mine.source, pv, "—", tol, NOT_MEASURED, why, want, None, UNIT)
+        return ClaimRow(claim, mine.source, pv, "—", TOLERANCE, NOT_MEASURED, why, want, None, UNIT)
 
     pa, pb = profiles.get((SUBJECT, RESOLUTION)), profiles.get((other, RESOLUTION))
     a, b = _timed(pa, batch), _timed(pb, batch)
@@ -150,19 +215,21 @@ def speed_row(profiles: dict, other: str, batch: int = BATCH) -> ClaimRow:
         return missing(f"the latency row of {', '.join(bad)} is invalid (see the latency table)")
     ia, ib = median_interval(a), median_interval(b)
     ratio, lo, hi = ratio_interval(ia, ib)
-    ok = lo <= want <= hi
-    noisy = [m for m, r in ((SUBJECT, a), (other, b)) if r.get("noisy")]
+    mac_ratio = pb["macs"] / pa["macs"]
+    noisy = [name for name, r in ((us, a), (them, b)) if r.get("noisy")]
+    verdict, why = judge(want, ratio, lo, hi, mac_ratio, noisy, us, them)
     measured = f"{ratio:.2f}× [{lo:.2f}–{hi:.2f}] on {dev_a}, batch {batch}"
-    expl = (
-        f"{WHY_BATCH}; intervals from {ia[3]} / {ib[3]}"
-        + (f"; noisy timing for {', '.join(noisy)}" if noisy else "")
-        + "; "
-        + roofline_line(us, a, them, b, pb["macs"] / pa["macs"], device_roof(profiles, dev_a))
+    expl = "; ".join(
+        (
+            why,
+            WHY_BATCH,
+            recompute_line(us, ia, them, ib),
+            roofline_line(us, a, them, b, mac_ratio, device_roof(profiles, dev_a)),
+        )
     )
     if other == "inr_gan":
         expl += "; INR-GAN here is the released inr-gan-bil, not the paper's configuration"
-    verdict = REPRODUCED if ok else NOT_REPRODUCED
-    return ClaimRow(claim, mine.source, pv, measured, tol, verdict, expl, want, ratio, UNIT)
+    return ClaimRow(claim, mine.source, pv, measured, TOLERANCE, verdict, expl, want, ratio, UNIT)
 
 
 def speed_rows(profiles: dict) -> list[ClaimRow]:

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import models
 from benchmarks.claims import paper
-from benchmarks.claims.rows import (
+from benchmarks.claims.rows import (  # noqa: F401  (INCONCLUSIVE, VERDICTS: re-exported)
+    INCONCLUSIVE,
     NOT_MEASURED,
     NOT_REPRODUCED,
     PAPER_ONLY,
     REPRODUCED,
+    VERDICTS,
     ClaimRow,
 )
 from benchmarks.claims.speed import speed_rows

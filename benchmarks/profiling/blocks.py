@@ -12,8 +12,10 @@ leave an unexplained gap that grows as a model gets smaller.
 Why hooks and not torch.profiler: a post-hook on each block's last module and a pre-hook on the
 root cost a clock read each (plus a device sync on CUDA, where kernels run asynchronously), so
 the timed forward is the plain forward; the profiler records every aten op and slows a CPU
-forward of small ops by tens of percent. The hooked forward is also timed as a whole, so the
-report can set it beside the latency measure's plain median (the hooks' cost).
+forward of small ops by tens of percent. Even so the report takes only each block's share of
+the hooked forward and scales it onto the latency measure's plain median (measures/blocks.py),
+so a forward has one time in the report; the hooked forward is timed as a whole too, and its
+ratio to the plain median is shown beside it, which bounds what the scaling changed.
 
 A layout lists each block's modules in call order. `check_order` runs one forward and fails (a
 bug, with a traceback) if a block's modules are not called between its neighbours' or one is

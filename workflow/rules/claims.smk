@@ -5,6 +5,7 @@ rule claims:
     input:
         profiles=profiles(),
         metrics=every("metrics"),
+        settings=settings_stamp("claims", rehearsal=CFG.rehearsal),
     output:
         csv=L.pattern("claims_csv"),
         md=L.pattern("claims_md"),

@@ -5,13 +5,17 @@ import shlex
 import sys
 
 sys.path.insert(0, workflow.basedir)  # the project's packages, whatever the working directory
+from workflow.run_paths import export_pythonpath
 
-from common import sections, settings
+export_pythonpath(workflow.basedir)  # ... and for every `python -m` a job or handler starts
+
+from common import sections, settings, strict_yaml
 from common.cli import UsageError, format_overrides
 from common.layout import Layout, reports_root, results_root
 from workflow import config as run_config
 
 try:
+    strict_yaml.check_files(workflow.configfiles)  # duplicate keys, alias bombs: with their lines
     CFG = run_config.load(config)
 except UsageError as exc:  # one line, before any job is planned
     print(f"error: {exc}", file=sys.stderr)
@@ -20,6 +24,14 @@ except UsageError as exc:  # one line, before any job is planned
 RESULTS = results_root(CFG.run)
 REPORTS = reports_root(CFG.run)
 L = Layout(RESULTS)
+try:  # a read-only working directory, or a file where the run's folders go: one line
+    from workflow import run_paths
+
+    run_paths.check_writable_workdir(workflow.basedir)
+    run_paths.check_folders(L.pattern("logs"), REPORTS)
+except UsageError as exc:
+    print(f"error: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
 PY = shlex.quote(sys.executable)  # the interpreter snakemake runs under (the project's venv)
 DEVICE = CFG.device
 DATASETS = list(CFG.datasets)
@@ -60,6 +72,10 @@ def check_cluster():
         print(line, file=sys.stderr)
     if lines:
         raise SystemExit(1)
+    # then follow the jobs: a long wait says Slurm's reason, a failure names its Slurm log
+    run_id = getattr(getattr(workflow.scheduler, "_executor", None), "run_uuid", None)
+    every = workflow.remote_execution_settings.seconds_between_status_checks or 10
+    slurm_check.watch(run_id, every)  # the jobs run in the working directory (sbatch -D)
 
 
 
@@ -108,3 +124,18 @@ def every(key, **fixed):
     names = {"model": MODELS, "dataset": DATASETS, **fixed}
     pattern = L.pattern(key)
     return expand(pattern, **{k: v for k, v in names.items() if "{" + k + "}" in pattern})
+
+
+def settings_stamp(rule, **values):
+    """An input function: the job's settings stamp (workflow/job_settings.py), written when the
+    settings differ, so a changed setting re-runs the job without Snakemake's own metadata (a
+    copied results folder). `values` are what the job's results depend on, settings only, never
+    paths; a callable value is called with the job's wildcards."""
+    from workflow import job_settings
+
+    def stamp(wc):
+        found = {k: v(wc) if callable(v) else v for k, v in values.items()}
+        job = "_".join(str(v) for _, v in sorted(wc.items())) or "run"
+        return job_settings.stamp(L.path("settings", rule=rule, job=job), found, workflow.dryrun)
+
+    return stamp

@@ -2,6 +2,8 @@
 
 
 rule prepare_dataset:
+    input:
+        settings=settings_stamp("prepare_dataset", args=lambda wc: section_args(CFG.datasets[wc.dataset])),
     output:
         L.pattern("dataset"),
     log:

@@ -16,6 +16,8 @@ def _timed(wc) -> bool:
 
 
 rule profile:
+    input:
+        settings=settings_stamp("profile", section=SECTION, device=DEVICE),
     output:
         L.pattern("profile"),
     log:
@@ -34,6 +36,10 @@ rule profile_variant:
     """Cost of the variant that was actually trained (narrow widths in the default run), so the
     quality-vs-MACs plot pairs each metric with the MACs of the network that produced it. Counted
     only (--no-latency): timing belongs to the full-width profiles."""
+    input:
+        settings=settings_stamp("profile_variant", section=SECTION,
+            res=lambda wc: CFG.datasets[wc.dataset].resolution,
+            build=lambda wc: overrides("--build", CFG.models[wc.model].build)),
     output:
         L.pattern("variant"),
     log:

@@ -19,6 +19,7 @@ rule quality:
     input:
         ckpt=L.pattern("final_ckpt"),
         data=L.pattern("dataset"),
+        settings=settings_stamp("quality", args=to_argv(Q, exclude=CURVE_ONLY), device=DEVICE),
     output:
         L.pattern("metrics"),
     log:
@@ -39,6 +40,8 @@ rule quality_curve:
     input:
         ckpt=L.pattern("final_ckpt"),
         data=L.pattern("dataset"),
+        settings=settings_stamp("quality_curve", args=to_argv(curve_quality(Q), exclude=CURVE_ONLY),
+            device=DEVICE),
     output:
         directory(L.pattern("curve_dir")),
     log:
@@ -58,6 +61,7 @@ rule quality_curve:
 rule stages:
     input:
         ckpt=L.pattern("final_ckpt"),
+        settings=settings_stamp("stages", device=DEVICE),
     output:
         png=L.pattern("stages_png"),
         json=L.pattern("stages_json"),
@@ -76,6 +80,7 @@ rule nearest:
     input:
         ckpt=L.pattern("final_ckpt"),
         data=L.pattern("dataset"),
+        settings=settings_stamp("nearest", num_real=Q.num_real, seed=Q.seeds[0], device=DEVICE),
     output:
         png=L.pattern("nearest_png"),
         json=L.pattern("nearest_json"),

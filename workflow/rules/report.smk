@@ -12,6 +12,7 @@ rule report:
         every("final_ckpt"),  # and the log.csv beside it (not an output: see train.smk)
         every("dataset"),
         rules.claims.output.csv,
+        settings=settings_stamp("report", cfg=settings.as_dict(CFG)),
     output:
         html=f"{REPORTS}/report.html",
     log:

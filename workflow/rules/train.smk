@@ -26,6 +26,7 @@ def _train_args(wc):
 rule train:
     input:
         data=L.pattern("dataset"),
+        settings=settings_stamp("train", gpus=T.gpus, args=_train_args),
     output:
         # final.pt only: log.csv is appended across resumes (and trimmed to the resumed step by
         # training itself), so it is not declared, and `--rerun-incomplete` cannot delete it
