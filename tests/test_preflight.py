@@ -66,7 +66,7 @@ def _standins(root: Path, pin_vgg: str | None = None, pin_inception: bool = True
     size; a test disk need not hold the paper's full-width 25000 kimg). Returns the config."""
     cfg = yaml.safe_load(PAPER.read_text())
     cfg["device"] = "cpu"
-    cfg["train"].update(gpus=1, kimg=1, snap_kimg=1)
+    cfg["train"].update(gpus=1, kimg=1, snap_kimg=1, batch=2)  # stand-in sets hold 2-3 images
     cfg["models"] = {name: {"build": {"width": 0.0625}} for name in cfg["models"]}
     cfg["quality"].update(num_gen=100, curve_num_gen=100, num_real=100)
     ffhq = root / cfg["datasets"]["ffhq"]["source"]

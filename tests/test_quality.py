@@ -564,7 +564,7 @@ def test_cli_bad_inputs_exit_2_without_output(real_run, tmp_path, capsys):
     out = tmp_path / "never.json"
     base = ["--data", data, "--extractor", "proxy", "--num-gen", 8, "--out", out, "--no-download"]
     cases = [
-        (["--checkpoint", tmp_path / "nope.pt", *base], "checkpoint not found"),
+        (["--checkpoint", tmp_path / "nope.pt", *base], "nope.pt does not exist"),
         (["--checkpoint", ckpt, *base, "--metrics", "fid,is"], "unknown metric"),
         (["--checkpoint", ckpt, *base, "--num-gen", 1], "--num-gen: 1 is less than the minimum"),
         (["--checkpoint", ckpt, *base, "--data", tmp_path / "missing.zip"], "does not exist"),
