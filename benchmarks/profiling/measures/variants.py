@@ -110,6 +110,18 @@ def rows(profile: dict) -> list[dict]:
     return out
 
 
+def timing_knobs(cfg) -> dict:
+    """The Profile section's timing settings as `time_adaptive`'s keywords: the grid times each
+    variant exactly as a latency row is timed (the measure and the benchmark suite both)."""
+    return dict(
+        warmup=cfg.latency_warmup,
+        min_repeats=cfg.latency_repeats,
+        min_time=cfg.min_time,
+        ci_target=cfg.latency_ci_target,
+        max_time=cfg.latency_max_time,
+    )
+
+
 @register_measure(
     "variants",
     label="Speed variants",
@@ -174,13 +186,7 @@ def rows(profile: dict) -> list[dict]:
 )
 def variants(ctx):
     cfg = ctx.cfg
-    knobs = dict(
-        warmup=cfg.latency_warmup,
-        min_repeats=cfg.latency_repeats,
-        min_time=cfg.min_time,
-        ci_target=cfg.latency_ci_target,
-        max_time=cfg.latency_max_time,
-    )
+    knobs = timing_knobs(cfg)
     section = measure_variants(
         ctx.model,
         ctx.resolution,
