@@ -67,6 +67,22 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     )
 
 
+def redirect_output(path: str | os.PathLike) -> None:
+    """Send this process's stdout and stderr to `path` from now on (truncated first): the file
+    descriptors themselves, so worker processes, tqdm and C code follow. A job calls it once it
+    owns its output, so a concurrent job that loses cannot empty the winner's log."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+    finally:
+        os.close(fd)
+
+
 def first_line(exc: BaseException) -> str:
     """An exception as one line: its first message line, or its type when it has no message."""
     text = str(exc).strip()

@@ -3,6 +3,7 @@
 
     results/<run>/
       preflight.json                          what the config needs, found   (workflow.preflight)
+      invocation.json                         command, config files, commit  (common.invocation)
       data/<dataset>.zip                      prepared images + recipe       (data.prepare)
       profile/<model>_<res>.json              full-width cost                (benchmarks.profiling)
       profile_variant/<dataset>_<model>.json  cost of the trained variant    (benchmarks.profiling)
@@ -22,6 +23,7 @@ from pathlib import Path
 
 PATTERNS = {
     "preflight": "preflight.json",
+    "invocation": "invocation.json",
     "dataset": "data/{dataset}.zip",
     "profile": "profile/{model}_{res}.json",
     "variant": "profile_variant/{dataset}_{model}.json",

@@ -176,3 +176,43 @@ def machine_fingerprint(device) -> dict:
         "cpu": cpu_fingerprint(),
         "gpu": gpu_fingerprint(device) if device.type == "cuda" else None,
     }
+
+
+CODE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the clone's root
+
+
+def code_version(root: str = CODE_ROOT) -> dict:
+    """Which pixbench made a result: the version pyproject.toml declares, and the git commit of
+    the clone with whether tracked files differ from it (`dirty`). A copy that is not a git
+    checkout (or has no git) says so in `commit` instead of guessing."""
+    import tomllib
+
+    try:
+        with open(os.path.join(root, "pyproject.toml"), "rb") as f:
+            version = tomllib.load(f).get("project", {}).get("version")
+    except (OSError, tomllib.TOMLDecodeError):
+        version = None
+    out = {"version": version, "commit": None, "dirty": None}
+    git = shutil.which("git")
+    if git is None:
+        out["commit"] = "unknown (git not installed)"
+        return out
+    try:
+        head = subprocess.run(
+            [git, "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20
+        )
+        if head.returncode:
+            out["commit"] = "unknown (not a git checkout)"
+            return out
+        changed = subprocess.run(
+            [git, "-C", root, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        out["commit"] = f"unknown (git failed: {first_line(exc)})"
+        return out
+    out["commit"] = head.stdout.strip()
+    out["dirty"] = bool(changed.stdout.strip()) if changed.returncode == 0 else None
+    return out

@@ -33,9 +33,10 @@ import numpy as np
 import PIL
 from tqdm import tqdm
 
-from common import sections, settings
+from common import cli, sections, settings
 from common.cli import OneLineParser, UsageError, check_writable, run, setup_logging
 from common.io import atomic_output, exclusive, remove_stale_temps, sha256_file, short
+from common.provenance import code_version
 from data._common import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -118,13 +119,7 @@ def _now_iso() -> str:
 
 
 def _tool_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        pkg = version("pixbench")
-    except Exception:
-        pkg = "0.1.0 (not installed)"
-    return f"pixbench {pkg}, data.prepare v{PREPARE_VERSION}"
+    return f"pixbench {code_version()['version']}, data.prepare v{PREPARE_VERSION}"
 
 
 def _member(name: str) -> zipfile.ZipInfo:
@@ -199,11 +194,14 @@ def prepare(
     count: int | None = None,
     workers: int = 1,
     progress: bool = True,
+    on_locked=None,
 ) -> dict:
     """Write a prepared dataset zip to `out` and return a summary (the recipe + out, sha256, time).
 
     `seed`/`count` apply to embedded:NAME sources only. Raises DatasetError on bad input; then
-    no output (and no temp file) exists.
+    no output (and no temp file) exists. `on_locked()` runs once this process holds `out`'s
+    lock (the CLI opens its --log there, so a second run that loses the lock cannot truncate
+    the winner's log).
     """
     t0 = time.perf_counter()
     check_resolution(resolution)
@@ -224,19 +222,22 @@ def prepare(
     except UsageError as exc:
         raise DatasetError(str(exc)) from None
 
-    log.info(
-        "preparing %s source %s -> %s at %dx%d%s",
-        src.kind,
-        src.location,
-        out,
-        resolution,
-        resolution,
-        f" (at most {max_images} images)" if max_images else "",
-    )
-    if src.unsupported:
-        log.info("ignoring %d non-image files (e.g. %s)", len(src.unsupported), src.unsupported[0])
-
     with exclusive(out.with_name(f".{short(out.name)}.lock"), f"--out {out}"):
+        if on_locked is not None:
+            on_locked()
+        log.info(
+            "preparing %s source %s -> %s at %dx%d%s",
+            src.kind,
+            src.location,
+            out,
+            resolution,
+            resolution,
+            f" (at most {max_images} images)" if max_images else "",
+        )
+        if src.unsupported:
+            log.info(
+                "ignoring %d non-image files (e.g. %s)", len(src.unsupported), src.unsupported[0]
+            )
         for stale in remove_stale_temps(out):  # a killed run's; ours is made after this
             log.info("removed %s (left by a killed run)", stale)
         with atomic_output(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
@@ -365,6 +366,11 @@ def _parser() -> OneLineParser:
         "--workers", type=int, default=min(4, os.cpu_count() or 1), help="processes for decoding"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    p.add_argument(
+        "--log",
+        help="write output and errors to this file, opened once --out's lock is held (a run that "
+        "finds --out in use reports that on stderr and leaves the file alone)",
+    )
     return p
 
 
@@ -382,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         count=args.count,
         workers=args.workers,
         progress=not args.quiet,
+        on_locked=(lambda: cli.redirect_output(args.log)) if args.log else None,
         **settings.as_dict(cfg),
     )
     print(summary_line(summary))

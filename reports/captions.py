@@ -12,8 +12,11 @@ def quality_caption(res: RunResults) -> str:
     q = res.config["quality"]
     seeds = q.get("seeds") or []
     return (
-        f"Each metric: mean ± std over {plural(len(seeds), 'seed')} ({seeds}), each seed "
-        f"{q.get('num_gen')} generated against {q.get('num_real')} real images."
+        f"Each metric: mean ± std over {plural(len(seeds), 'sampling seed')} ({seeds}) of one "
+        "trained generator per model: a seed draws a new set of latents z (the same checkpoint, "
+        f"the same training run), {q.get('num_gen')} generated images per seed against the same "
+        f"{q.get('num_real')} real images. The ± is sampling noise only; it says nothing of how a "
+        "second training run would land."
     ) + why_n(res)
 
 
@@ -49,41 +52,28 @@ def claims_caption(claims) -> str:
 
 
 def training_caption(res: RunResults) -> str:
-    """The curve's sample size: fewer samples and one seed, so it is noisier than the table."""
+    """The curve's sample size and features beside the quality table's: a reader who finds the
+    last point of a curve differ from the table's number learns why here."""
     q = res.config["quality"]
     n = q.get("curve_num_gen") or q.get("num_gen")
     seed = (q.get("seeds") or [0])[0]
-    return (
+    text = (
         f"Training losses, and {q.get('curve_metric')} against kimg from the untrained start: "
         f"{n} generated images per snapshot, one seed ({seed}), no ± (a single draw)."
     )
-
-
-def recipe_line(res: RunResults) -> str:
-    """How each model was trained, and every hyper-parameter set away from its official recipe
-    (run.json `off_recipe`): a preset made for a CPU run is never mistaken for the paper's."""
-    parts = []
-    for (_, model), r in res.runs.items():
-        t = r.get("train") or {}
-        how = f"{_num(t.get('kimg', '?'))} kimg at batch {r.get('batch', t.get('batch', '?'))}"
-        if t.get("preset"):
-            how += f", preset {t['preset']}"
-        off = r.get("off_recipe")
-        if off is None:
-            changed = "hyper-parameters not recorded"
-        elif off:
-            changed = ", ".join(
-                f"{k} {_num(v['used'])} (official {_num(v['official'])})" for k, v in off.items()
-            )
-        else:
-            changed = "the official recipe"
-        parts.append(f"{model}: {how}; {changed}")
-    return "off the paper recipe where named; " + "; ".join(parts)
-
-
-def _num(v) -> str:
-    """4 significant digits; None (a setting the recipe leaves off) as "off"."""
-    return "off" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+    curve_net = q.get("curve_extractor") or q.get("extractor")
+    if curve_net != q.get("extractor"):
+        text += (
+            f" The curve uses {curve_net} features, the quality table {q.get('extractor')}: "
+            "their numbers are on different scales and are not compared."
+        )
+    elif n != q.get("num_gen"):
+        text += (
+            f" The last point is not the quality table's number: the table uses {q.get('num_gen')} "
+            f"images per seed; a Fréchet distance from fewer images is biased upward (the "
+            "sample-size section shows by how much)."
+        )
+    return text
 
 
 def plural(n: int, noun: str) -> str:

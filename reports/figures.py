@@ -15,21 +15,20 @@ from reports.collect import RunResults
 
 
 def make_figures(res: RunResults, frames: dict, fig_dir: Path) -> dict:
+    """Every plot of the report by key, drawn from the tables' own frames where a table exists
+    (so a plot's CSV and its table agree); each writes PNG, SVG and CSV (reports.plots.save)."""
     return {
         "claims": plots.claims_chart(res.claims, fig_dir),
-        "pareto": plots.pareto(res, fig_dir),
-        "metrics": plots.quality_metrics(res, fig_dir),
+        "pareto": plots.pareto(res, frames["quality"], fig_dir),
+        "metrics": plots.quality_metrics(frames["quality"], fig_dir),
         "scaling": efficiency_plots.scaling(frames["scaling"], fig_dir),
-        "latency": efficiency_plots.throughput(
-            frames["latency"], fig_dir
-        ),  # keyed by the row measure
         "training": plots.training_curves(res, fig_dir),
-        "training_cost": plots.quality_vs_training(res, fig_dir),
         "breakdown": efficiency_plots.mac_breakdown(res, fig_dir),
-        # (path, why not drawn) pairs, shown by `_figure`
+        # (path, why not drawn) pairs, shown by `figure`
+        "latency": efficiency_plots.throughput(frames["latency"], fig_dir),  # the row measure's
         "blocks": speed_plots.block_shares(res, fig_dir),
         "roofline": speed_plots.roofline(res, fig_dir),
-        "pareto_latency": speed_plots.pareto_latency(res, fig_dir),
+        "pareto_latency": speed_plots.pareto_latency(res, fig_dir, frames["quality"]),
         **variant_plots.figures(res, fig_dir),  # keyed by the row measure; none without a grid
     }
 

@@ -12,11 +12,22 @@ from common.io import atomic_output
 from reports import html as H
 from reports.collect import RunResults
 
-TITLE = "Learned, not copied: samples beside their nearest real images"
+TITLE = "Copy check: samples beside their nearest real images"
 NOTE = (
-    "The standard check that a GAN learned its data rather than copying it. PROXY features (not "
-    "Inception): nearest as this run's metrics see it."
+    "The standard check that a GAN did not copy its training images: a sample much closer to a "
+    "real image than real images are to each other would be a copy. Distances in the PROXY "
+    "feature space (not Inception). Far from every real image is not a copy, but neither is it "
+    "evidence of learning: it can also mean samples unlike the data."
 )
+
+
+def reading(first: list[float], scale: float) -> str:
+    """What the nearest distances say against the real-to-real median `scale`, and only that."""
+    if min(first) < 0.5 * scale:
+        return "at least one sample is under half the real-to-real distance from a real image: check it for a copy"
+    if min(first) > scale:
+        return "every sample is farther from the data than real images are from each other: no copy, and unlike the data"
+    return "no sample is under half the real-to-real distance from a real image: no copy seen"
 
 
 def caption(key, info: dict) -> str:
@@ -25,12 +36,14 @@ def caption(key, info: dict) -> str:
     rows = info.get("samples") or []
     if not rows:
         return f"{key[1]} on {key[0]}"
-    first = ", ".join(f"{r['distances'][0]:.2f}" for r in rows)
+    dists = [float(r["distances"][0]) for r in rows]
+    first = ", ".join(f"{d:.2f}" for d in dists)
+    scale = float(info["real_to_real_median"])
     return (
         f"{key[1]} on {key[0]}: each row a sample (left), then its {len(rows[0]['nearest'])} "
         f"nearest real images in PROXY feature space; nearest distance {first} against "
-        f"{info['real_to_real_median']:.2f}, the median distance of a real image to its nearest "
-        "other real image"
+        f"{scale:.2f}, the median distance of a real image to its nearest other real image; "
+        f"{reading(dists, scale)}"
     )
 
 

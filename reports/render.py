@@ -29,94 +29,30 @@ from common.cli import (
 from common.io import atomic_folder
 from common.io import atomic_output as atomic_path
 from common.io import atomic_write_text as write_text
-from data.prepare import SKIP_REASONS, skip_text
-from reports import columns, figures, nearest_panels, sample_size_plots, speed_plots, tables
+from common.layout import Layout
+from reports import (
+    doc_links,
+    figures,
+    header,
+    nearest_panels,
+    sample_size_plots,
+    speed_plots,
+    table_view,
+    tables,
+)
 from reports import html as H
-from reports.captions import claims_caption, plural, quality_caption, recipe_line, training_caption
+from reports.captions import claims_caption, plural, quality_caption, training_caption
 from reports.collect import RunResults, load_results
 from reports.headline import headline_html, headline_markdown, quality_orders, sources_html
 from reports.plots import headline_quality
-from reports.runs import device_line
 
 log = logging.getLogger("pixbench.report")
 
 
-def provenance(res: RunResults) -> str:
-    """Device, versions and config of the run, as one line for every table."""
-    device = versions = "unknown"
-    for p in res.profiles:
-        if p.get("latency"):
-            device = device_line(res.profiles)  # label and machine fingerprint
-            break
-    for p in res.profiles:
-        versions = ", ".join(f"{k} {v}" for k, v in p.get("versions", {}).items())
-        break
-    return f"run `{res.config.get('run')}` · timing device {device} · {versions} · config: report.html, section Provenance"
-
-
-def _data_line(name: str, r: dict) -> str:
-    """'faces: SOURCE at 64px, 10 images (200 of 210 skipped: 200 smaller than 64px)': a set
-    that kept few of its images says so where the reader starts, not only in its recipe."""
-    line = f"{name}: {r.get('source')} at {r.get('resolution')}px, {r.get('num_images')} images"
-    skipped = r.get("skipped") or {}
-    bad = sum(v for k, v in skipped.items() if k in SKIP_REASONS)
-    if bad:
-        line += (
-            f" ({bad} of {r.get('source_images_examined')} skipped: "
-            f"{skip_text(skipped, r.get('resolution'))})"
-        )
-    return line
-
-
-def proxy_banner(res: RunResults) -> str:
-    recipes = "; ".join(_data_line(name, r) for name, r in res.recipes.items())
-    variants = "; ".join(f"{m}: {r.get('variant', 'full width')}" for (_, m), r in res.runs.items())
-    parts = [f"<b>What this run used.</b> {html.escape(res.config.get('description', ''))}"]
-    if recipes:
-        parts.append(f"Data: {html.escape(recipes)}.")
-    if variants:
-        parts.append(f"Trained variants: {html.escape(variants)}.")
-    parts += [f"Training: {html.escape(recipe_line(res))}."] if res.runs else []
-    if res.proxy:
-        parts.append(
-            "Quality numbers use the <b>PROXY feature extractor</b> (a fixed random conv net, not "
-            "Inception/VGG16): they are named fd_proxy, kd_proxy, precision_proxy …, compare models "
-            "within this run only, and are <b>not</b> comparable to the paper's FID / precision / recall."
-        )
-    elif line := quality_source_line(res):
-        parts.append(line)
-    parts.append(
-        "Efficiency numbers (params, MACs, memory) are for the full-width official architectures."
-    )
-    return f"<div class='banner'>{' '.join(parts)}</div>"
-
-
-def quality_source_line(res: RunResults) -> str:
-    """What the quality table's features are and where their network came from (the metric
-    card's file, source and sha256), N beside the protocol's, and what is not on the reference
-    network: the words a reader needs before reading an FID at small N."""
-    cards = [q.get("card") or {} for q in res.quality.values()]
-    if not cards:
-        return ""
-    card, ex = cards[0], res.extractor
-    nets = "; ".join(
-        f"{name}: {html.escape(str(c.get('source') or c.get('file')))}, sha256 "
-        f"<code>{html.escape(str(c.get('sha256')))}</code>"
-        for name, c in sorted((card.get("nets") or {}).items())
-    )
-    n = f"N = {card.get('num_gen')} generated per seed ({len(card.get('seeds') or [])} seeds) "
-    n += f"against {card.get('num_real')} real images"
-    text = (
-        f"Quality: <b>real Inception features</b> ({html.escape(ex.label)}; {nets}); {n}, far "
-        "below the protocol's 50,000, so FID is biased upward (the sample-size section shows how "
-        "far) and not comparable with published values."
-    )
-    if ex.suffix:
-        text += f" Keys ending {html.escape(ex.suffix)} are not on the published network."
-    curve = res.config["quality"].get("curve_extractor")
-    if curve and curve != ex.name:
-        text += f" The per-kimg training curves use {html.escape(curve)} features."
-    return text
+def provenance(res: RunResults, out: Path | None = None, source: str | None = None) -> str:
+    """Run, code, command, config and timing device on one line, for the head of every table
+    file (the report's header carries the same facts, reports/header.py)."""
+    return header.header_line(res, Path(out or "."), source)
 
 
 def _write_table(df, out: Path, name: str, prov: str, title: str, note: str = "") -> None:
@@ -194,8 +130,10 @@ def orders(res: RunResults) -> dict:
     return quality_orders(res.quality, headline_quality(res)) if res.quality else {}
 
 
-def _table(t: dict, name: str) -> str:
-    return H.table_html(columns.display(name, t[name]))
+def _table(t: dict, name: str, command: str | None = None) -> str:
+    """The table `name` as its reader meets it (split when wide, rows with their evidence ids),
+    with its CSV/Markdown links and, given one, the command that recomputes it."""
+    return table_view.table_block(name, t[name], command=command)
 
 
 def _note(text: str) -> str:
@@ -214,29 +152,39 @@ def sections(res: RunResults, t: dict, figs: dict, samples: dict, stages: dict) 
             + "".join(
                 figures.figure(figs[k], alt) for k, alt in figures.EXTRA_FIGURES.get(m.table, ())
             )
-            + _table(t, m.table),
+            + _table(t, m.table, header.rerun_command(res, "profile")),
         )
         for m in row_measures()
     ]
     return [
-        ("Paper claims vs measured", _note(claims_caption(res.claims)) + H.claims_html(res.claims)),
+        (
+            "Paper claims vs measured",
+            _note(claims_caption(res.claims))
+            + table_view.claims_block(
+                res.claims,
+                t,
+                table_view.claims_command(res.root, bool(res.config.get("rehearsal"))),
+            ),
+        ),
         (
             "Paper Table 1 beside ours",
-            _note(measures.get("macs").note) + _table(t, "table1_vs_paper"),
+            _note(measures.get("macs").note)
+            + _table(t, "table1_vs_paper", header.rerun_command(res, "profile")),
         ),
         (
             "Efficiency",
             _note(measure_note("efficiency"))
-            + _table(t, "efficiency")
-            + H.img_tag(figs["breakdown"], "MAC breakdown by top-level module at 256"),
+            + _table(t, "efficiency", header.rerun_command(res, "profile"))
+            + H.img_tag(figs["breakdown"], "MAC breakdown by top-level module at 256")
+            # the scaling table repeated these rows (scaling.csv stays beside them): its plot
+            + H.img_tag(figs["scaling"], "scaling"),
         ),
-        ("Scaling with resolution", H.img_tag(figs["scaling"], "scaling") + _table(t, "scaling")),
         *rows,
         (
             f"Quality{qual_label}",
             qnote
             + _note(quality_caption(res))
-            + _table(t, "quality")
+            + _table(t, "quality", header.rerun_command(res, "quality"))
             + H.img_tag(figs["metrics"], "every metric"),
         ),
         sample_size_plots.section(figs.get("sample_size")),
@@ -244,14 +192,16 @@ def sections(res: RunResults, t: dict, figs: dict, samples: dict, stages: dict) 
             "Quality against cost",
             qnote
             + H.pair(
-                H.figure(figs["training_cost"], "against training cost: images seen and seconds"),
-                H.figure(figs["pareto"], "against inference cost: GMACs per image (Pareto front)"),
+                H.figure(figs["pareto"], "against inference cost: each trained variant's GMACs"),
                 speed_plots.shown(
-                    figs["pareto_latency"], "against measured latency (Pareto front)"
+                    figs["pareto_latency"], "against the measured latency of the same variant"
                 ),
             ),
         ),
-        ("Paper Table 2 beside ours", qnote + _table(t, "table2_vs_paper")),
+        (
+            "Paper Table 2 beside ours",
+            qnote + _table(t, "table2_vs_paper", header.rerun_command(res, "quality")),
+        ),
         ("Training", H.figure(figs["training"], training_caption(res))),
         (
             "Samples (G_ema, fixed seeds, const noise) beside the real images",
@@ -269,10 +219,19 @@ def sections(res: RunResults, t: dict, figs: dict, samples: dict, stages: dict) 
     ]
 
 
-def render(results: str | Path, out: str | Path, config: dict) -> Path:
+def render(
+    results: str | Path,
+    out: str | Path,
+    config: dict,
+    source: str | None = None,
+    final: str | Path | None = None,
+) -> Path:
+    """Write the report into `out`. `source` is the config file it was read from (None: given
+    as JSON by the workflow) and `final` the folder the report ends up in when `out` is a
+    staging folder, so the commands the page prints name the real paths."""
     out = Path(out)
     res = load_results(results, config)
-    prov = provenance(res)
+    prov = provenance(res, Path(final or out), source)
     t = write_tables(res, out, prov)
     figs = figures.make_figures(res, t, out / "plots")
     figs["sample_size"] = sample_size_plots.write(res, out, prov)  # FID vs N, FID∞
@@ -289,14 +248,15 @@ def render(results: str | Path, out: str | Path, config: dict) -> Path:
     )
     # what the run used comes before any verdict: a reader judges the claims knowing it
     top = (
-        f"<p class='prov'>{html.escape(prov)}</p>"
-        + proxy_banner(res)
+        header.header_html(res, Path(final or out), source)
+        + header.proxy_banner(res)
         + headline_html(res.claims, chart, orders(res))
     )
     doc = H.page(
         f"pixbench report: {config.get('run')}", top, sections(res, t, figs, samples, stages)
     )
-    write_text(out / "report.html", doc)
+    _copy(Layout(res.root).path("claims_csv"), out / "claims.csv")  # the evidence, beside it
+    write_text(out / "report.html", doc_links.link_docs(doc, out))
     return out / "report.html"
 
 
@@ -308,7 +268,8 @@ def provenance_section(res: RunResults) -> str:
         f"{plural(len(res.datasets), 'dataset')}, device {cfg.get('device', 'auto')}"
     )
     parts = [
-        f"<p>{html.escape(provenance(res))}</p>",
+        "<p class='note'>Command, config file, code version and timing device: the header at "
+        "the top of this page.</p>",
         H.details(summary, f"<pre>{html.escape(yaml.safe_dump(cfg, sort_keys=False))}</pre>"),
     ]
     if res.quality:
@@ -347,7 +308,7 @@ def main(argv=None) -> int:
     check_results(args.results, cfg)
     check_writable_dir(args.out)
     with atomic_folder(args.out, keep=("compare_*",)) as stage:  # a stop or full disk: no mix
-        render(args.results, stage, cfg)  # of new files and old (compare_* folders move across)
+        render(args.results, stage, cfg, args.config, args.out)  # of new and old files
     return 0
 
 

@@ -10,7 +10,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common import invocation
 from common.cli import UsageError, first_line
+from common.invocation import code_text
 from common.io import read_json
 from common.layout import Layout
 from common.provenance import isa_summary
@@ -28,6 +30,7 @@ class Run:
     metrics: dict = field(default_factory=dict)  # (dataset, model) -> metrics JSON
     train: dict = field(default_factory=dict)  # (dataset, model) -> run.json
     preflight: dict = field(default_factory=dict)
+    invocation: dict | None = None  # command, config files and code (common.invocation)
 
     @property
     def config_sha256(self) -> str:
@@ -58,12 +61,15 @@ class Run:
 
     @property
     def code_version(self) -> str:
-        """Library versions the profiles record; the results carry no commit of pixbench."""
+        """The pixbench version and commit the run's invocation record names (older results
+        have none), then the library versions the profiles record."""
+        code = (self.invocation or {}).get("code")
+        head = code_text(code) if code else "pixbench commit not recorded"
         for p in self.profiles.values():
             if p.get("versions"):
                 libs = ", ".join(f"{k} {v}" for k, v in p["versions"].items() if v)
-                return f"pixbench commit not recorded; {libs}"
-        return "not recorded"
+                return f"{head}; {libs}"
+        return head if code else "not recorded"
 
 
 def device_name(info: dict) -> str:
@@ -154,6 +160,7 @@ def load_run(root: str | Path) -> Run:
         run.train[(p.parent.parent.name, p.parent.name)] = _read(p)
     if lay.path("preflight").is_file():
         run.preflight = _read(lay.path("preflight"))
+    run.invocation = invocation.read(lay.path("invocation"))
     if not run.profiles and not run.metrics:
         raise UsageError(
             f"{root} is not a pixbench results folder (no profile/*.json or metrics/*.json); "

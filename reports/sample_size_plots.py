@@ -24,7 +24,7 @@ from common.io import atomic_output, atomic_write_text
 from reports import html as H
 from reports import tables
 from reports.collect import RunResults
-from reports.plots import axis_label, palette, save, wrap
+from reports.plots import FULL_WIDTH, axis_label, palette, save, wrap
 
 TITLE = "Quality against sample size: FID's small-N bias and FID∞"
 CURVES = "sample_size"  # one row per (dataset, model, result key, n)
@@ -197,7 +197,9 @@ def plot(curves: pd.DataFrame, fits: pd.DataFrame, out_dir: Path) -> Path | None
         return None
     keys = list(dict.fromkeys(fid["key"]))
     colors = palette(fid)
-    fig, axes = plt.subplots(1, len(keys), figsize=(6.2 * len(keys), 4.4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(keys), figsize=(min(6.2 * len(keys), FULL_WIDTH), 4.4), squeeze=False
+    )
     proto = protocol_n(keys)
     for ax, key in zip(axes[0], keys, strict=True):
         for (dataset, model), grp in fid[fid["key"] == key].groupby(["dataset", "model"]):
@@ -240,7 +242,8 @@ def plot(curves: pd.DataFrame, fits: pd.DataFrame, out_dir: Path) -> Path | None
         title = f"◆ {name}∞" if not fits.empty else f"no {name}∞ (N too small)"
         ax.legend(fontsize=8, title=title + (", ⋯ protocol N" if proto else ""))
     fig.tight_layout()
-    return save(fig, out_dir, PLOT)
+    drawn = pd.concat([fid.assign(part="point"), fits.assign(part="fit")], ignore_index=True)
+    return save(fig, out_dir, PLOT, drawn)
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:

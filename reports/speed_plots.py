@@ -13,19 +13,26 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.patches import Patch
 
 from benchmarks.profiling.device_roof import device_roofs, row_utilization
+from benchmarks.quality import registry
 from common.provenance import device_label
 from reports import html as H
 from reports.collect import RunResults
 from reports.plots import (
+    FULL_WIDTH,
     axis_label,
+    bars_phrase,
+    front_title,
     headline_quality,
     palette,
     pareto_front,
     plain_log,
     plt,
     save,
+    spread,
+    whiskers,
     wrap,
 )
 
@@ -143,7 +150,8 @@ def roofline(res: RunResults, out_dir: Path) -> Plot:
         title=wrap(f"Roofline on {dev}", 60),
     )
     ax.legend(fontsize=8, loc="lower right")
-    return save(fig, out_dir, "roofline"), None
+    data = df.assign(roof_peak_macs_per_s=roof["peak"], roof_bandwidth_bytes_per_s=roof["bw"])
+    return save(fig, out_dir, "roofline", data), None
 
 
 # --------------------------------------------------------------------------- time by block
@@ -164,48 +172,75 @@ def block_frame(res: RunResults) -> tuple[pd.DataFrame, int | None]:
 
 
 def block_shares(res: RunResults, out_dir: Path) -> Plot:
-    """Per model, each block's share of the forward's time against its share of the MACs: above
-    the diagonal, a block takes more time than its MACs explain."""
+    """Per model, each block's share of the forward's time (the model's colour, whiskers: the
+    block's interquartile time range) beside its share of the MACs (grey), as horizontal bars
+    with the block names on the y axis, so long names ("group 1 (512 ch)", "b32 (32 px)") never
+    overlap: a time bar longer than its MAC bar is a block slower than its MACs explain."""
     df, r = block_frame(res)
     if df.empty:
         return None, "no profile of this run has time by block (the `blocks` measure)"
     names = sorted(df.model.unique())
+    ncols = min(2, len(names))
+    nrows = -(-len(names) // ncols)
+    tallest = int(df.groupby("model").size().max())
     fig, axes = plt.subplots(
-        1, len(names), figsize=(3.6 * len(names), 3.9), squeeze=False, layout="constrained"
+        nrows, ncols, figsize=(FULL_WIDTH, (0.32 * tallest + 1.1) * nrows + 0.4),
+        squeeze=False, layout="constrained",
+    )  # fmt: skip
+    colors, drawn = palette(df), []
+    for ax, model in zip(axes.flat, names, strict=False):
+        drawn.append(_block_panel(ax, df[df.model == model].reset_index(drop=True), colors[model]))
+    for ax in axes.flat[len(names) :]:
+        ax.set_visible(False)
+    fig.suptitle(
+        f"Share of the forward's time against share of its MACs, by block, at {r} px",
+        fontsize=10,
     )
-    colors = palette(df)
-    for ax, model in zip(axes[0], names, strict=True):
-        grp = df[df.model == model]
-        ax.scatter(100 * grp.share_macs, 100 * grp.share_time, color=colors[model], s=40, zorder=3)
-        for _, row in grp.iterrows():
-            if row.share_time > 0.03 or row.share_macs > 0.03:
-                ax.annotate(
-                    str(row.block).split(" (")[0],
-                    (100 * row.share_macs, 100 * row.share_time),
-                    xytext=(3, 3),
-                    textcoords="offset points",
-                    fontsize=7,
-                )
-        top = 100 * max(grp.share_macs.max(), grp.share_time.max()) * 1.1
-        ax.plot([0, top], [0, top], "k--", lw=0.8, alpha=0.6)
-        ax.set(xlim=(-2, top), ylim=(-2, top), title=f"{model}, batch {grp.batch.iloc[0]}")
-        ax.set_xlabel("share of MACs (%)")
-    axes[0, 0].set_ylabel("share of time (%)")
-    fig.suptitle(f"Time by block against MACs by block at {r} px (dashed: time ∝ MACs)")
-    return save(fig, out_dir, f"time_vs_macs_by_block_{r}"), None
+    key = [
+        Patch(color="0.7", label="share of MACs"),
+        Patch(color="0.35", label="share of time, in the model's colour (whiskers: the block's "
+              "interquartile time range over the repeats)"),
+    ]  # fmt: skip
+    fig.legend(handles=key, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    return save(fig, out_dir, f"time_vs_macs_by_block_{r}", pd.concat(drawn)), None
+
+
+def _block_panel(ax, grp: pd.DataFrame, color) -> pd.DataFrame:
+    """One model's blocks, in forward order from the top; returns the numbers drawn."""
+    y = np.arange(len(grp))
+    pct = grp.assign(pct_macs=100 * grp.share_macs, pct_time=100 * grp.share_time)
+    if {"q1_ms", "q3_ms", "ms"} <= set(grp):  # the block's own quartiles, as shares
+        pct["pct_time_q1"] = pct.pct_time * grp.q1_ms / grp.ms
+        pct["pct_time_q3"] = pct.pct_time * grp.q3_ms / grp.ms
+        xerr = np.clip([pct.pct_time - pct.pct_time_q1, pct.pct_time_q3 - pct.pct_time], 0, None)
+    else:
+        xerr = None
+    ax.barh(y - 0.2, pct.pct_macs, height=0.4, color="0.7", label="share of MACs")
+    ax.barh(y + 0.2, pct.pct_time, height=0.4, color=color, xerr=xerr, capsize=2,
+            label="share of time")  # fmt: skip
+    ax.set_yticks(y, labels=[str(b) for b in grp.block], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("share of the forward (%)")
+    ax.set_title(f"{grp.model.iloc[0]}, batch {grp.batch.iloc[0]}", fontsize=10)
+    keep = ["model", "block", "batch", "pct_macs", "pct_time", "pct_time_q1", "pct_time_q3"]
+    return pct[[c for c in keep if c in pct]]
 
 
 # --------------------------------------------------------------------------- Pareto, latency
 def latency_frame(res: RunResults, metric: str) -> pd.DataFrame:
-    """Per evaluated (dataset, model): the quality of the trained variant and the measured
-    batch-1 latency of the model at the resolution it was trained at, with its interval."""
-    prof = {(p["model"], int(p["resolution"])): p for p in res.profiles}
+    """Per evaluated (dataset, model): the quality of the trained variant beside the batch-1
+    latency measured on that same variant (its profile_variant record, at the resolution it was
+    trained at), with the latency's interval. Never the full-width model's timing: a narrow
+    variant's quality set against another network's latency would pair two different networks."""
     rows = []
     for (d, m), q in res.quality.items():
+        variant = res.variants.get((d, m)) or {}
         r = int((q.get("generator") or {}).get("resolution") or 0)
-        lat = (prof.get((m, r)) or {}).get("latency") or {}
+        lat = variant.get("latency") or {}
         row = (lat.get("by_batch") or {}).get("1")
-        if not row or metric not in q["summary"] or row.get("valid") is False:
+        if int(variant.get("resolution") or -1) != r or not row or metric not in q["summary"]:
+            continue
+        if row.get("valid") is False:
             continue
         ci = row.get("ci95_ms")
         if not ci:  # an older profile: the interquartile range instead
@@ -226,44 +261,63 @@ def latency_frame(res: RunResults, metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def pareto_latency(res: RunResults, out_dir: Path) -> Plot:
-    """Quality against measured latency (batch 1, the trained resolution), Pareto front dashed."""
+NOT_TIMED = (
+    "no trained variant was timed (the workflow's profile_variant rule counts the trained "
+    "variants' params and MACs with --no-latency, and the timed profiles are of the full-width "
+    "models, a different network); quality against latency needs both measured on one network, "
+    "so it is not paired with the full-width timing"
+)
+
+
+def with_quality_spread(df: pd.DataFrame, qual: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The latency frame with the quality table's interval of `metric` (q_lo, q_hi, q_interval:
+    the seeds' std or the metric's own CI, reports.plots.spread) for each (dataset, model)."""
+    if qual is None or qual.empty or metric not in qual:
+        return df.assign(q_lo=np.nan, q_hi=np.nan, q_interval="")
+    q = qual[["dataset", "model"]].join(spread(qual, metric).drop(columns="value"))
+    q = q.rename(columns={"lo": "q_lo", "hi": "q_hi", "interval": "q_interval"})
+    return df.merge(q, on=["dataset", "model"], how="left")
+
+
+def pareto_latency(res: RunResults, out_dir: Path, qual: pd.DataFrame | None = None) -> Plot:
+    """Quality (whiskers: the quality table's interval) against the latency of the same trained
+    variant (batch 1, the trained resolution; whiskers: its 95 % CI), Pareto front ringed
+    (dashed where it has two or more points)."""
     metric = headline_quality(res)
     if metric is None:
         return None, "no quality results in this run"
     df = latency_frame(res, metric)
     if df.empty:
-        return None, (
-            "no valid batch-1 latency at the resolution the models were trained at "
-            "(profile.latency must time that resolution at batch 1)"
-        )
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+        return None, NOT_TIMED if res.variants else "no trained variant's profile in this run"
+    df = with_quality_spread(df, qual, metric)
+    yerr = whiskers(pd.DataFrame({"value": df[metric], "lo": df.q_lo, "hi": df.q_hi}))
+    xerr = whiskers(pd.DataFrame({"value": df.ms, "lo": df.lo, "hi": df.hi}))
+    fig, ax = plt.subplots(figsize=(6.5, 4.4))
     colors = palette(df)
-    for _, r in df.iterrows():
+    for i, r in df.iterrows():
         ax.errorbar(
-            r.ms,
-            r[metric],
-            xerr=[[r.ms - r.lo], [r.hi - r.ms]],
-            fmt="o",
-            color=colors[r.model],
-            ms=9,
-            capsize=3,
-        )
+            r.ms, r[metric], xerr=xerr[:, i : i + 1], yerr=yerr[:, i : i + 1], fmt="o",
+            color=colors[r.model], ms=9, capsize=3,
+        )  # fmt: skip
         ax.annotate(
-            r.model, (r.ms, r[metric]), textcoords="offset points", xytext=(6, 4), fontsize=9
+            r.model, (r.ms, r[metric]), textcoords="offset points", xytext=(7, 4), fontsize=9
         )
-
-    pareto_front(ax, df, "ms", metric)
+    lower = registry.key_info(metric).lower_is_better
+    on = pareto_front(ax, df, "ms", metric, lower)
     ax.set_xscale("log")
     plain_log(ax, "x")
     res_px = ", ".join(f"{r} px" for r in sorted(df.resolution.unique()))
     ax.set_xlabel(
         wrap(
-            f"measured latency, full-width model, batch 1, {res_px} (ms, {df.device.iloc[0]}; "
-            "bars: 95 % CI or IQR)",
+            f"latency of the trained variant itself, batch 1, {res_px} (ms, "
+            f"{df.device.iloc[0]}; bars: 95 % CI or IQR)",
             60,
         )
     )
     ax.set_ylabel(wrap(axis_label(metric) + " of the trained variant", 40))
-    ax.set_title("Quality vs measured latency (dashed = Pareto front)")
-    return save(fig, out_dir, "pareto_quality_vs_latency"), None
+    bars = bars_phrase(pd.DataFrame({"interval": df.q_interval.fillna("")}), qual)
+    ax.set_title(
+        wrap(f"Quality vs measured latency, same variant ({front_title(df, on)}; vertical "
+             f"bars: {bars})", 70), fontsize=10,
+    )  # fmt: skip
+    return save(fig, out_dir, "pareto_quality_vs_latency", df.assign(on_pareto_front=on)), None

@@ -17,7 +17,7 @@ import pandas as pd
 from benchmarks.profiling import registry as measures
 from benchmarks.profiling.device_roof import with_device_roofs
 from reports.collect import RunResults
-from reports.plots import palette, plain_log, plt, save
+from reports.plots import FULL_WIDTH, palette, plain_log, plt, save, wrap
 
 Plot = tuple[Path | None, str | None]
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
@@ -58,10 +58,14 @@ def speedup_vs_error(res: RunResults, out_dir: Path) -> Plot:
     variants = sorted(df.variant.unique())
     marker = dict(zip(variants, MARKERS, strict=False))
     colors = palette(df)
+    ncols = min(2, len(names))  # two panels a row: shown at the page's width, text unshrunk
+    nrows = -(-len(names) // ncols)
     fig, axes = plt.subplots(
-        1, len(names), figsize=(3.8 * len(names), 3.9), squeeze=False, layout="constrained"
+        nrows, ncols, figsize=(FULL_WIDTH, 3.6 * nrows + 0.5), squeeze=False, layout="constrained"
     )
-    for ax, model in zip(axes[0], names, strict=True):
+    for ax in axes.flat[len(names) :]:
+        ax.set_visible(False)
+    for ax, model in zip(axes.flat, names, strict=False):
         grp = df[df.model == model]
         for _, r in grp.iterrows():
             x = exact if r.max_rel_err == 0 else r.max_rel_err
@@ -87,11 +91,14 @@ def speedup_vs_error(res: RunResults, out_dir: Path) -> Plot:
         ax.annotate("exact", (exact, ax.get_ylim()[0]), xytext=(2, 2), textcoords="offset points",
                     fontsize=7, color="0.4")  # fmt: skip
         ax.set_title(f"{model} at {grp.resolution.iloc[0]} px, batch {grp.batch.iloc[0]}")
-        ax.set_xlabel("output error: max |Δ| ÷ max |y|")
+        ax.set_xlabel("output error: max |Δ| ÷ max |y| (relative, no unit)")
         ax.legend(fontsize=7, loc="best")
-    axes[0, 0].set_ylabel("speed-up over eager fp32 (×)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("speed-up over eager fp32 (×)")
     fig.suptitle(
-        "Speed variants: speed-up (95 % interval) against output error; | = the variant's bound, "
-        "dashed = no gain"
-    )
-    return save(fig, out_dir, "speed_variants"), None
+        wrap("Speed variants: speed-up (95 % interval) against output error; | = the variant's "
+             "bound, dashed = no gain", 110), fontsize=10,
+    )  # fmt: skip
+    lo_hi = pd.DataFrame(df.speedup_ci95.tolist(), columns=["speedup_lo", "speedup_hi"])
+    data = pd.concat([df.drop(columns=["speedup_ci95"]), lo_hi], axis=1)
+    return save(fig, out_dir, "speed_variants", data), None

@@ -1,8 +1,10 @@
 """Test tooling (tests/test_report_browser.py): open a rendered report.html in headless Chromium
-and check it as a reader's browser shows it: every image loads, nothing overflows the page at
-1280 px, no console errors; and screenshot it.
+and check it as a reader's browser shows it: every image loads, no table or image is wider than
+its box or the page (nor cut off by a box that scrolls) at 1280 px and as printed on A4 portrait
+(print media emulated at the printed width), no console errors; and screenshot it.
 
     python -m tests.browser reports/default/report.html --screenshot /tmp/report.png
+    python -m tests.browser reports/default/report.html --print --widths
 
 Chromium is driven through its DevTools protocol over a pipe (`--remote-debugging-pipe`: JSON
 messages separated by NUL bytes on file descriptors 3 and 4), so no driver, websocket library or
@@ -25,7 +27,13 @@ from pathlib import Path
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
 WIDTH, HEIGHT = 1280, 900
 
-# Runs in the page after load; returns what the checks need as plain JSON.
+# A4 portrait (210 mm, narrower than Letter's 215.9 mm) less reports/html.py's 1 cm @page margins,
+# in CSS px (96 per inch): the width a printed table must fit.
+PRINT_WIDTH = round((210 - 2 * 10) / 25.4 * 96)
+
+# Runs in the page after load; returns what the checks need as plain JSON. `fit` has one entry per
+# table and image as laid out: its width against its box's (parent's) inner width and the page's,
+# and whether a box that clips (overflow other than visible) hides part of it.
 PAGE_CHECK = """(() => {
   const vw = document.documentElement.clientWidth;
   const scrolls = el => { for (let p = el.parentElement; p; p = p.parentElement) {
@@ -39,13 +47,31 @@ PAGE_CHECK = """(() => {
                 `${el.className ? '.' + String(el.className).split(' ')[0] : ''} ` +
                 `(${Math.round(r.left)}..${Math.round(r.right)})`);
   }
+  const heads = [...document.querySelectorAll('h1, h2')];
+  const heading = el => { let h = '(top of page)';
+    for (const x of heads) { if (x.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING)
+      h = x.textContent.trim(); else break; } return h; };
+  const clipped = el => { const r = el.getBoundingClientRect();
+    for (let p = el.parentElement; p && p !== document.documentElement; p = p.parentElement) {
+      if (getComputedStyle(p).overflowX === 'visible') continue;
+      const b = p.getBoundingClientRect();
+      if (r.right > b.left + p.clientLeft + p.clientWidth + 0.5 || r.left < b.left - 0.5) return true; }
+    return false; };
+  const fit = [...document.querySelectorAll('table, img')].filter(el =>
+      el.getBoundingClientRect().width > 0).map(el => {
+    const r = el.getBoundingClientRect();
+    let box = el.parentElement;  // the nearest block around it (an <a> or <span> has no width)
+    while (box.parentElement && /^(inline|contents)/.test(getComputedStyle(box).display))
+      box = box.parentElement;
+    return {kind: el.tagName.toLowerCase(), heading: heading(el), alt: el.alt || '',
+            width: Math.ceil(Math.max(r.width, el.scrollWidth)), box: box.clientWidth,
+            right: Math.ceil(r.right), clipped: clipped(el)}; });
   const imgs = [...document.images].map(i => ({alt: i.alt, complete: i.complete,
                                                width: i.naturalWidth}));
   return {scrollWidth: document.documentElement.scrollWidth, clientWidth: vw,
           scrollHeight: document.documentElement.scrollHeight, images: imgs,
-          wide: wide.slice(0, 20), title: document.title,
+          wide: wide.slice(0, 20), title: document.title, fit: fit,
           tables: document.querySelectorAll('table').length,
-          unboxed: [...document.querySelectorAll('table')].filter(t => !scrolls(t)).length,
           ids: [...document.querySelectorAll('[id]')].map(e => e.id)};
 })()"""
 
@@ -185,9 +211,11 @@ def inspect(
     screenshot: str | Path | None = None,
     exe: str | None = None,
     width: int = WIDTH,
+    media: str = "screen",
 ) -> dict:
-    """Load `html_path` at `width` px; the page check's result plus `console_errors`, and a
-    full-page PNG at `screenshot` when given."""
+    """Load `html_path` at `width` px under CSS media `media` ("print": the page as it prints,
+    its `@media print` rules applied, at the printed page's width, e.g. PRINT_WIDTH); the page
+    check's result plus `console_errors`, and a full-page PNG at `screenshot` when given."""
     exe = exe or find_browser()
     if exe is None:
         raise BrowserError(f"no browser found (looked for {', '.join(BROWSERS)})")
@@ -202,6 +230,7 @@ def inspect(
             {"width": width, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False},
             session=sid,
         )
+        b.send("Emulation.setEmulatedMedia", {"media": media}, session=sid)
         b.send("Page.navigate", {"url": url}, session=sid)
         b.wait_for("Page.loadEventFired", session=sid)
         value = b.send(
@@ -212,6 +241,7 @@ def inspect(
         if "exceptionDetails" in value:
             raise BrowserError(f"page check failed: {value['exceptionDetails']}")
         result = value["result"]["value"]
+        result["media"], result["width"] = media, width
         if screenshot is not None:
             shot = b.send(
                 "Page.captureScreenshot",
@@ -233,14 +263,30 @@ def inspect(
     return result
 
 
-def problems(result: dict, width: int = WIDTH) -> list[str]:
+def misfits(result: dict) -> list[str]:
+    """Each table or image wider than its box or the page, or cut off by a box that clips, named
+    by the section (nearest heading) it sits in."""
+    out = []
+    for f in result.get("fit", []):
+        what = f"{f['kind']} {f['alt']!r}" if f["kind"] == "img" else f["kind"]
+        where = f"{what} in section {f['heading']!r} ({result.get('media', 'screen')})"
+        if f["clipped"]:
+            out.append(f"{where} is clipped by a box that scrolls or hides ({f['width']} px)")
+        elif f["width"] > f["box"] + 0.5:
+            out.append(f"{where} is {f['width']} px wide in a {f['box']} px box")
+        elif f["right"] > result["clientWidth"] + 0.5:
+            out.append(f"{where} ends at {f['right']} px on a {result['clientWidth']} px page")
+    return out
+
+
+def problems(result: dict, width: int | None = None) -> list[str]:
     """What a reader would see as broken, one line each (empty: the page is fine)."""
+    width = width or result.get("width", WIDTH)
     out = [f"image {i['alt']!r} did not load" for i in result["images"] if not i["width"] > 0]
     if result["scrollWidth"] > width:
         out.append(f"page is {result['scrollWidth']} px wide at a {width} px window")
     out += [f"wider than the window outside a scroll box: {w}" for w in result["wide"]]
-    if result.get("unboxed"):  # every table scrolls in its own box, however narrow it is today
-        out.append(f"{result['unboxed']} of {result['tables']} tables outside a scroll box")
+    out += misfits(result)
     out += [f"console error: {e}" for e in result["console_errors"]]
     return out
 
@@ -251,12 +297,18 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tests.browser", description=__doc__.splitlines()[0])
     p.add_argument("html")
     p.add_argument("--screenshot", help="full-page PNG to write")
+    p.add_argument("--print", action="store_true", help=f"as printed ({PRINT_WIDTH} px, A4)")
+    p.add_argument("--widths", action="store_true", help="list every table's width and box")
     a = p.parse_args(argv)
-    result = inspect(a.html, a.screenshot)
+    media, width = ("print", PRINT_WIDTH) if a.print else ("screen", WIDTH)
+    result = inspect(a.html, a.screenshot, width=width, media=media)
     bad = problems(result)
     print(
         f"{len(result['images'])} images, page {result['scrollWidth']}×{result['scrollHeight']} px"
     )
+    for f in result["fit"] if a.widths else []:
+        if f["kind"] == "table":
+            print(f"table in {f['heading']!r}: {f['width']} px in a {f['box']} px box")
     for line in bad:
         print("problem:", line)
     return 1 if bad else 0

@@ -14,10 +14,11 @@ import pytest
 import torch
 
 from common.cli import run
-from tests.helpers import copy_repo
-from tests.test_training import TINY_CLI, dataset, one_thread  # noqa: F401 (fixtures)
+from tests.helpers import ROOT, TINY_CLI, copy_repo
 from training.checkpoint import load_checkpoint
 from training.train import main as train_main
+
+pytestmark = pytest.mark.usefixtures("one_thread_module")  # tests/conftest.py
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "1"]
 TINY = "tests/workflow/tiny.yaml"
@@ -107,7 +108,7 @@ def test_a_read_only_clone_says_so_in_one_line(clone):
     assert f"the working directory '{clone}' is not writable" in line and "--directory" in line
 
 
-def test_resuming_a_checkpoint_whose_tensors_do_not_fit_is_one_line(dataset, tmp_path, capsys):  # noqa: F811
+def test_resuming_a_checkpoint_whose_tensors_do_not_fit_is_one_line(dataset, tmp_path, capsys):
     """Case 12: `--resume` of a checkpoint with wrongly shaped tensors ended in a traceback and
     "a bug in pixbench"; quality, stages and nearest already said it in one line."""
     base = ["--model", "stylegan2", "--data", str(dataset), "--kimg", "0.004", "--batch", "4"]
@@ -123,3 +124,24 @@ def test_resuming_a_checkpoint_whose_tensors_do_not_fit_is_one_line(dataset, tmp
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith(f"error: cannot resume from '{bad}'"), err
     assert f"size mismatch for {name}" in err and "bug" not in err, err
+
+
+def test_a_prepare_that_loses_the_lock_leaves_the_winners_log_alone(tmp_path):
+    """Issue 30 case 6: two `snakemake --nolock` runs of one prepare job; the loser's lock error
+    used to overwrite the winner's job log (the shell's `> log` truncated it before the lock was
+    tried). The workflow now passes --log, opened only once the lock is held: here the test
+    holds the lock as the winner would, and the loser says why on stderr, exit 2, log intact."""
+    from common.io import exclusive, short
+
+    out = tmp_path / "faces.zip"
+    log = tmp_path / "prepare_faces.log"
+    log.write_text("the winner's progress\n")
+    argv = ["--source", "embedded:default", "--resolution", "16", "--count", "4"]
+    cmd = [sys.executable, "-m", "data.prepare", *argv, "--out", str(out), "--log", str(log)]
+    with exclusive(out.with_name(f".{short(out.name)}.lock"), "the test's winner"):
+        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "is in use by process" in res.stderr, res.stderr
+    assert log.read_text() == "the winner's progress\n"
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "" and done.stdout == "", done.stderr
+    assert "preparing embedded source" in log.read_text() and out.is_file()

@@ -111,7 +111,7 @@ def data32(tmp_path_factory):
 
 
 def _train_cuda(data, out, **kw):
-    from tests.test_training_parallel import FAST_REG, NARROW
+    from tests.helpers import FAST_REG, NARROW
     from training.checkpoint import load_checkpoint
     from training.loop import train
 
@@ -146,7 +146,7 @@ CUDA_FAST = {
 
 @pytest.mark.parametrize("option", sorted(CUDA_FAST))
 def test_training_fast_path_on_cuda_stays_close_to_fp32(option, data32, tmp_path):
-    from tests.test_training_parallel import relative_difference
+    from tests.helpers import relative_difference
 
     kw, tol = CUDA_FAST[option]
     ref, init = _train_cuda(data32, tmp_path / "fp32")
@@ -164,7 +164,7 @@ def test_training_fast_path_on_cuda_stays_close_to_fp32(option, data32, tmp_path
 def test_fp16_grad_scaler_on_cuda(data32, tmp_path):
     """fp16 autocast + GradScaler: close to fp32 from a calibrated scale (as on CPU autocast),
     and a whole run writes its scalers into the checkpoint and records the precision."""
-    from tests.test_training_fastpath import fp16_against_fp32
+    from tests.helpers import fp16_against_fp32
 
     rel, scalers = fp16_against_fp32("cuda")
     assert 0 < rel < 0.5, rel

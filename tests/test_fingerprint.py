@@ -6,55 +6,23 @@ cannot dispatch to an ISA the flags lack), not against fixed values."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import stat
 
 import pytest
 import torch
 
-from benchmarks.profiling import roofline, timing
+from benchmarks.profiling import timing
 from benchmarks.profiling.measures import latency as profile
 from common import provenance as P
 from reports import render
 from reports.collect import RunResults
 from reports.runs import device_line, fingerprint_line
+from tests.report_results import latency_profile, mocked_roof, roof_fingerprint
 
 TINY = {"width": 0.0625, "z_dim": 32, "n_mlp": 2}
 # what torch's dispatch level implies the CPU flags must contain
 IMPLIED = {"AVX2": {"avx2"}, "AVX512": {"avx2", "avx512f"}}
-
-
-def mocked_roof(monkeypatch, rates: dict) -> roofline.Roofline:
-    """A Roofline whose kernels return `rates[name]` (unit, [rate per sample in turn, repeated])."""
-    turns = {name: itertools.cycle(seq) for name, (_, seq) in rates.items()}
-    monkeypatch.setattr(roofline, "best_rate", lambda k, device: (next(turns[k.name]), 0.0))
-    kernels = [roofline.Kernel(n, None, 1.0, unit) for n, (unit, _) in rates.items()]
-    return roofline.Roofline(torch.device("cpu"), kernels=kernels)
-
-
-def roof_fingerprint(monkeypatch, peaks, stream=(19e9, 20e9, 20.5e9), cpu=None) -> dict:
-    """Roofline.fingerprint of a job whose conv kernel read `peaks` (MAC/s) in its sweeps."""
-    rates = {"conv": ("macs", peaks), "stream copy": ("bytes", stream)}
-    roof = mocked_roof(monkeypatch, rates)
-    for _ in peaks:
-        roof.sweep()
-    fp = roof.fingerprint()
-    if cpu:
-        fp["cpu"].update(cpu)
-    return fp
-
-
-def latency_profile(model: str, ms: float, fp: dict | None, name="AMD EPYC") -> dict:
-    """A profile with one timed row (batch 1) as the latency measure writes it."""
-    lat = {
-        "device_info": {"device": "cpu", "device_name": name, "threads": 2},
-        "matmul_macs_per_s": None,
-        "by_batch": {"1": {"median_ms": ms, "ci95_ms": [0.99 * ms, 1.01 * ms], "valid": True}},
-    }
-    if fp is not None:
-        lat["fingerprint"] = fp
-    return {"model": model, "resolution": 64, "latency": lat}
 
 
 def test_the_latency_profile_records_the_fingerprint_on_cpu(monkeypatch):
@@ -131,7 +99,7 @@ def test_the_header_names_the_fingerprint_and_says_when_there_is_none(monkeypatc
         "NVIDIA H100, 80 GiB, SM clock 1980 MHz, peak 116 GMAC/s"
     )  # application clocks not reported: the maximum
     res = RunResults(root=None, config={"run": "x"}, profiles=[latency_profile("cips", 9, fp)])
-    assert f"timing device cpu (AMD EPYC, 2 threads), machine: {fingerprint_line(fp)}" in (
+    assert f"Timing device: cpu (AMD EPYC, 2 threads), machine: {fingerprint_line(fp)}" in (
         render.provenance(res)
     )
     old = [latency_profile("cips", 9, None)]

@@ -1,6 +1,8 @@
-"""The CI gate (benchmarks.gate): a model the baseline has never seen is listed as new and passes,
-so registering a model as the README says keeps the test command green; drift of a model the
-baseline knows still fails; `--update` says what it wrote."""
+"""The CI gate (benchmarks.gate): the committed baseline covers the grid and passes on a
+clean tree; a model the baseline has never seen is listed as new and passes, so registering a
+model as the README says keeps the test command green; drift of a model the baseline knows
+(a layer made wider) still fails, a MAC change within 0.1 % does not; `--update` says what
+it wrote."""
 
 from __future__ import annotations
 
@@ -8,10 +10,13 @@ import json
 
 import pytest
 
+import models
 from benchmarks.gate import __main__ as gate_cli
 from benchmarks.gate import check
 from common.cli import run
 from models import registry
+
+AVAILABLE = models.available()
 
 
 @pytest.fixture
@@ -105,3 +110,67 @@ def test_update_without_a_baseline_counts_every_entry_as_new(tmp_path, capsys):
     n = len(json.loads(path.read_text())["entries"])
     head = capsys.readouterr().out.splitlines()[0]
     assert head == f"wrote {n} entries to {path}: {n} new, 0 changed, 0 removed"
+
+
+# ------------------------------------------------------------- the committed baseline, drift
+
+
+def test_check_passes_on_clean_tree():
+    status, drifts = check.run_check(check.DEFAULT_BASELINE)
+    assert status == 0, check.format_table(drifts)
+
+
+def test_committed_baseline_covers_the_grid():
+    entries = json.loads(check.DEFAULT_BASELINE.read_text())["entries"]
+    for name in AVAILABLE:
+        for r in check.GENERATOR_RESOLUTIONS:
+            if r in models.resolutions(name):
+                assert check.entry_key("generator", name, r) in entries
+    assert "discriminator/stylegan2@256" in entries
+
+
+def test_check_fails_when_a_layer_gets_wider(small_baseline, monkeypatch, capsys):
+    import models.stylegan2 as sg2
+
+    real = sg2.stylegan_channels
+
+    def wider(*args, **kwargs):
+        ch = real(*args, **kwargs)
+        return {**ch, 64: ch[64] + 16}
+
+    monkeypatch.setattr(sg2, "stylegan_channels", wider)
+    assert run(gate_cli.main, ["--baseline", str(small_baseline)]) == 1
+    out = capsys.readouterr().out
+    assert "generator/stylegan2@64" in out and "params" in out and "changed" in out
+    assert "pixelfolder" not in out and "cips" not in out
+
+
+def test_check_reports_new_models(small_baseline, monkeypatch):
+    """A model the baseline never saw is listed as new and passes (tests/test_gate.py)."""
+    builder = registry._GENERATORS["pixelfolder"]
+    monkeypatch.setitem(registry._GENERATORS, "zz_new_model", builder)
+    status, drifts = check.run_check(small_baseline)
+    assert status == 0
+    assert [(d.key, d.status) for d in drifts] == [("generator/zz_new_model@64", check.NEW)]
+
+
+def test_check_update_then_clean(small_baseline, monkeypatch):
+    import models.stylegan2 as sg2
+
+    real = sg2.stylegan_channels
+    monkeypatch.setattr(sg2, "stylegan_channels", lambda *a, **k: {**real(*a, **k), 64: 1024})
+    assert run(gate_cli.main, ["--baseline", str(small_baseline), "--update"]) == 0
+    assert json.loads(small_baseline.read_text())["generator_resolutions"] == [64]
+    assert check.run_check(small_baseline)[0] == 0
+    assert not list(small_baseline.parent.glob(".*.tmp"))
+
+
+def test_check_macs_tolerance():
+    base = {
+        "k": {"params": 10, "macs": 1_000_000, "macs_paper_convention": 1_000_000, "macs_fir": 0}
+    }
+    close = {"k": {**base["k"], "macs": 1_000_900}}
+    far = {"k": {**base["k"], "macs": 1_001_100}}
+    assert check.compare(base, close) == []
+    assert [d.field for d in check.compare(base, far)] == ["macs"]
+    assert [d.field for d in check.compare(base, {"k": {**base["k"], "params": 11}})] == ["params"]

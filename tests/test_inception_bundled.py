@@ -22,7 +22,7 @@ from benchmarks.quality.errors import QualityError
 from benchmarks.quality.features import CleanResize
 from benchmarks.quality.nets import INCEPTION_FILE, load_nets, locate_weights
 from benchmarks.quality.registry import FeatureSpec
-from tests.test_quality import ArrayDataset, TinyGenerator, structured_images
+from tests.helpers import ArrayDataset, TinyGenerator, structured_images
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")

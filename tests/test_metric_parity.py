@@ -266,7 +266,7 @@ def test_manifold_metrics_match_prdc(k, capsys):
     """precision/recall (NVIDIA: a probe inside if distance <= radius) and density/coverage
     (Naeem et al.) against prdc's `compute_prdc`, which uses `<` for all four. On continuous
     data without ties (checked: `_no_near_ties`) `<=` and `<` count the same probes, so the
-    numbers must be equal; the tie rule itself is tested in tests/test_quality.py."""
+    numbers must be equal; the tie rule itself is tested in tests/test_quality_manifold.py."""
     rng = np.random.default_rng(10 + k)
     real = rng.standard_normal((150, 12)) @ rng.standard_normal((12, 12)) / 3
     fake = rng.standard_normal((120, 12)) * 1.1 + 0.25

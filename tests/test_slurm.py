@@ -5,7 +5,8 @@ cluster can never hold stops the run before anything is submitted, in one line; 
 job on a CUDA host asks Slurm for its GPUs exactly once (mock sbatch, no cluster needed).
 
 The cluster tests skip, saying why, where no cluster can be had (not root, no apt-get). Every wait
-is bounded: the daemons are stopped by PID and a workflow past its timeout is killed."""
+is bounded: the daemons are stopped by PID and a workflow past its timeout is killed. The checks
+of workflow.slurm_check that need no cluster are in test_slurm_check.py."""
 
 from __future__ import annotations
 
@@ -25,13 +26,14 @@ import yaml
 
 from tests.helpers import copy_repo
 from tests.slurm_cluster import Unavailable, slurm_cluster
-from workflow import slurm_check
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = "workflow/profiles/slurm/profile.yaml"
+
 README_COMMAND = (
     "snakemake --workflow-profile workflow/profiles/slurm --configfile config/paper.yaml"
 )
+
 RULES = {  # every rule kind that runs a command (`all` only collects)
     "prepare_dataset",
     "profile",
@@ -44,8 +46,11 @@ RULES = {  # every rule kind that runs a command (`all` only collects)
     "claims",
     "report",
 }
+
 WORKFLOW_TIMEOUT_S = 420
+
 JOB_MEM_MB = 600  # per job on the test node (tests/slurm_cluster.py declares 4000 MB)
+
 # Beyond the README's edits, only waits: job status checked every few seconds (the plugin's
 # defaults suit jobs of hours; MinJobAge 300 s is still >= 3 x 5 s) and outputs on a local disk.
 QUICK = {
@@ -209,6 +214,7 @@ Communication connection failure" >&2
 fi
 exec {srun} "$@"
 """
+
 LAUNCH_FAILED = (
     r"slurm: job (\d+) \(prepare_dataset faces\) FAILED; Slurm log (\S+): srun: error: Task "
     r"launch for StepId=\1\.0 failed on node localhost: Communication connection failure"
@@ -303,6 +309,7 @@ MOCKS = {
     "sacctmgr": "exit 1",
     "sshare": "exit 0",
 }
+
 CUDA_HOST = "import torch\ntorch.cuda.is_available = lambda: True\n"  # sitecustomize
 
 
@@ -345,80 +352,3 @@ def test_a_training_job_on_a_cuda_host_asks_slurm_for_its_gpus_once(tmp_path):
     gpu_args = [a for a in args if a.startswith(("--gres", "--gpus", "-G"))]
     assert gpu_args == ["--gres=gpu:8"], args
     assert "-p" in args and args[args.index("-p") + 1] == "gpu"
-
-
-# ------------------------------------------------------------------ the check itself, no cluster
-
-
-def test_the_executor_plugin_is_part_of_the_environment():
-    """The README's command needs the plugin; requirements.txt pins it (environment.yml follows,
-    tests/test_environment.py)."""
-    pins = (ROOT / "requirements.txt").read_text().split()
-    assert any(p.startswith("snakemake-executor-plugin-slurm==") for p in pins)
-
-
-SINFO = "cpu*|c1|4|8000|(null)|infinite\ngpu|g1|8|64000|gpu:a100:2(S:0-1),mps:100|2-00:00:00\n"
-
-
-def test_sinfo_and_requests_are_read_as_the_plugin_submits_them():
-    parts, default = slurm_check.parse_sinfo(SINFO)
-    assert default == "cpu" and parts["gpu"][0] == slurm_check.Node("g1", 8, 64000, 2, 2880)
-    assert slurm_check.parse_minutes("1:30:00") == 90 and slurm_check.parse_minutes("45") == 45
-    req = slurm_check.request_of("t", {"cpus_per_gpu": 3, "gres": "gpu:2", "mem_mb_per_cpu": 10}, 1)
-    assert (req.cpus, req.mem_mb, req.gpus, req.partitions) == (6, 60, 2, ())
-    assert slurm_check.request_of("q", {"runtime": "<TBD>"}, 4).cpus == 4
-
-
-@pytest.mark.parametrize(
-    "resources,words",
-    [
-        ({"cpus_per_task": 5}, ["rule 'r' asks for 5 CPUs", "partition 'cpu'", "largest: 4 CPUs"]),
-        ({"slurm_partition": "gpu", "gres": "gpu:4"}, ["4 GPUs", "largest: 8 CPUs, 64000 MB, 2"]),
-        ({"slurm_partition": "gpu", "runtime": 3000}, ["3000 min", "time limit 2880 min"]),
-        ({"slurm_partition": "big"}, ["partition 'big'", "does not have (partitions: cpu, gpu)"]),
-        ({"gres": "gpu:1", "gpu": 1}, ["its GPUs twice (gres gpu:1 and gpu=1)"]),
-    ],
-)
-def test_a_request_no_node_can_hold_is_one_line_naming_rule_request_and_node(resources, words):
-    parts, default = slurm_check.parse_sinfo(SINFO)
-    lines = slurm_check.problems([slurm_check.request_of("r", resources, 1)] * 2, parts, default)
-    assert len(lines) == 1 and all(w in lines[0] for w in words), lines
-    fitting = slurm_check.request_of("r", {"slurm_partition": "gpu,cpu", "gres": "gpu:2"}, 8)
-    assert slurm_check.problems([fitting], parts, default) == []
-
-
-def test_the_watch_reports_a_long_wait_once_per_reason_and_a_failure_with_its_log(tmp_path):
-    """The squeue rows of one run, polled three times on a fake clock (no cluster): a job of
-    another working directory is ignored, a pending job is reported only past the stated wait
-    and then only when its reason changes, a failed job once, with its Slurm log's error line."""
-    log = tmp_path / ".snakemake/slurm_logs/rule_train/faces_cips/7.log"
-    log.parent.mkdir(parents=True)
-    log.write_text("Building DAG of jobs...\nsrun: error: Task launch for StepId=7.0 failed\n")
-    polls = iter(
-        [
-            "5|PENDING|Priority|rule_quality_wildcards_faces_cips|{w}\n9|PENDING|x|rule_a|/else",
-            "5|PENDING|Priority|rule_quality_wildcards_faces_cips|{w}\n7|FAILED|NonZeroExitCode|"
-            "rule_train_wildcards_faces_cips|{w}",
-            "5|PENDING|ReqNodeNotAvail, UnavailableNodes:n1|rule_quality_wildcards_faces_cips|{w}"
-            "\n7|FAILED|NonZeroExitCode|rule_train_wildcards_faces_cips|{w}",
-        ]
-    )
-    now = [0.0]
-
-    def run(argv, **_):
-        if argv[0] == "scontrol":  # StdOut unknown: the plugin's default place is searched
-            return subprocess.CompletedProcess(argv, 1, "", "")
-        return subprocess.CompletedProcess(argv, 0, next(polls).format(w=tmp_path), "")
-
-    watch = slurm_check.Watch("run-id", str(tmp_path), 60, run=run, clock=lambda: now[0])
-    assert watch.poll() == []
-    now[0] = 61.0
-    assert watch.poll() == [
-        "slurm: job 5 (quality faces_cips) pending for 1.0 min: Priority",
-        f"slurm: job 7 (train faces_cips) FAILED; Slurm log {log}: srun: error: Task launch for "
-        "StepId=7.0 failed",
-    ]
-    assert watch.poll() == [
-        "slurm: job 5 (quality faces_cips) pending for 1.0 min: ReqNodeNotAvail, "
-        "UnavailableNodes:n1 (sinfo -R says why nodes are down)"
-    ]

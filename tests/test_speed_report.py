@@ -1,4 +1,4 @@
-"""The report's speed explanations from hand-made profiles (tests/test_report_render.py's results
+"""The report's speed explanations from hand-made profiles (tests/report_results.py's results
 folder, plus the keys the roofline, time-by-block and 256-px latency add): the roofline plot,
 the time-by-block table and share plot, the quality-vs-latency Pareto plot and the speed-claim
 rows; and, from the same folder without those keys, one line per figure saying why it is not
@@ -14,7 +14,7 @@ import pytest
 from benchmarks.claims.__main__ import to_csv
 from benchmarks.claims.verdicts import claim_rows
 from common.layout import Layout
-from tests.test_report_render import build_results
+from tests.report_results import build_results
 
 PEAK, BW = 40e9, 10e9
 
@@ -70,14 +70,42 @@ def _blocks(model: str, macs: float) -> dict:
     }
 
 
+def _more_batches(lat: dict, macs: float) -> None:
+    """Batch sizes 2 and 8 beside the fixture's 1 and 4 at 64 px: four per model, what a
+    throughput-against-batch line needs (batch b at 0.8 b times batch 1's median)."""
+    one = lat["by_batch"]["1"]
+    for b in (2, 8):
+        ms = one["median_ms"] * 0.8 * b
+        lat["by_batch"][str(b)] = {
+            **one,
+            "median_ms": ms,
+            "images_per_s": b / (ms / 1e3),
+            "achieved_macs_per_s": macs * b / (ms / 1e3),
+        }
+
+
+VARIANT_MS = {"pixelfolder": 9.0, "cips": 14.0, "stylegan2": 11.0}  # the trained variant, 64 px
+
+
+def _variant_latency(doc: dict) -> None:
+    """A batch-1 timing of the trained variant itself, at the resolution it was evaluated at."""
+    ms = VARIANT_MS[doc["model"]]
+    info = {"device": "cpu", "device_name": "Intel(R) Xeon(R) Processor", "threads": 2}
+    row = {"median_ms": ms, "ci95_ms": [ms * 0.95, ms * 1.1], "valid": True}
+    doc.update(resolution=64, latency={"device_info": info, "by_batch": {"1": row}})
+
+
 def _augment(root) -> None:
     """Roofline keys on every latency row, 256-px batch-1 latency and blocks for each model,
-    quality evaluated at 64 px (where the full-width models are timed)."""
+    four batch sizes at 64 px, quality evaluated at 64 px, and each trained variant timed
+    there too (the quality-vs-latency plot pairs only timings of the evaluated network)."""
     lay = Layout(root)
     profiles = {}
     for path in sorted(root.rglob("*.json")):
         doc = json.loads(path.read_text())
-        if doc.get("schema") == "pixbench.efficiency/1":
+        if path.parent.name == "profile_variant":
+            _variant_latency(doc)
+        elif doc.get("schema") == "pixbench.efficiency/1":
             m, r = doc["model"], doc["resolution"]
             if r == 256:
                 lat = json.loads(json.dumps(doc_64[m]["latency"]))
@@ -87,6 +115,8 @@ def _augment(root) -> None:
                 row["images_per_s"] = 1e3 / row["median_ms"]
                 doc["latency"] = lat
                 doc["blocks"] = _blocks(m, doc["macs"])
+            else:
+                _more_batches(doc["latency"], doc["macs"])
             if "latency" in doc:
                 _roof(doc["latency"], doc["macs"])
             profiles[(m, r)] = doc
@@ -118,7 +148,8 @@ def reports(tmp_path_factory):
 def test_figures_render_from_profiles_with_the_keys(reports):
     _, full = reports
     plots = full.parent / "plots"
-    for name in ("roofline", "time_vs_macs_by_block_256", "pareto_quality_vs_latency"):
+    names = ("roofline", "time_vs_macs_by_block_256", "pareto_quality_vs_latency")
+    for name in (*names, "throughput_vs_batch"):
         assert (plots / f"{name}.png").exists() and (plots / f"{name}.svg").exists(), name
     page = full.read_text()
     assert "not drawn" not in page
@@ -159,11 +190,46 @@ def test_speed_claims_in_the_report(reports):
 
 
 def test_missing_keys_give_one_line_each(reports):
+    """The bare folder times the full-width models only (batch 1 and 4 at 64 px): no roofline,
+    no same-variant latency to pair quality with, too few batch sizes for a throughput line."""
     bare, _ = reports
     page = bare.read_text()
     assert "roofline of the timing device, models at 64 and 256 px: not drawn, no profile" in page
-    assert "against measured latency (Pareto front): not drawn, no valid batch-1 latency" in page
-    assert not (bare.parent / "plots" / "roofline.png").exists()
+    assert "latency of the same variant: not drawn, no trained variant was timed" in page
+    assert "not drawn, throughput against batch needs ≥ 4 batch sizes per model at a " in page
+    assert "this run timed 1, 4 at 64 px (profile.latency lists them)" in page
+    for name in ("roofline", "pareto_quality_vs_latency", "throughput_vs_batch"):
+        assert not (bare.parent / "plots" / f"{name}.png").exists(), name
+
+
+def test_quality_is_paired_only_with_the_same_variants_latency(reports):
+    """The Pareto plot's latencies are the trained variants' own timings (VARIANT_MS with their
+    95 % CI), never the full-width models' 64-px medians of the same folder."""
+    _, full = reports
+    drawn = pd.read_csv(full.parent / "plots" / "pareto_quality_vs_latency.csv")
+    by = drawn.set_index("model")
+    for m, ms in VARIANT_MS.items():
+        assert (by.loc[m, "ms"], by.loc[m, "lo"], by.loc[m, "hi"]) == (ms, ms * 0.95, ms * 1.1)
+    assert by.fd_proxy_clean.notna().all() and set(by.resolution) == {64}
+
+
+def test_throughput_draws_only_resolutions_with_four_batch_sizes(reports):
+    """64 px has batches 1, 2, 4, 8 (drawn); 256 px has batch 1 only (left out, and said so).
+    The whiskers are the latency table's 95 % CI turned into images/s: b ÷ (CI high in s) is the
+    low rate, b ÷ (CI low in s) the high one (the same floats, so equal)."""
+    _, full = reports
+    drawn = pd.read_csv(full.parent / "plots" / "throughput_vs_batch.csv")
+    assert set(drawn.resolution) == {64} and set(drawn.batch) == {1, 2, 4, 8}
+    lat = pd.read_csv(full.parent / "latency.csv")
+    lat = lat[lat.valid & (lat.resolution == 64)].set_index(["model", "batch"])
+    for _, r in drawn.iterrows():
+        row = lat.loc[(r.model, r.batch)]
+        assert r.images_per_s_lo == r.batch * 1e3 / row.ci95_hi_ms
+        assert r.images_per_s_hi == r.batch * 1e3 / row.ci95_lo_ms
+        assert r.images_per_s_lo < r.images_per_s < r.images_per_s_hi
+    svg = (full.parent / "plots" / "throughput_vs_batch.svg").read_text()
+    legend = svg.split('<g id="legend')[-1]
+    assert "64 px" in legend and "256 px" not in legend  # no entry for a line not drawn
 
 
 def test_headline_counts_inconclusive_and_orders_quality(reports):

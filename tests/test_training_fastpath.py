@@ -23,17 +23,13 @@ import torch
 
 from common import settings
 from common.cli import UsageError, run
-from tests.test_training import dataset, one_thread  # noqa: F401 (fixtures)
-from tests.test_training_parallel import FAST_REG, NARROW, relative_difference
+from tests.helpers import FAST_REG, NARROW, fp16_against_fp32, relative_difference
 from training.checkpoint import load_checkpoint
-from training.distributed import Dist
 from training.fastpath import FastOptions, FastPath
-from training.hparams import resolve_hparams
 from training.loop import train
-from training.networks import make_networks
-from training.sampler import MicroDraws
-from training.step import training_step
 from training.train import main, parse_args
+
+pytestmark = pytest.mark.usefixtures("one_thread_module")  # tests/conftest.py
 
 RUN = dict(
     kimg=0.016,
@@ -53,7 +49,7 @@ def run_with(data, out, **kw) -> dict:
 
 
 @pytest.fixture(scope="module")
-def fp32(dataset, tmp_path_factory):  # noqa: F811
+def fp32(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("fp32")
     final = run_with(dataset, out)
     return final, load_checkpoint(out / "checkpoints" / "ckpt-00000000.pt")
@@ -65,7 +61,7 @@ def gaps(state: dict, fp32) -> dict:
 
 
 @pytest.mark.numerics
-def test_bf16_autocast_stays_close_to_fp32(dataset, fp32, tmp_path):  # noqa: F811
+def test_bf16_autocast_stays_close_to_fp32(dataset, fp32, tmp_path):
     """Tolerance 0.5 (measured 0.17-0.24 for G, 0.10-0.14 for D over the four models; here,
     StyleGAN2, G 0.22-0.25 and D 0.10-0.13 under AVX-512, AVX2 and SSE4.1 dispatch, whose bf16
     kernels differ: native AVX512-BF16 dot products vs fp32 emulation): bf16 keeps 8 mantissa
@@ -81,7 +77,7 @@ def test_bf16_autocast_stays_close_to_fp32(dataset, fp32, tmp_path):  # noqa: F8
 
 
 @pytest.mark.numerics
-def test_channels_last_matches_fp32_and_backend_flags_are_recorded(dataset, fp32, tmp_path):  # noqa: F811
+def test_channels_last_matches_fp32_and_backend_flags_are_recorded(dataset, fp32, tmp_path):
     """Tolerance 1e-3: the same fp32 arithmetic in other kernels (oneDNN's channels-last
     convolutions sum in another order), a last-bit perturbation at every step: ~5e-5 for G by
     the model above; measured ≤ 1.1e-5 (G), 3.5e-6 (D) under every dispatch, 18× inside. TF32
@@ -102,7 +98,7 @@ def test_channels_last_matches_fp32_and_backend_flags_are_recorded(dataset, fp32
 
 
 @pytest.mark.numerics
-def test_compiled_main_passes_match_eager(dataset, fp32, tmp_path):  # noqa: F811
+def test_compiled_main_passes_match_eager(dataset, fp32, tmp_path):
     """torch.compile with the aot_eager backend (dynamo capture + AOT autograd, no code
     generation: inductor's C++ build takes minutes on 2 CPU cores; tests/test_cuda.py runs
     inductor). Tolerance 1e-3 as for channels-last: the traced graph runs the plain epilogue
@@ -112,37 +108,6 @@ def test_compiled_main_passes_match_eager(dataset, fp32, tmp_path):  # noqa: F81
     gap = gaps(state, fp32)
     assert all(g < 1e-3 for g in gap.values()), gap
     assert state["meta"]["numerics"]["compile"] == "aot_eager"
-
-
-def fp16_against_fp32(device: str, steps: int = 3) -> tuple[float, dict]:
-    """(gap of G after `steps` fp16 steps against fp32 ones, the fp16 scalers' state), both
-    runs from the same weights and reals, the scalers starting calibrated at 2^14."""
-    hp = resolve_hparams("stylegan2", FAST_REG)
-    real = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    calibrated = {
-        "scale": 2.0**14,
-        "growth_factor": 2.0,
-        "backoff_factor": 0.5,
-        "growth_interval": 2000,
-        "_growth_tracker": 0,
-    }
-    weights = {}
-    for precision in ("fp32", "fp16"):
-        torch.manual_seed(0)
-        nets, _ = make_networks("stylegan2", 32, NARROW, hp, torch.device(device))
-        weights["init"] = {k: v.to("cpu", copy=True) for k, v in nets.G.state_dict().items()}
-        fast = FastPath(FastOptions(precision=precision), nets, device)
-        fast.load_state_dict({"G": calibrated, "D": calibrated})
-        pl = torch.zeros((), device=device)
-        for step in range(steps):
-            draws = MicroDraws(0, step, range(1), 1)
-            stats, _, pl = training_step(
-                nets, real.to(device), step=step, gen=draws, hp=hp, pl_mean=pl, d=Dist(), fast=fast
-            )
-            assert torch.isfinite(stats).all() and stats.dtype == torch.float32
-        weights[precision] = {k: v.to("cpu", copy=True) for k, v in nets.G.state_dict().items()}
-    rel, _ = relative_difference(weights["fp16"], weights["fp32"], weights["init"])
-    return rel, fast.state_dict()
 
 
 @pytest.mark.numerics
@@ -164,7 +129,7 @@ def test_fp16_grad_scaler_path_on_cpu_autocast():
     assert again.state_dict() == scalers
 
 
-def test_fast_path_flags_and_their_errors(dataset, tmp_path, capsys):  # noqa: F811
+def test_fast_path_flags_and_their_errors(dataset, tmp_path, capsys):
     names = ("micro_batch", "precision", "channels_last", "compile", "tf32", "cudnn_benchmark")
     args = vars(parse_args(["--model", "m", "--data", "d", "--out", "o"])[1])
     assert {n: args[n] for n in names} == {n: settings.defaults(settings.Train)[n] for n in names}

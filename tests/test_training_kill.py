@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_training import ROOT, dataset, one_thread, tensors_equal  # noqa: F401 (fixtures)
+from tests.helpers import ROOT, tensors_equal
 from training.checkpoint import latest_checkpoint, load_checkpoint
 from training.loop import train
 
@@ -62,6 +62,8 @@ else:
     torch.save = save
 sys.exit(run(main, sys.argv[1:]))
 """
+pytestmark = pytest.mark.usefixtures("one_thread_module")  # tests/conftest.py
+
 NARROW = {"width": 0.0625, "z_dim": 32, "n_mlp": 2}
 FAST_REG = {"d_reg_interval": 2, "g_reg_interval": 2}
 # 6 steps of 4 images, snapshots at steps 0, 2, 4, 6 (stylegan2: path length + mixing)
@@ -85,7 +87,7 @@ def train_cli(data, out, *extra, kill: str | None = None) -> subprocess.Complete
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(dataset, tmp_path_factory) -> dict:  # noqa: F811
+def uninterrupted(dataset, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("uninterrupted")
     train("stylegan2", dataset, out, device="cpu", build=NARROW, hparams=FAST_REG,
           progress=False, **RUN)  # fmt: skip
@@ -97,7 +99,7 @@ def logged_steps(out: Path) -> list[int]:
         return [int(r["step"]) for r in csv.DictReader(f)]
 
 
-def test_sigkill_between_snapshots_then_resume_is_bit_exact(dataset, uninterrupted, tmp_path):  # noqa: F811
+def test_sigkill_between_snapshots_then_resume_is_bit_exact(dataset, uninterrupted, tmp_path):
     killed = train_cli(dataset, tmp_path, kill="log:3")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert latest_checkpoint(tmp_path).name == "ckpt-00000002.pt"  # step 3 was never saved
@@ -113,7 +115,7 @@ def test_sigkill_between_snapshots_then_resume_is_bit_exact(dataset, uninterrupt
     assert logged_steps(tmp_path) == [1, 2, 3, 4, 5, 6]  # the killed run's step 3 row replaced
 
 
-def test_sigkill_during_checkpoint_write_keeps_the_previous_one(dataset, uninterrupted, tmp_path):  # noqa: F811
+def test_sigkill_during_checkpoint_write_keeps_the_previous_one(dataset, uninterrupted, tmp_path):
     killed = train_cli(dataset, tmp_path, kill="save:3")  # writes: steps 0, 2, then 4 (killed)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     folder = tmp_path / "checkpoints"

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from common.cli import UsageError
-from tests.test_training import ROOT, dataset, one_thread, tensors_equal  # noqa: F401 (fixtures)
+from tests.helpers import FAST_REG, NARROW, ROOT, relative_difference, tensors_equal
 from training.checkpoint import (
     load_checkpoint,
     restore_training_state,
@@ -33,8 +33,8 @@ from training.hparams import resolve_hparams
 from training.loop import train
 from training.networks import make_networks
 
-NARROW = {"width": 0.0625, "z_dim": 32, "n_mlp": 2}
-FAST_REG = {"d_reg_interval": 2, "g_reg_interval": 2}
+pytestmark = pytest.mark.usefixtures("one_thread_module")  # tests/conftest.py
+
 # stylegan2: its recipe adds path length (a cross-rank target mean) and style mixing
 RUN = dict(kimg=0.048, batch=8, micro_batch=2, snap_kimg=0.016, grid=2)
 CLI = [
@@ -93,14 +93,6 @@ def _flat(state: dict) -> torch.Tensor:
     return torch.cat([v.flatten() for v in state.values() if v.is_floating_point()])
 
 
-def relative_difference(a: dict, b: dict, init: dict) -> tuple[float, float]:
-    """(‖a − b‖ / ‖a − init‖, max |a − b|) over a network's floating-point tensors: how far
-    apart two runs ended, as a fraction of how far training moved the weights."""
-    keys = [k for k in a if a[k].is_floating_point()]
-    fa, fb, fi = (torch.cat([s[k].flatten() for k in keys]) for s in (a, b, init))
-    return float((fa - fb).norm() / (fa - fi).norm()), float((fa - fb).abs().max())
-
-
 def weight_gap(a: dict, b: dict, init: dict, net: str) -> float:
     """‖a[net] − b[net]‖ over how far training moved the weights from `init`. G_ema is measured
     against how far G moved: it is an EMA of G's iterates, so its deviation is inherited from
@@ -112,7 +104,7 @@ def weight_gap(a: dict, b: dict, init: dict, net: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def two_process_run(dataset, tmp_path_factory) -> Path:  # noqa: F811
+def two_process_run(dataset, tmp_path_factory) -> Path:
     """The reference: 2 processes, 6 steps, snapshots at steps 0, 2, 4, 6."""
     out = tmp_path_factory.mktemp("ddp")
     torchrun(2, "--data", dataset, "--out", out, *CLI)
@@ -120,7 +112,7 @@ def two_process_run(dataset, tmp_path_factory) -> Path:  # noqa: F811
 
 
 @pytest.mark.numerics
-def test_two_processes_match_one(dataset, two_process_run, tmp_path):  # noqa: F811
+def test_two_processes_match_one(dataset, two_process_run, tmp_path):
     """1 process looping over the 4 micro-batches ends where 2 processes with 2 each end.
 
     Error model: chaotic dynamics, a bound measured across instruction sets with a margin.
@@ -166,7 +158,7 @@ def test_two_processes_match_one(dataset, two_process_run, tmp_path):  # noqa: F
 
 
 @pytest.mark.numerics
-def test_two_process_resume_is_bit_exact(dataset, two_process_run, tmp_path):  # noqa: F811
+def test_two_process_resume_is_bit_exact(dataset, two_process_run, tmp_path):
     """2 processes resumed from the step-2 snapshot end bit-identical to the uninterrupted run,
     every rank's RNG states included (each rank saved its own; each restores its own). Bit for
     bit on any CPU: the same state, kernels, shapes, thread count and addition order as the
@@ -187,7 +179,7 @@ def test_two_process_resume_is_bit_exact(dataset, two_process_run, tmp_path):  #
 
 
 @pytest.mark.numerics
-def test_resume_on_one_process_keeps_the_maths(dataset, two_process_run, tmp_path, caplog):  # noqa: F811
+def test_resume_on_one_process_keeps_the_maths(dataset, two_process_run, tmp_path, caplog):
     """A 2-process snapshot resumed on 1 process keeps its micro-batch (from the checkpoint),
     so it ends where the 2-process run ends, to the 1-vs-2 tolerance (REL_TOL, whose error
     model is in test_two_processes_match_one: under the SSE4.1 baseline this resumed run is
@@ -223,7 +215,7 @@ def test_each_rank_restores_its_own_rng_states():
         assert torch.equal(torch.get_rng_state(), states[rank]["torch_cpu"])
 
 
-def test_micro_batch_must_divide_each_process_share(dataset, tmp_path):  # noqa: F811
+def test_micro_batch_must_divide_each_process_share(dataset, tmp_path):
     with pytest.raises(TrainingError, match=r"--micro-batch 3 must divide --batch 8") as info:
         one_process(dataset, tmp_path, micro_batch=3)
     assert "\n" not in str(info.value) and not (tmp_path / "checkpoints").exists()

@@ -49,6 +49,7 @@ from .errors import NonFiniteLossError, TrainingError
 from .fastpath import FastOptions, FastPath, backend_flags, numerics, to_channels_last
 from .guard import StopRequests, run_folder
 from .hparams import off_recipe, resolve_hparams
+from .memory_check import memory_problem
 from .networks import Networks, make_networks
 from .runlog import Tick, append_log, begin_run_dir, make_progress_bar, run_metadata, save_grid
 from .sampler import MicroDraws, micro_batches, real_batches, to_float_images
@@ -171,6 +172,8 @@ def set_up(
     if d.enabled and dev.type == "cuda":
         dev = torch.device("cuda", d.local_rank)
     micro_batch = resolve_micro_batch(cfg.batch, cfg.micro_batch, d, start.state)
+    if too_big := memory_problem(model, resolution, start.build, micro_batch, dev):
+        raise TrainingError(f"--batch {cfg.batch}: {too_big}")
 
     torch.manual_seed(start.seed)
     nets, frozen = make_networks(model, resolution, start.build, hp, dev)

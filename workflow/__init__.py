@@ -1,5 +1,5 @@
 """Orchestration: what runs above every stage. Loading a run config with its plug-in names
-checked against the registries (`workflow.checks`), the pre-flight check (`workflow.preflight`)
+checked against the registries (`workflow.config`), the pre-flight check (`workflow.preflight`)
 and its disk estimate (`workflow.disk_estimate`), beside the Snakemake rules (`rules/`) and
 profiles (`profiles/`) that call the stages.
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from common import settings
 from common.layout import results_root
 from workflow.disk_estimate import estimate_disk, human_bytes, snapshots
-from workflow.items import MISMATCH, MISSING, OK, Item
+from workflow.items import MISMATCH, MISSING, NOTE, OK, Item
 
 
 def check_gpus(cfg: settings.RunConfig) -> list[Item]:
@@ -108,3 +108,31 @@ def check_disk(cfg: settings.RunConfig, counts: dict, plans) -> list[Item]:
             "curve then covers only those)"
         )
     return [Item("disk", str(root), MISSING, detail, fix, data)]
+
+
+def check_memory(cfg: settings.RunConfig) -> list[Item]:
+    """Each model's training batch against the memory free on this machine now, by the
+    training CLI's own rule (training.memory_check: the profile's activation estimate, a lower
+    bound). Checked on the machine that runs the jobs: a cluster's submit host is not it, so the
+    workflow skips this check there (--skip memory)."""
+    from common.cli import UsageError
+    from common.device import resolve_device
+    from training.memory_check import memory_problem
+
+    try:
+        device = resolve_device(cfg.device)
+    except UsageError:  # no CUDA here: the gpus check names that problem once
+        return [Item("memory", "*", NOTE, f"not checked: device {cfg.device} is not visible here")]
+    images = cfg.train.micro_batch or max(cfg.train.batch // max(cfg.train.gpus, 1), 1)
+    items = []
+    for name, m in cfg.models.items():
+        for ds in sorted({d.resolution for d in cfg.datasets.values()}):
+            problem = memory_problem(name, ds, m.build, images, device)
+            where = f"{name}@{ds}"
+            if problem:
+                fix = "lower train.batch, or set train.micro_batch (images per forward)"
+                items.append(Item("memory", where, MISMATCH, problem, fix))
+            else:
+                detail = f"{images} images per forward fit in the memory free on {device}"
+                items.append(Item("memory", where, OK, detail))
+    return items

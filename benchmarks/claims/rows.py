@@ -29,3 +29,6 @@ class ClaimRow:
     paper_value: float | None = None  # the numbers behind `paper` / `measured`, for charts
     measured_value: float | None = None
     unit: str = ""
+    measured_lo: float | None = None  # the measured value's interval, where it has one (speed)
+    measured_hi: float | None = None
+    evidence: str = ""  # the table rows it was computed from (common.evidence refs, spaced)

@@ -47,6 +47,7 @@ from benchmarks.claims.rows import (
 from benchmarks.profiling.device_roof import device_roofs, row_utilization
 from benchmarks.profiling.measures.latency import CLAIM_BATCH, CLAIM_RESOLUTION
 from benchmarks.profiling.timing import log_half, ratio_interval
+from common.evidence import latency_ref
 from common.provenance import device_label
 
 SUBJECT = "pixelfolder"
@@ -229,7 +230,13 @@ def speed_row(profiles: dict, other: str, batch: int = BATCH) -> ClaimRow:
     )
     if other == "inr_gan":
         expl += "; INR-GAN here is the released inr-gan-bil, not the paper's configuration"
-    return ClaimRow(claim, mine.source, pv, measured, TOLERANCE, verdict, expl, want, ratio, UNIT)
+    return ClaimRow(
+        claim,
+        *(mine.source, pv, measured, TOLERANCE, verdict, expl, want, ratio, UNIT),
+        measured_lo=lo,
+        measured_hi=hi,
+        evidence=f"{latency_ref(SUBJECT, RESOLUTION, batch)} {latency_ref(other, RESOLUTION, batch)}",
+    )
 
 
 def speed_rows(profiles: dict) -> list[ClaimRow]:

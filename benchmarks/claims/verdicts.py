@@ -27,6 +27,7 @@ from benchmarks.claims.rows import (  # noqa: F401  (INCONCLUSIVE, VERDICTS: re-
 )
 from benchmarks.claims.speed import speed_rows
 from benchmarks.quality import registry
+from common.evidence import efficiency_ref, quality_ref
 
 PCT_TOL = 0.5  # percentage points
 PARAM_TOL_M = 0.005  # M params
@@ -48,6 +49,11 @@ def paper_fid_key(summary: dict) -> str | None:
 
 
 # --------------------------------------------------------------------------- verdicts
+def _evidence(*keys) -> dict:
+    """The efficiency-table rows (model, resolution) a count claim was computed from."""
+    return {"evidence": " ".join(efficiency_ref(m, r) for m, r in keys)}
+
+
 def _verdict(true_ok: bool, paper_ok: bool) -> str:
     if true_ok:
         return REPRODUCED
@@ -90,11 +96,12 @@ def reduction_row(profiles, key: str, other: str, quantity: str) -> ClaimRow:
         )
     true = 100 * (1 - a[quantity] / b[quantity])
     numbers = (num.value, true, "% fewer")
+    ev = _evidence((SUBJECT, 256), (other, 256))
     if quantity == "params":
         ok = abs(true - num.value) <= PCT_TOL
         expl = f"1 − {a['params'] / 1e6:.2f} M / {b['params'] / 1e6:.2f} M = {true:.2f} %"
         return ClaimRow(
-            claim, num.source, pv, f"−{true:.2f} %", tol, _verdict(ok, ok), expl, *numbers
+            claim, num.source, pv, f"−{true:.2f} %", tol, _verdict(ok, ok), expl, *numbers, **ev
         )
     conv = 100 * (1 - a["macs_paper_convention"] / b["macs_paper_convention"])
     verdict = _verdict(abs(true - num.value) <= PCT_TOL, abs(conv - num.value) <= PCT_TOL)
@@ -108,7 +115,7 @@ def reduction_row(profiles, key: str, other: str, quantity: str) -> ClaimRow:
         expl = f"1 − {a['macs'] / 1e9:.2f} G / {b['macs'] / 1e9:.2f} G = {true:.2f} %"
         if abs(true - conv) > 1e-9:
             expl += f"; paper convention {conv:.2f} %"
-    return ClaimRow(claim, num.source, pv, measured, tol, verdict, expl, *numbers)
+    return ClaimRow(claim, num.source, pv, measured, tol, verdict, expl, *numbers, **ev)
 
 
 def params_row(
@@ -130,12 +137,20 @@ def params_row(
             f"{prof['params']:,} parameters in the released architecture (mapping network included)"
         )
     else:
-        expl = (
-            num.note
-            or f"measured {prof['params']:,}; differs from the paper by {m - num.value:+.2f} M"
-        )
+        expl = f"measured {prof['params']:,}; differs from the paper by {m - num.value:+.2f} M"
+        expl += f"; {num.note}" if num.note else ""
     return ClaimRow(
-        claim, num.source, pv, f"{m:.4f} M", tol, _verdict(ok, ok), expl, num.value, m, "M params"
+        claim,
+        num.source,
+        pv,
+        f"{m:.4f} M",
+        tol,
+        _verdict(ok, ok),
+        expl,
+        num.value,
+        m,
+        "M params",
+        **_evidence((model, resolution)),
     )
 
 
@@ -159,7 +174,11 @@ def gmacs_row(profiles, model: str) -> ClaimRow:
         )
     else:
         expl = num.note or f"dense conv/linear MACs, FIR excluded: {d_true:+.2%} vs the paper"
-    return ClaimRow(claim, num.source, pv, measured, tol, verdict, expl, num.value, true, "GMACs")
+    return ClaimRow(
+        claim,
+        *(num.source, pv, measured, tol, verdict, expl, num.value, true, "GMACs"),
+        **_evidence((model, 256)),
+    )
 
 
 REHEARSAL = (
@@ -203,7 +222,9 @@ def fid_row(metrics: dict, key: str, rehearsal: bool = False) -> ClaimRow:
     if rehearsal:
         expl = f"{REHEARSAL}: {expl}"
     return ClaimRow(
-        claim, num.source, pv, f"{fid:.2f}", tol, _verdict(ok, ok), expl, num.value, fid, "FID"
+        claim,
+        *(num.source, pv, f"{fid:.2f}", tol, _verdict(ok, ok), expl, num.value, fid, "FID"),
+        evidence=quality_ref(dataset, SUBJECT),
     )
 
 
@@ -234,7 +255,9 @@ def relative_row(profiles, other: str, quantity: str) -> ClaimRow:
         expl += f"; {theirs.note}"
     shown = f"−{fewer:.1f} %" if fewer >= 0 else f"+{-fewer:.1f} %"
     return ClaimRow(
-        claim, mine.source, pv, shown, tol, _verdict(ok, ok), expl, pct, fewer, "% fewer"
+        claim,
+        *(mine.source, pv, shown, tol, _verdict(ok, ok), expl, pct, fewer, "% fewer"),
+        **_evidence((SUBJECT, 256), (other, 256)),
     )
 
 

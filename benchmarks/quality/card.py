@@ -20,11 +20,15 @@ QUANTIZATION = "uint8 = (x * 127.5 + 128).clamp(0, 255).to(uint8), as NVIDIA (x 
 LATENTS = "z = torch.randn(num_gen, z_dim, generator=torch.Generator().manual_seed(seed))"
 
 
-def _metric_card(metric: registry.Metric, p: Plan, ctx: Context) -> dict:
+def _metric_card(metric: registry.Metric, p: Plan, ctx: Context, nets: dict) -> dict:
+    """The metric's own entry: its features say the net that made them and that net's own
+    dimension (a proxy card never names Inception's or VGG16's)."""
     spec = p.spec_of(metric, p.modes_of(metric)[0])
+    net = f"{spec.net}" if spec else "no net"
+    dim = getattr(nets.get(spec.net), "dim", None) if spec else None
     return {
         "keys": registry.result_keys(metric, p.extractor.name, p.modes),
-        "features": f"{spec.net if spec else 'no net'}: {metric.features.description}",
+        "features": f"{net}{f' ({dim}-D)' if dim else ''}: {metric.features.description}",
         "lower_is_better": metric.lower_is_better,
         "protocol": metric.protocol,
         **(metric.card(ctx) if metric.card else {}),
@@ -43,7 +47,7 @@ def build_card(
         "comparable": p.extractor.comparable,
         "nets": {name: net.card() for name, net in nets.items()},
         "modes": {m: registry.MODES[m].note for m in p.modes} if per_mode else {},
-        "metrics": {m.name: _metric_card(m, p, ctx) for m in p.metrics},
+        "metrics": {m.name: _metric_card(m, p, ctx, nets) for m in p.metrics},
         "quantization": QUANTIZATION,
         "num_real": n_real,
         "num_gen": opts.num_gen,

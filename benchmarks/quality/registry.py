@@ -52,9 +52,9 @@ class Features:
     net: str | None = None  # a fixed net (nets.NETS name) that every extractor uses
 
 
-POOL = Features("pool", True, "pool features (Inception-v3: 2048-D), one set per resize mode")
+POOL = Features("pool", True, "the net's pool features, one set per resize mode")
 MANIFOLD = Features(
-    "manifold", False, "features of raw uint8 pixels, resized inside the net (VGG16: 4096-D fc)"
+    "manifold", False, "the net's features of the raw uint8 pixels, resized inside the net"
 )
 IMAGES = Features(
     "images", False, "the real and generated uint8 images themselves (images.ImageSet)", False

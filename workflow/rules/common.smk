@@ -115,8 +115,8 @@ def profiles():
     """Every full-width profile: each model at each configured resolution it can be built at."""
     import models
 
-    return [L.pattern("profile").format(model=m, res=r) for m in MODELS
-            for r in CFG.profile.resolutions if r in models.resolutions(m)]  # fmt: skip
+    pairs = [(m, r) for m in MODELS for r in CFG.profile.resolutions]
+    return [L.pattern("profile").format(model=m, res=r) for m, r in pairs if r in models.resolutions(m)]
 
 
 def every(key, **fixed):

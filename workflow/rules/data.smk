@@ -11,4 +11,6 @@ rule prepare_dataset:
     params:
         args=lambda wc: section_args(CFG.datasets[wc.dataset]),
     shell:
-        "{PY} -m data.prepare {params.args} --out {output:q} > {log:q} 2>&1"
+        # --log, not `> {log}`: the log is opened once the output's lock is held, so a second
+        # `--nolock` run that loses the lock cannot empty the winner's log (it says so on stderr)
+        "{PY} -m data.prepare {params.args} --out {output:q} --log {log:q}"

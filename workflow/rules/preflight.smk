@@ -9,7 +9,7 @@
 # snakemake/snakemake#4166), so a new quality setting needed a second invocation. As a handler it
 # is in no job's inputs, and each rule's own params decide what re-runs.
 # Under a cluster executor the handler runs on the submitting host, which has no GPUs: the GPU
-# check is then left to the executor's own resources (--skip gpus).
+# and memory checks are then left to the executor's own resources (--skip gpus,memory).
 import subprocess
 from pathlib import Path
 
@@ -22,7 +22,7 @@ def run_preflight():
            "--config-json", json.dumps(settings.as_dict(CFG)),
            "--config-name", ", ".join(map(str, workflow.configfiles)) or "the config"]
     if not workflow.local_exec:
-        cmd += ["--skip", "gpus"]
+        cmd += ["--skip", "gpus,memory"]  # the submit host is not the machine that trains
     with open(log, "w") as stdout:
         code = subprocess.run(cmd, stdout=stdout).returncode
     if code:
@@ -32,3 +32,7 @@ def run_preflight():
 onstart:
     check_cluster()  # common.smk: jobs a Slurm cluster can never run, before any sbatch
     run_preflight()
+    # the command, config files and commit the report names (common/invocation.py)
+    from common import invocation
+
+    invocation.record(L.path("invocation"), sys.argv, workflow.configfiles, Path.cwd())

@@ -1,7 +1,8 @@
 """Activation memory on the meta device at batch 1 (so any resolution is free): bytes autograd
 saves in one training forward of G, and the peak of live op outputs in one inference forward."""
 
-from .. import activations
+from models import activations
+
 from ..registry import Column, register_measure
 
 MIB = 2**20

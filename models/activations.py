@@ -1,4 +1,5 @@
-"""Activation memory of a generator, on the meta device at batch 1 (so any resolution is free):
+"""Activation memory of a generator (models.activations: the profile measures it, training
+checks a batch against it), on the meta device at batch 1 (so any resolution is free):
 what autograd saves for backward in one training forward, and the peak of live op outputs in one
 inference forward. Shapes and storage sizes are all either needs, so nothing is allocated."""
 
@@ -10,7 +11,20 @@ from torch.multiprocessing.reductions import StorageWeakRef
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from benchmarks.profiling.counting import build_generator, example_input, forward_thunk
+from .registry import build
+
+
+def _generator(name: str, resolution: int, **overrides) -> nn.Module:
+    with torch.device("meta"):  # no memory, no init cost: only shapes are needed
+        return build(name, resolution, **overrides)
+
+
+def _z(g: nn.Module) -> torch.Tensor:
+    return torch.zeros(1, g.z_dim, device="meta")
+
+
+def forward_thunk(g: nn.Module, z: torch.Tensor, noise_mode: str):
+    return lambda: g(z, noise_mode=noise_mode)
 
 
 def _storage_key(t: torch.Tensor):
@@ -95,8 +109,8 @@ ACTIVATION_METHOD = (
 def activation_bytes(name: str, resolution: int, **overrides) -> dict:
     """Both memory figures for generator `name`, built on meta with the caller's overrides (the
     modconv path is what the model would pick: on CPU/meta that is the activations path)."""
-    g = build_generator(name, resolution, "meta", **overrides)
-    z = example_input(g)
+    g = _generator(name, resolution, **overrides)
+    z = _z(g)
     res = saved_tensor_bytes(g.train(), z)
     res.update(peak_live_bytes(g.eval(), z))
     res["method"] = ACTIVATION_METHOD

@@ -1,0 +1,207 @@
+"""benchmarks.quality.evaluate on a stand-in generator and in-memory images (tests/helpers.py):
+proxy results never carry the real metrics' names, the feature cache and the seeds make results
+repeatable without touching the global RNG, bad options are QualityErrors, the typed section
+and keywords give the same results; and a metric on images (no network) registered the
+README's way gets the images, streamed once for every seed, and needs no weights at all."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import quality as Q
+from benchmarks.quality import registry
+from benchmarks.quality.errors import QualityError
+from benchmarks.quality.registry import Output
+from benchmarks.quality.samples import generated_batches
+from common import settings
+from tests.helpers import ArrayDataset, TinyGenerator, structured_images
+
+CPU = torch.device("cpu")
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+
+# ----------------------------------------------------------------------------- evaluate()
+
+
+def _walk_keys(obj):
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield key
+            yield from _walk_keys(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _walk_keys(value)
+
+
+def test_proxy_results_never_named_like_real_metrics(tmp_path):
+    data = ArrayDataset(structured_images(30, 0))
+    res = Q.evaluate(
+        TinyGenerator(), data, extractor="proxy", num_gen=24, seeds=(0,), batch=12,
+        cache_dir=None, kid_subsets=5, progress=False,
+    )  # fmt: skip
+    keys = set(_walk_keys(res["metrics"])) | set(res["summary"])
+    forbidden = {"fid", "kid", "precision", "recall", "density", "coverage"}
+    assert not keys & forbidden
+    assert not any(k.startswith(("fid", "kid")) for k in keys)
+    assert {"fd_proxy", "kd_proxy", "precision_proxy", "recall_proxy"} <= keys
+    assert {"density_proxy", "coverage_proxy", "fd_proxy_clean"} <= keys
+    assert "NOT Inception" in res["card"]["label"]
+    assert set(res["card"]["nets"]) == {"proxy"}
+
+
+def test_evaluate_cache_and_determinism(tmp_path):
+    data = ArrayDataset(structured_images(30, 0))
+    kwargs = dict(
+        metrics=("fid", "pr"), extractor="proxy", num_gen=24, batch=12, modes=("legacy_tensorflow",),
+        cache_dir=tmp_path, generator_id="stand-in:v1", progress=False,
+    )  # fmt: skip
+    first = Q.evaluate(TinyGenerator(), data, seeds=(0,), **kwargs)
+    assert first["card"]["cache"]["hits"] == 0
+    again = Q.evaluate(TinyGenerator(), data, seeds=(0,), **kwargs)
+    assert again["card"]["cache"]["hits"] > 0 and again["card"]["cache"]["misses"] == 0
+    assert again["metrics"] == first["metrics"]
+    uncached = Q.evaluate(TinyGenerator(), data, seeds=(0,), **{**kwargs, "cache_dir": None})
+    assert uncached["metrics"] == first["metrics"]
+    other = Q.evaluate(TinyGenerator(), data, seeds=(1,), **kwargs)
+    assert other["card"]["cache"]["misses"] > 0  # new seed -> new generated features
+    assert other["metrics"]["fd_proxy"] != first["metrics"]["fd_proxy"]
+
+
+def test_random_noise_mode_is_repeatable_and_leaves_global_rng_alone():
+    data = ArrayDataset(structured_images(20, 0), sha=None)
+    kwargs = dict(
+        metrics=("fid",), extractor="proxy", num_gen=16, batch=8, modes=("legacy_tensorflow",),
+        noise_mode="random", cache_dir=None, progress=False,
+    )  # fmt: skip
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = Q.evaluate(TinyGenerator(), data, **kwargs)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert Q.evaluate(TinyGenerator(), data, **kwargs)["metrics"] == first["metrics"]
+    const = Q.evaluate(TinyGenerator(), data, **{**kwargs, "noise_mode": "const"})
+    assert const["metrics"] != first["metrics"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"metrics": ("fid", "lpips")}, "unknown metric"),
+        ({"num_gen": 1}, "num_gen: 1 is less than the minimum of 2"),
+        ({"seeds": (0, 0)}, "distinct"),
+        ({"modes": ("bicubic",)}, "unknown mode"),
+        ({"num_gen": 3, "metrics": ("pr",)}, "'pr' needs at least 4 images"),
+        ({"extractor": "inceptionv4"}, "unknown extractor 'inceptionv4'; registered: inception"),
+        ({"noise_mode": "loud"}, "noise_mode: 'loud' is not one of"),
+    ],
+)
+def test_evaluate_rejects_bad_input(kwargs, match):
+    data = ArrayDataset(structured_images(10, 0))
+    with pytest.raises(QualityError, match=match):
+        Q.evaluate(TinyGenerator(), data, **{"extractor": "proxy", "cache_dir": None, **kwargs})
+
+
+def test_evaluate_takes_the_typed_section():
+    data = ArrayDataset(structured_images(20, 0))
+    q = settings.Quality(metrics=["fid"], extractor="proxy", num_gen=16, batch=8, modes=["clean"])
+    typed = Q.evaluate(TinyGenerator(), data, q, progress=False)
+    keywords = Q.evaluate(TinyGenerator(), data, progress=False, **dataclasses.asdict(q))
+    assert typed["metrics"] == keywords["metrics"] and list(typed["summary"]) == ["fd_proxy_clean"]
+    with pytest.raises(QualityError, match="distinct"):  # what the schema cannot say: checked
+        Q.evaluate(TinyGenerator(), data, dataclasses.replace(q, seeds=[1, 1]), progress=False)
+    with pytest.raises(TypeError, match="not both"):
+        Q.evaluate(TinyGenerator(), data, q, num_gen=8)
+
+
+# ----------------------------------------------------------------------------- IMAGES metrics
+
+BINS = 8
+
+
+def _histogram(batch: torch.Tensor) -> torch.Tensor:
+    """Counts of a BINS-bin histogram per RGB channel over every pixel of a uint8 batch."""
+    idx = batch.long() * BINS // 256  # (B, 3, H, W)
+    return torch.stack([torch.bincount(idx[:, c].flatten(), minlength=BINS) for c in range(3)])
+
+
+@pytest.fixture
+def colour_histogram(monkeypatch):
+    """A toy image-level metric registered the README's way, in a private copy of the table."""
+    monkeypatch.setattr(registry, "_METRICS", dict(registry._METRICS))
+    seen = []
+
+    @registry.register_metric(
+        "toy_colourhist",
+        features=registry.IMAGES,
+        outputs=[Output("toy_colour_hist", "colour histogram distance", generic="toy_chist")],
+        lower_is_better=True,
+        protocol=f"L1 distance of normalized {BINS}-bin RGB histograms",
+    )
+    def colourhist(real, gen, ctx):
+        seen.append((real, gen))
+        h_real, h_gen = real.reduce("hist", _histogram), gen.reduce("hist", _histogram)
+        return float(np.abs(h_real / h_real.sum() - h_gen / h_gen.sum()).sum())
+
+    return seen
+
+
+def _reference_histogram_distance(real_u8: np.ndarray, gen_u8: np.ndarray) -> float:
+    def hist(x):
+        h = np.stack(
+            [
+                np.bincount((x[..., c].astype(int) * BINS // 256).ravel(), minlength=BINS)
+                for c in range(3)
+            ]
+        ).astype(np.float64)
+        return h / h.sum()
+
+    return float(np.abs(hist(real_u8) - hist(gen_u8)).sum())
+
+
+def test_an_images_metric_gets_the_images(colour_histogram):
+    images = structured_images(20, 0)
+    G, n_gen = TinyGenerator(), 12
+    res = Q.evaluate(
+        G,
+        ArrayDataset(images),
+        metrics=["toy_colourhist", "fid"],
+        extractor="proxy",
+        num_gen=n_gen,
+        num_real=16,
+        batch=5,
+        seeds=[0, 1],
+        modes=["clean"],
+        progress=False,
+    )
+    assert set(res["summary"]) == {"toy_chist_proxy", "fd_proxy_clean"}
+    for i, seed in enumerate([0, 1]):
+        gen = torch.cat(list(generated_batches(G, seed, n_gen, 5, 1.0, "const", CPU)))
+        expected = _reference_histogram_distance(images[:16], gen.permute(0, 2, 3, 1).numpy())
+        assert res["metrics"]["toy_chist_proxy"]["per_seed"][i] == pytest.approx(
+            expected, rel=1e-12
+        )
+    (real0, gen0), (real1, gen1) = colour_histogram
+    assert real0 is real1 and real0.passes == 1  # the real images streamed once for every seed
+    assert gen0.passes == gen1.passes == 1 and len(gen0) == n_gen
+    np.testing.assert_array_equal(real0.array(), images[:16])
+    assert res["card"]["metrics"]["toy_colourhist"]["features"].startswith("no net: ")
+
+
+def test_an_images_metric_alone_needs_no_network(colour_histogram, tmp_path):
+    """Only images asked for: no net is loaded, so not even the Inception files are needed."""
+    data = ArrayDataset(structured_images(10, 0))
+    res = Q.evaluate(
+        TinyGenerator(),
+        data,
+        metrics=["toy_colourhist"],
+        extractor="inception",
+        num_gen=8,
+        weights_dir=tmp_path,
+        download=False,
+        progress=False,
+    )
+    assert list(res["summary"]) == ["toy_colour_hist"] and res["card"]["nets"] == {}
+    assert Q.feature_sets(Q.plan(settings.Quality(metrics=["toy_colourhist"]))) == {}
