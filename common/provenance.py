@@ -181,18 +181,22 @@ def machine_fingerprint(device) -> dict:
 CODE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the clone's root
 
 
-def code_version(root: str = CODE_ROOT) -> dict:
-    """Which pixbench made a result: the version pyproject.toml declares, and the git commit of
-    the clone with whether tracked files differ from it (`dirty`). A copy that is not a git
-    checkout (or has no git) says so in `commit` instead of guessing."""
+def package_version(root: str = CODE_ROOT) -> str | None:
+    """The version pyproject.toml declares (pixbench runs from its clone, not installed)."""
     import tomllib
 
     try:
         with open(os.path.join(root, "pyproject.toml"), "rb") as f:
-            version = tomllib.load(f).get("project", {}).get("version")
+            return tomllib.load(f).get("project", {}).get("version")
     except (OSError, tomllib.TOMLDecodeError):
-        version = None
-    out = {"version": version, "commit": None, "dirty": None}
+        return None
+
+
+def code_version(root: str = CODE_ROOT) -> dict:
+    """Which pixbench made a result: the version pyproject.toml declares, and the git commit of
+    the clone with whether tracked files differ from it (`dirty`). A copy that is not a git
+    checkout (or has no git) says so in `commit` instead of guessing."""
+    out = {"version": package_version(root), "commit": None, "dirty": None}
     git = shutil.which("git")
     if git is None:
         out["commit"] = "unknown (git not installed)"

@@ -5,9 +5,9 @@ Why: a knob is then one dataclass field with its default and help line. The entr
 its default, its check and the rule's argument all follow from that field, so no rule, parser
 or call site can forget it or carry a default of its own.
 
-    add_flags(parser, settings.Train, exclude=("hparams",))  # --kimg, --batch, ...
-    cfg = from_args(settings.Train, args)                     # validated once, a typed Train
-    argv = to_argv(cfg, exclude=("hparams",))                 # what a rule passes: every field
+    add_flags(parser, settings.Train)     # --kimg, --batch, ...: every field of scope "job"
+    cfg = from_args(settings.Train, args)  # validated once, a typed Train
+    argv = to_argv(cfg)                    # what a rule passes: the same fields
 
 Flag values: an int/float/str field takes its value (`null` for an optional one unset); a bool
 field is `--flag` / `--no-flag`; a list of scalars is a comma list; anything else (a list of
@@ -49,8 +49,18 @@ def flag_of(name: str) -> str:
 
 
 def _fields(cls, exclude):
+    """The fields that are flags: a field of scope "workflow" (common.settings.opt) never is."""
     hints = typing.get_type_hints(cls)
-    return [(f, hints[f.name]) for f in dataclasses.fields(cls) if f.name not in exclude]
+    return [
+        (f, hints[f.name])
+        for f in dataclasses.fields(cls)
+        if f.name not in exclude and f.metadata.get("scope", "job") == "job"
+    ]
+
+
+def workflow_only(cls) -> tuple[str, ...]:
+    """The fields of `cls` only the workflow reads (no flag of the stage's entry point)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("scope") == "workflow")
 
 
 def _default(f):

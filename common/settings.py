@@ -33,10 +33,11 @@ HPARAM_PRESETS = ("cpu-auto",)
 SPEED_VARIANTS = ("channels_last", "compile", "bf16", "tf32", "fp16", "cuda_graphs")
 
 
-def opt(default=dataclasses.MISSING, *, help: str, factory=None, **schema):
-    """A config field: its one default, one line of help, and extra JSON-schema limits."""
+def opt(default=dataclasses.MISSING, *, help: str, factory=None, scope="job", **schema):
+    """A config field: its one default, one line of help, extra JSON-schema limits, and its
+    scope: "job" (a flag of its stage's entry point) or "workflow" (the workflow reads it)."""
     kw = {"default_factory": factory} if factory is not None else {"default": default}
-    return field(metadata={"help": help, "schema": schema}, **kw)
+    return field(metadata={"help": help, "schema": schema, "scope": scope}, **kw)
 
 
 # --------------------------------------------------------------------------------- sections
@@ -92,7 +93,7 @@ class Train:
         None, help="snapshot interval (default: only at the end)", exclusiveMinimum=0
     )
     seed: int = opt(0, help="seed of weights, latents and data order", minimum=0)
-    gpus: int = opt(1, help="processes per training job (>1 launches torchrun)", minimum=1)
+    gpus: int = opt(1, help="processes per job (>1: torchrun)", minimum=1, scope="workflow")
     threads: int | None = opt(None, help="torch CPU threads per job (default: torch's)", minimum=1)
     workers: int | None = opt(
         None, help="DataLoader workers (default: 0 on CPU, 2 on CUDA)", minimum=0
@@ -125,7 +126,7 @@ class Train:
         "(training.presets; default: none, the official recipe)",
         enum=[*HPARAM_PRESETS, None],
     )
-    hparams: dict = opt(factory=dict, help="hyper-parameters for every model (HParams keys)")
+    hparams: dict = opt(factory=dict, help="every model's HParams (--hparam)", scope="workflow")
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class VariantsAt:  # 64 px batch 1: timed in the default run anyway; 256 px cost
 @dataclass(frozen=True)
 class Profile:
     resolutions: list[int] = opt(
-        factory=lambda: [64, 128, 256, 512, 1024], help="counted at full width (meta device)"
+        factory=lambda: [64, 128, 256, 512, 1024], help="counted at full width", scope="workflow"
     )
     latency: list[Latency] = opt(
         factory=list,
@@ -227,11 +228,14 @@ class Quality:
     sample_size: bool = opt(
         True, help="FID/KID against N (and FID-infinity) on the first seed's features"
     )
-    curve_metric: str = opt("fid", help="metric measured at every training snapshot")
+    # the metric-vs-kimg curve: read by the workflow's curve rule (planning.curve_quality)
+    curve_metric: str = opt("fid", help="metric at every training snapshot", scope="workflow")
     curve_extractor: str | None = opt(
-        None, help="feature network of the metric-vs-kimg curve (default: extractor)"
+        None, help="feature network of the curve (default: extractor)", scope="workflow"
     )
-    curve_num_gen: int | None = opt(None, help="images per snapshot (default: num_gen)", minimum=2)
+    curve_num_gen: int | None = opt(
+        None, help="images per snapshot (default: num_gen)", minimum=2, scope="workflow"
+    )
 
 
 @dataclass(frozen=True)
@@ -281,12 +285,7 @@ def schema_of(cls) -> dict:
         props[f.name]["description"] = f.metadata["help"]
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             required.append(f.name)
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": props,
-        "required": required,
-    }
+    return dict(type="object", additionalProperties=False, properties=props, required=required)
 
 
 def json_schema() -> dict:

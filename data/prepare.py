@@ -36,7 +36,7 @@ from tqdm import tqdm
 from common import cli, sections, settings
 from common.cli import OneLineParser, UsageError, check_writable, run, setup_logging
 from common.io import atomic_output, exclusive, remove_stale_temps, sha256_file, short
-from common.provenance import code_version
+from common.provenance import package_version
 from data._common import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -119,7 +119,7 @@ def _now_iso() -> str:
 
 
 def _tool_version() -> str:
-    return f"pixbench {code_version()['version']}, data.prepare v{PREPARE_VERSION}"
+    return f"pixbench {package_version()}, data.prepare v{PREPARE_VERSION}"
 
 
 def _member(name: str) -> zipfile.ZipInfo:

@@ -215,5 +215,17 @@ def rerun_command(res: RunResults, rule: str) -> str:
     """The workflow command that measures a table's numbers again: the recorded command with
     `--forcerun RULE` (its jobs re-run, then everything downstream, the report included)."""
     rec = run_record(res)
-    base = rec["command"] if rec and rec.get("command") else "snakemake --cores all"
-    return f"{base} --forcerun {rule}"
+    words = shlex.split(rec["command"]) if rec and rec.get("command") else []
+    kept, skipping = [], False
+    for w in words or ["snakemake", "--cores", "all"]:
+        if w in FORCE_FLAGS or w.startswith("--forcerun="):  # the recorded run's own forcing
+            skipping = w in ("--forcerun", "-R")  # these take the rule names that follow
+            continue
+        if skipping and not w.startswith("-"):
+            continue
+        skipping = False
+        kept.append(w)
+    return shlex.join([*kept, "--forcerun", rule])
+
+
+FORCE_FLAGS = ("--forcerun", "-R", "--forceall", "-F", "--force", "-f")

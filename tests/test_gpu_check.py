@@ -36,7 +36,7 @@ def test_every_step_parses(tmp_path, capsys):
     assert (ROOT / todo[0][1][4]).is_file()  # tests/test_cuda.py
     for name, argv, _ in todo[1:-1]:
         args = profiling_cli.parse_args(argv[3:])
-        cfg = from_args(Profile, args, exclude=profiling_cli.NOT_PER_JOB)
+        cfg = from_args(Profile, args)
         assert args.device == "cuda" and int(args.resolution) == gpu_check.RESOLUTION, name
         assert cfg.batch_sizes_at(gpu_check.RESOLUTION) == list(gpu_check.BATCHES)
     # the claims step's flags parse: with an empty profile folder it stops at its first check

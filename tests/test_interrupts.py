@@ -54,11 +54,12 @@ def _interrupt(cmd: list[str], delay: float, cwd: Path = ROOT) -> tuple[int | No
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory) -> Path:
     """Enough JPEGs that 4 workers are still decoding when the signal comes (each is decoded,
-    cropped and resized by a worker): 3,000 noise images at 192 px."""
+    cropped and resized by a worker): 3,000 noise images at 384 px, ~10 s of decoding on 2 cores,
+    so the signals at 0.8-4.1 s land while work is under way even on a fast machine."""
     src = tmp_path_factory.mktemp("images")
     rng = np.random.default_rng(0)
     for i in range(3000):
-        pixels = rng.integers(0, 256, (192, 192, 3), dtype=np.uint8)
+        pixels = rng.integers(0, 256, (384, 384, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(src / f"img{i:05d}.jpg", quality=90)
     return src
 

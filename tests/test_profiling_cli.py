@@ -134,9 +134,9 @@ def test_cli_flags_are_the_profile_section(tmp_path):
         latency_max_time=0.0,
         fvcore_max_resolution=16,
     )
-    argv = to_argv(section, exclude=profiling_cli.NOT_PER_JOB)
+    argv = to_argv(section)
     args = profiling_cli.parse_args([*args_of(32, argv), "--out", "x.json"])
-    assert from_args(settings.Profile, args, exclude=profiling_cli.NOT_PER_JOB) == section
+    assert from_args(settings.Profile, args) == section
     cfg = section
     assert cfg.batch_sizes_at(32) == [1, 2] and cfg.batch_sizes_at(64) == []
     out = tmp_path / "sg.json"

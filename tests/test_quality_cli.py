@@ -17,13 +17,13 @@ import torch
 
 from benchmarks import quality as Q
 from benchmarks.quality import registry
-from benchmarks.quality.cli import CURVE_ONLY, build_parser
+from benchmarks.quality.cli import build_parser
 from benchmarks.quality.cli import main as quality_main
 from benchmarks.quality.errors import QualityError
 from benchmarks.quality.planning import curve_quality
 from benchmarks.quality.weights import WEIGHT_URLS
 from common import settings
-from common.sections import from_args, to_argv
+from common.sections import from_args, to_argv, workflow_only
 from tests.helpers import TinyGenerator, quality_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def test_cli_defaults_and_help_come_from_settings():
     """The flags are generated from settings.Quality (common.sections): unset, each is its one
     default there; the curve_* fields belong to the workflow and are no flags."""
     args = build_parser().parse_args(["--checkpoint", "c", "--data", "d", "--out", "o"])
-    assert from_args(settings.Quality, args, exclude=CURVE_ONLY) == settings.Quality()
+    assert from_args(settings.Quality, args) == settings.Quality()
     text = build_parser().format_help()
     assert settings.help_of(settings.Quality, "pr_block") in text
     assert "--num-gen" in text and "--curve-metric" not in text
@@ -158,9 +158,11 @@ def test_a_section_passed_whole_reaches_the_cli_unchanged(config):
     q = settings.load(ROOT / config).quality
     for section in (q, curve_quality(q)):
         argv = ["--checkpoint", "c", "--data", "d", "--out", "o"]
-        args = build_parser().parse_args([*argv, *to_argv(section, exclude=CURVE_ONLY)])
-        back = from_args(settings.Quality, args, exclude=CURVE_ONLY)
-        fixed = {f: settings.defaults(settings.Quality)[f] for f in CURVE_ONLY}  # not flags
+        args = build_parser().parse_args([*argv, *to_argv(section)])
+        back = from_args(settings.Quality, args)
+        fixed = {
+            f: settings.defaults(settings.Quality)[f] for f in workflow_only(settings.Quality)
+        }  # not flags
         assert back == dataclasses.replace(section, **fixed)
 
 

@@ -100,3 +100,24 @@ def test_a_section_link_keeps_its_fragment_and_config_paths_are_relative(tmp_pat
     assert '<a href="docs/architectures.md#inr-gan">docs/architectures.md#inr-gan</a>)' in out
     rec = invocation.record(tmp_path / "i.json", ["snakemake"], [tmp_path / "c.yaml"], tmp_path)
     assert rec["config_files"] == ["c.yaml"]
+
+
+def test_rerun_commands_drop_the_recorded_runs_own_forcing(tmp_path):
+    from reports.collect import RunResults
+    from reports.header import rerun_command
+
+    cmd = [
+        "snakemake",
+        "--cores",
+        "all",
+        "--forcerun",
+        "report",
+        "claims",
+        "--configfile",
+        "c.yaml",
+    ]
+    invocation.record(tmp_path / "invocation.json", cmd, [], tmp_path)
+    res = RunResults(root=tmp_path, config={"run": "x"})
+    assert rerun_command(res, "profile") == (
+        "snakemake --cores all --configfile c.yaml --forcerun profile"
+    )

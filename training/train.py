@@ -26,9 +26,6 @@ from common.device import add_device_flag
 from .errors import NonFiniteLossError
 
 log = logging.getLogger("pixbench.train")
-# Train fields that are not this command's: the launcher's process count (torchrun starts the
-# processes; each one sees the world size) and the config-wide hparams (given as --hparam).
-NOT_FLAGS = ("gpus", "hparams")
 
 
 def build_parser() -> OneLineParser:
@@ -52,7 +49,7 @@ def build_parser() -> OneLineParser:
         metavar="KEY=VALUE",
         help=f"training hyper-parameter ({hp_keys}); repeatable",
     )
-    sections.add_flags(p, settings.Train, exclude=NOT_FLAGS)
+    sections.add_flags(p, settings.Train)  # gpus and hparams are the workflow's (scope)
     add_device_flag(p)
     arg("--resume", default=None, help="auto (newest in --out, else fresh) | checkpoint path")
     arg("--resolution", type=int, default=None, help="expected dataset resolution (checked)")
@@ -62,7 +59,7 @@ def build_parser() -> OneLineParser:
 def parse_args(argv=None):
     """(the per-job arguments, the typed `train:` section, checked once)."""
     args = build_parser().parse_args(argv)
-    return args, sections.from_args(settings.Train, args, exclude=NOT_FLAGS)
+    return args, sections.from_args(settings.Train, args)
 
 
 def main(argv=None) -> int:

@@ -34,8 +34,6 @@ from common.sections import add_flags, from_args
 from common.settings import Profile
 
 log = logging.getLogger("pixbench.profiling")
-# the workflow's list of resolutions to profile; one job profiles one (--resolution)
-NOT_PER_JOB = ("resolutions",)
 
 
 def parse_args(argv):
@@ -54,7 +52,7 @@ def parse_args(argv):
         action="store_true",
         help="time nothing, even where --latency lists this resolution",
     )
-    add_flags(p, Profile, exclude=NOT_PER_JOB)
+    add_flags(p, Profile)  # one job profiles one --resolution: `resolutions` is the workflow's
     p.add_argument("--out", required=True, help="JSON file (written atomically)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
@@ -63,7 +61,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     a = parse_args(argv)
     setup_logging(a.verbose)
-    cfg = from_args(Profile, a, exclude=NOT_PER_JOB)
+    cfg = from_args(Profile, a)
     build = parse_overrides(a.build, "--build")
     out = check_writable(a.out)
     ctx = context(a.model, a.resolution, cfg, build, a.device, latency=not a.no_latency)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common import settings
 from common.cli import OneLineParser, check_writable, check_writable_dir, first_line
-from common.device import resolve_device
+from common.device import add_device_flag, resolve_device
 from common.io import write_json
 from common.sections import add_flags, from_args
 from data.dataset import open_dataset
@@ -24,7 +24,7 @@ from .errors import QualityError
 from .evaluation import evaluate
 from .generators import load_checkpoint, load_official_generator
 from .nets import locate_weights
-from .planning import CURVE_ONLY, feature_sets, plan
+from .planning import feature_sets, plan
 
 
 def build_parser() -> OneLineParser:
@@ -36,9 +36,8 @@ def build_parser() -> OneLineParser:
     p.add_argument("--resolution", type=int, help="for --official (default: the dataset's)")
     p.add_argument("--which", default="G_ema", choices=("G_ema", "G"), help="EMA or raw weights")
     p.add_argument("--data", required=True, help="prepared dataset file")
-    add_flags(p, settings.Quality, exclude=CURVE_ONLY)
-    device = settings.defaults(settings.RunConfig)["device"]
-    p.add_argument("--device", default=device, help=f"auto | cpu | cuda[:N] (default: {device})")
+    add_flags(p, settings.Quality)
+    add_device_flag(p)
     cache = "feature cache folder (default: none, no cache; the workflow passes its run's)"
     p.add_argument("--cache-dir", help=cache)
     p.add_argument("--no-cache", action="store_true", help="ignore --cache-dir: no cache")
@@ -56,7 +55,7 @@ def cache_dir_of(args) -> str | None:
 
 def evaluate_args(args) -> dict:
     """Everything the CLI does except writing the file; cheap checks come before G is loaded."""
-    p = plan(from_args(settings.Quality, args, exclude=CURVE_ONLY))
+    p = plan(from_args(settings.Quality, args))
     if args.official and not args.model:
         raise QualityError("--official needs --model NAME")
     download = not args.no_download

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from common.cli import OneLineParser, run, setup_logging
-from common.device import add_device_flag, resolve_device
+from common.device import DEFAULT_DEVICE, add_device_flag, resolve_device
 from common.io import atomic_output, write_json
 
 from .errors import QualityError
@@ -91,7 +91,7 @@ def check(
     k: int = 3,
     num_real: int | None = None,
     seed: int = 0,
-    device: str = "cpu",
+    device: str = DEFAULT_DEVICE,
     batch: int = 64,
 ) -> tuple[torch.Tensor, dict]:
     """(the panel image, its JSON) for the first `samples` images of `seed` (the latents the

@@ -47,10 +47,6 @@ def resolve_options(**options) -> settings.Quality:
         raise QualityError(str(exc)) from None
 
 
-# Quality fields only the workflow reads (its curve rule): no flag of the CLI, no evaluate() option.
-CURVE_ONLY = ("curve_metric", "curve_num_gen", "curve_extractor")
-
-
 def curve_quality(q: settings.Quality) -> settings.Quality:
     """The section of the metric-vs-kimg curve job: the run's quality section with only the
     curve metric, the first seed, curve_num_gen samples and the curve's extractor (a cheap one,

@@ -6,8 +6,8 @@
 from common.sections import to_argv
 
 P = CFG.profile
-# every field but the workflow's own list of resolutions (a job profiles one: --resolution)
-SECTION = " ".join(shlex.quote(a) for a in to_argv(P, exclude=("resolutions",)))
+# every field of scope "job" (a job profiles one --resolution; `resolutions` is the workflow's)
+SECTION = " ".join(shlex.quote(a) for a in to_argv(P))
 
 
 def _timed(wc) -> bool:

@@ -1,7 +1,7 @@
 # Stage 4: quality metrics of every trained model (reference features cached once per dataset),
 # and the stage-by-stage RGB outputs of each generator (the paper's Fig. 6).
 
-from benchmarks.quality.planning import CURVE_ONLY, curve_quality
+from benchmarks.quality.planning import curve_quality
 from common.sections import to_argv
 
 Q = CFG.quality
@@ -10,7 +10,7 @@ Q = CFG.quality
 def _quality_args(section):
     """The quality section whole, as the flags the CLI generates from it (common.sections), plus
     the run's device and its one feature cache (results/<run>/cache, common.layout)."""
-    argv = to_argv(section, exclude=CURVE_ONLY)
+    argv = to_argv(section)
     argv += ["--device", DEVICE, "--cache-dir", L.pattern("cache")]
     return " ".join(shlex.quote(a) for a in argv)
 
@@ -19,7 +19,7 @@ rule quality:
     input:
         ckpt=L.pattern("final_ckpt"),
         data=L.pattern("dataset"),
-        settings=settings_stamp("quality", args=to_argv(Q, exclude=CURVE_ONLY), device=DEVICE),
+        settings=settings_stamp("quality", args=to_argv(Q), device=DEVICE),
     output:
         L.pattern("metrics"),
     log:
@@ -40,7 +40,7 @@ rule quality_curve:
     input:
         ckpt=L.pattern("final_ckpt"),
         data=L.pattern("dataset"),
-        settings=settings_stamp("quality_curve", args=to_argv(curve_quality(Q), exclude=CURVE_ONLY),
+        settings=settings_stamp("quality_curve", args=to_argv(curve_quality(Q)),
             device=DEVICE),
     output:
         directory(L.pattern("curve_dir")),

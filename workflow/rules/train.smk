@@ -1,7 +1,5 @@
 # Stage 3: one training loop for every model (torchrun/DDP when train.gpus > 1).
 
-from training.train import NOT_FLAGS
-
 T = CFG.train
 
 
@@ -16,7 +14,7 @@ def _train_args(wc):
     model's build overrides and the merged hyper-parameters."""
     m = CFG.models[wc.model]
     return " ".join([
-        section_args(T, exclude=NOT_FLAGS),
+        section_args(T),
         cli(resolution=CFG.datasets[wc.dataset].resolution, device=DEVICE),
         overrides("--build", m.build),
         overrides("--hparam", {**T.hparams, **m.hparams}),
