@@ -24,6 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 HANG_BOUND_S = 30  # a clean stop takes about a second; a hang never ends
 
 
+def _as_a_terminal_starts_it() -> None:
+    """The child's Ctrl-C as a terminal's foreground job has it: the default. A shell that
+    starts a job in the background (CI runners, `cmd &`) starts it with SIGINT ignored, and an
+    ignored signal stays ignored across fork and exec, so without this every interrupt below
+    would be ignored and the tests would pass or fail for the wrong reason."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(cmd: list[str], delay: float, cwd: Path = ROOT) -> tuple[int | None, str]:
     """Start `cmd` in its own process group, SIGINT the group after `delay` s, and return its exit
     status (None when it is still running after HANG_BOUND_S: it is then killed) and stderr."""
@@ -36,6 +44,7 @@ def _interrupt(cmd: list[str], delay: float, cwd: Path = ROOT) -> tuple[int | No
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_as_a_terminal_starts_it,
     )
     time.sleep(delay)
     try:

@@ -80,8 +80,8 @@ def test_extract_cleanfid_folder(benchmark, images, mode, workers):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_frechet_distance_2048(benchmark, threads):
-    """No assertion here (tests/test_quality_distances.py checks the 2 s budget); the load average is
-    recorded because oversubscribed BLAS threads dominate the timing on a busy machine."""
+    """A timing, not a test: no assertion (tests/test_quality_distances.py checks the values); the
+    load average is recorded because oversubscribed BLAS threads dominate it on a busy machine."""
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((2, 2048, 2048))
     s1, s2 = a @ a.T / 2048, b @ b.T / 2048
