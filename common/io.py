@@ -95,6 +95,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy file `src` to `dst` (its folder made if missing) through a temp file, so a reader
+    never sees half a copy."""
+    import shutil
+
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return dst
+
+
 def write_json(path: str | os.PathLike, obj) -> None:
     """Indented UTF-8 JSON, atomically; values JSON cannot hold (paths, numpy scalars) as str."""
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -370,7 +370,7 @@ def load(source: str | Path | dict) -> RunConfig:
     bombs, and names the line of a syntax error) or an already-parsed mapping → RunConfig.
 
     The schema only: whether its models, metrics and extractors are registered is checked one
-    layer up (workflow.config.check_registered), because the registries live in the rooms above this one."""
+    layer up (workflow.config.check_registered): the registries live in the rooms above."""
     where = "config"
     if not isinstance(source, dict):
         from common import strict_yaml

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from common import invocation
 from common.io import read_json
 from common.layout import Layout
 from data._common import read_recipe
@@ -30,6 +31,7 @@ class RunResults:
     claims: pd.DataFrame | None = None
     recipes: dict = field(default_factory=dict)  # dataset -> prepared-dataset recipe
     data_files: dict = field(default_factory=dict)  # dataset -> prepared-dataset file
+    invocation: dict | None = None  # how the run was started (common.invocation), if recorded
 
     @property
     def models(self) -> list[str]:
@@ -73,6 +75,7 @@ def load_results(root: str | Path, config: dict) -> RunResults:
         for model in res.models:
             _load_pair(res, lay, dataset, model)
     res.claims = _if_file(lay.path("claims_csv"), pd.read_csv)
+    res.invocation = invocation.read(lay.path("invocation"))
     return res
 
 

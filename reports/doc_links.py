@@ -7,19 +7,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from common.io import atomic_output
+from common.io import atomic_copy
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 DOC_MENTION = re.compile(r"(?<![\w/.])docs/([a-z][a-z0-9_-]*\.md)\b(#[a-z0-9_-]+)?")
 
 
 def link_docs(doc: str, out: Path) -> str:
-    """Each `docs/NAME.md` (or `docs/NAME.md#section`) the page mentions becomes a link to a copy beside the report (out/
-    docs/), so the reference opens wherever the report folder is moved or mailed. A mention
-    inside a tag's attribute is never touched; base64 image data holds no '.' to match."""
+    """Each `docs/NAME.md` (or `docs/NAME.md#section`) the page mentions becomes a link to a
+    copy beside the report (out/docs/), so the reference opens wherever the report folder is
+    moved or mailed. A mention inside a tag's attribute is never touched; base64 image data
+    holds no '.' to match."""
     found = {m.group(1) for m in DOC_MENTION.finditer(doc) if (DOCS / m.group(1)).is_file()}
     for name in sorted(found):
-        _copy(DOCS / name, out / "docs" / name)
+        atomic_copy(DOCS / name, out / "docs" / name)
     parts = re.split(r"(<[^>]*>)", doc)  # tags alone, then the text between them
     inside_link = False
     for i, part in enumerate(parts):
@@ -36,9 +37,3 @@ def link_docs(doc: str, out: Path) -> str:
                 part,
             )
     return "".join(parts)
-
-
-def _copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(dst) as tmp:
-        tmp.write_bytes(src.read_bytes())

@@ -12,21 +12,13 @@ import html
 import shlex
 from pathlib import Path
 
-from common import invocation
 from common.invocation import code_text
-from common.layout import Layout
 from common.provenance import code_version, versions
 from data.prepare import SKIP_REASONS, skip_text
 from reports.collect import RunResults
 from reports.runs import device_line
 
 NOT_RECORDED = "not recorded (no invocation.json: these results were not made by snakemake)"
-
-
-def run_record(res: RunResults) -> dict | None:
-    if res.root is None:  # results built in memory (tests)
-        return None
-    return invocation.read(Layout(res.root).path("invocation"))
 
 
 def timing_device(res: RunResults) -> str:
@@ -58,8 +50,9 @@ def render_command(res: RunResults, out: Path, config_source: str | None) -> str
 
 
 def facts(res: RunResults, out: Path, config_source: str | None) -> list[tuple[str, str]]:
-    """(label, plain text) of every citable fact, in reading order."""
-    rec = run_record(res)
+    """(label, plain text) of every citable fact, in reading order: computed once per render
+    (it asks git), then shown as the header (header_html) and as one line (header_line)."""
+    rec = res.invocation
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     made = rec["command"] if rec else NOT_RECORDED
     started = f"{rec.get('started_utc')} in {rec.get('workdir')}" if rec else "not recorded"
@@ -85,7 +78,8 @@ def facts(res: RunResults, out: Path, config_source: str | None) -> list[tuple[s
 CODE_LABELS = {"Command", "Render again"}
 
 
-def header_html(res: RunResults, out: Path, config_source: str | None) -> str:
+def header_html(found: list[tuple[str, str]]) -> str:
+    """The `facts` as the report's first lines."""
     rows = "".join(
         f"<dt>{html.escape(k)}</dt><dd>"
         + (
@@ -94,15 +88,15 @@ def header_html(res: RunResults, out: Path, config_source: str | None) -> str:
             else html.escape(v)
         )
         + "</dd>"
-        for k, v in facts(res, out, config_source)
+        for k, v in found
     )
     return f"<dl class='cite'>{rows}</dl>"
 
 
-def header_line(res: RunResults, out: Path, config_source: str | None) -> str:
-    """The same facts on one line, for the head of every Markdown table."""
+def header_line(found: list[tuple[str, str]]) -> str:
+    """The same `facts` on one line, for the head of every Markdown table."""
     keep = ("Run", "Code", "Command", "Config", "Timing device")
-    return " · ".join(f"{k}: {v}" for k, v in facts(res, out, config_source) if k in keep)
+    return " · ".join(f"{k}: {v}" for k, v in found if k in keep)
 
 
 # --------------------------------------------------------------------------- deviations
@@ -141,7 +135,8 @@ def deviations_html(res: RunResults) -> str:
         + "</li>"
         for line, ms in deviations(res)
     )
-    return f"<p><b>Training, and where it departs from each official recipe:</b></p><ul class='deviations'>{items}</ul>"
+    head = "<p><b>Training, and where it departs from each official recipe:</b></p>"
+    return f"{head}<ul class='deviations'>{items}</ul>"
 
 
 def _num(v) -> str:
@@ -214,7 +209,7 @@ def quality_source_line(res: RunResults) -> str:
 def rerun_command(res: RunResults, rule: str) -> str:
     """The workflow command that measures a table's numbers again: the recorded command with
     `--forcerun RULE` (its jobs re-run, then everything downstream, the report included)."""
-    rec = run_record(res)
+    rec = res.invocation
     words = shlex.split(rec["command"]) if rec and rec.get("command") else []
     kept, skipping = [], False
     for w in words or ["snakemake", "--cores", "all"]:

@@ -5,10 +5,9 @@ tell a new image from a copy."""
 from __future__ import annotations
 
 import html
-import shutil
 from pathlib import Path
 
-from common.io import atomic_output
+from common.io import atomic_copy
 from reports import html as H
 from reports.collect import RunResults
 
@@ -55,10 +54,7 @@ def copy_panels(res: RunResults, out: Path) -> dict:
         src = Path(info["png"])
         if not src.exists():
             continue
-        dst = out / "nearest" / f"{key[0]}_{key[1]}.png"
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_output(dst) as tmp:
-            shutil.copyfile(src, tmp)
+        dst = atomic_copy(src, out / "nearest" / f"{key[0]}_{key[1]}.png")
         found[key] = info["copy"] = dst
     return found
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import yaml
@@ -26,7 +25,7 @@ from common.cli import (
     run,
     setup_logging,
 )
-from common.io import atomic_folder
+from common.io import atomic_copy, atomic_folder
 from common.io import atomic_output as atomic_path
 from common.io import atomic_write_text as write_text
 from common.layout import Layout
@@ -52,7 +51,7 @@ log = logging.getLogger("pixbench.report")
 def provenance(res: RunResults, out: Path | None = None, source: str | None = None) -> str:
     """Run, code, command, config and timing device on one line, for the head of every table
     file (the report's header carries the same facts, reports/header.py)."""
-    return header.header_line(res, Path(out or "."), source)
+    return header.header_line(header.facts(res, Path(out or "."), source))
 
 
 def _write_table(df, out: Path, name: str, prov: str, title: str, note: str = "") -> None:
@@ -63,12 +62,8 @@ def _write_table(df, out: Path, name: str, prov: str, title: str, note: str = ""
 
 
 def _copy(src: Path | None, dst: Path) -> Path | None:
-    if src is None or not Path(src).exists():
-        return None
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(dst) as tmp:
-        shutil.copyfile(src, tmp)
-    return dst
+    """A results file copied beside the report; None when the run has none."""
+    return atomic_copy(src, dst) if src is not None and Path(src).exists() else None
 
 
 PROXY_NOTE = (
@@ -231,7 +226,8 @@ def render(
     staging folder, so the commands the page prints name the real paths."""
     out = Path(out)
     res = load_results(results, config)
-    prov = provenance(res, Path(final or out), source)
+    cite = header.facts(res, Path(final or out), source)
+    prov = header.header_line(cite)
     t = write_tables(res, out, prov)
     figs = figures.make_figures(res, t, out / "plots")
     figs["sample_size"] = sample_size_plots.write(res, out, prov)  # FID vs N, FID∞
@@ -248,7 +244,7 @@ def render(
     )
     # what the run used comes before any verdict: a reader judges the claims knowing it
     top = (
-        header.header_html(res, Path(final or out), source)
+        header.header_html(cite)
         + header.proxy_banner(res)
         + headline_html(res.claims, chart, orders(res))
     )

@@ -116,8 +116,8 @@ def test_rerun_commands_drop_the_recorded_runs_own_forcing(tmp_path):
         "--configfile",
         "c.yaml",
     ]
-    invocation.record(tmp_path / "invocation.json", cmd, [], tmp_path)
-    res = RunResults(root=tmp_path, config={"run": "x"})
+    rec = invocation.record(tmp_path / "invocation.json", cmd, [], tmp_path)
+    res = RunResults(root=tmp_path, config={"run": "x"}, invocation=rec)
     assert rerun_command(res, "profile") == (
         "snakemake --cores all --configfile c.yaml --forcerun profile"
     )
