@@ -11,7 +11,7 @@ import pandas as pd
 
 from common import invocation
 from common.io import read_json
-from common.layout import Layout
+from common.layout import Layout, TrainDir
 from data._common import read_recipe
 
 
@@ -24,7 +24,7 @@ class RunResults:
     quality: dict = field(default_factory=dict)  # (dataset, model) -> quality JSON
     curves: dict = field(default_factory=dict)  # (dataset, model) -> DataFrame(kimg, metric...)
     logs: dict = field(default_factory=dict)  # (dataset, model) -> training log DataFrame
-    runs: dict = field(default_factory=dict)  # (dataset, model) -> training run.json
+    runs: dict = field(default_factory=dict)  # (dataset, model) -> training run's meta file
     stages: dict = field(default_factory=dict)  # (dataset, model) -> stages JSON (+ png path)
     grids: dict = field(default_factory=dict)  # (dataset, model) -> newest sample grid PNG
     nearest: dict = field(default_factory=dict)  # (dataset, model) -> nearest-reals JSON (+ png)
@@ -98,7 +98,7 @@ def _load_pair(res: RunResults, lay: Layout, dataset: str, model: str) -> None:
         res.nearest[key]["png"] = lay.path("nearest_png", **wc)
     if lay.path("curve_dir", **wc).is_dir():
         res.curves[key] = curve_frame(lay.path("curve_dir", **wc))
-    grids = sorted(lay.path("samples", **wc).glob("grid-*.png"))
+    grids = TrainDir(lay.path("train_dir", **wc)).grids()
     if grids:
         res.grids[key] = grids[-1]
 

@@ -1,5 +1,5 @@
 """Compare two or more runs, each against the first (the baseline), with verdicts that know the
-noise of each number (reports/verdicts.py says how), as HTML and Markdown, or as a CI gate.
+noise of each number (reports/compare_rules.py says how), as HTML and Markdown, or as a CI gate.
 
     python -m reports.compare results/A results/B [results/C ...] [--out reports/compare_A_B]
     python -m reports.compare BASELINE CURRENT --gate   # exit 1 on a regression beyond noise
@@ -19,7 +19,7 @@ from pathlib import Path
 from benchmarks.profiling import registry as measures
 from benchmarks.quality import registry
 from common.cli import OneLineParser, UsageError, check_writable_dir, run, setup_logging
-from reports import verdicts as V
+from reports import compare_rules as V
 from reports.compare_page import FMT, provenance_frame, regressions, summary_line, write
 from reports.runs import Run, giga, load_run, setting_diffs
 
@@ -76,7 +76,7 @@ def _pm(s: V.Stat) -> str:
 
 def quality_rows(a: Run, b: Run) -> list[dict]:
     """Every metric both runs computed for the same (dataset, model): mean ± per-seed std,
-    judged by verdicts.quality unless the protocols differ (then `not comparable: …`)."""
+    judged by compare_rules.quality unless the protocols differ (then `not comparable: …`)."""
     from reports.runs import incomparable_quality
 
     rows = []
@@ -123,7 +123,7 @@ def _spread(row: dict) -> float | None:
 
 def _timings(run: Run) -> dict:
     """(model, res, batch) -> (Stat of median ms with its spread, device, valid, the row) per
-    timed row (the row for its load and noisy flag, verdicts.timed_under_load)."""
+    timed row (the row for its load and noisy flag, compare_rules.timed_under_load)."""
     lat = measures.get("latency")
     out = {}
     for (m, r), p in run.profiles.items():
@@ -173,7 +173,7 @@ def _peak(fp: dict) -> V.Stat | None:
 
 def other_machine(a: Run, b: Run, device: str) -> str | None:
     """Why two runs' timings on one device label still come from different machines (their
-    fingerprints' kernel peaks differ beyond spread, verdicts.same_machine), or None. Without
+    fingerprints' kernel peaks differ beyond spread, compare_rules.same_machine), or None. Without
     a fingerprint on either side (older profiles) the label alone decides, as before."""
     fa, fb = a.machine(device), b.machine(device)
     pa, pb = (_peak(fp) if fp else None for fp in (fa, fb))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from common.io import atomic_write_text
-from reports import verdicts as V
+from reports import compare_rules as V
 from reports.columns import sig
 from reports.html import details, page, table_html
 from reports.runs import Run
@@ -38,7 +38,7 @@ RULES = (
     f"max(spread, {V.PEAK_FLOOR:.0%}) (different machines): only ratios to a model timed in "
     "both runs. A profile, metric or timed row the baseline has and the current run lacks: "
     "missing in new run, which fails the gate unless --allow-missing. The rules are "
-    "explained in reports/verdicts.py of the pixbench repository (README: Compare runs)."
+    "explained in reports/compare_rules.py of the pixbench repository (README: Compare runs)."
 )
 # summary groups in the order a reader needs them: what fails, what is absent, what was not judged
 GROUPS = ("regressions", "missing", "not comparable", "identical", "within noise", "better")

@@ -28,7 +28,7 @@ class Run:
     name: str
     profiles: dict = field(default_factory=dict)  # (model, res) -> profile JSON
     metrics: dict = field(default_factory=dict)  # (dataset, model) -> metrics JSON
-    train: dict = field(default_factory=dict)  # (dataset, model) -> run.json
+    train: dict = field(default_factory=dict)  # (dataset, model) -> training run's meta file
     preflight: dict = field(default_factory=dict)
     invocation: dict | None = None  # command, config files and code (common.invocation)
 
@@ -142,7 +142,7 @@ def _read(path: Path):
 
 
 def load_run(root: str | Path) -> Run:
-    """Every profile, metrics file, training run.json and the pre-flight record of a folder; a
+    """Every profile, metrics file, training meta file and the pre-flight record of a folder; a
     folder with neither profiles nor metrics is not a run (UsageError, one line)."""
     lay = Layout(root)
     if not lay.root.is_dir():
@@ -156,8 +156,8 @@ def load_run(root: str | Path) -> Run:
         dataset = q.get("card", {}).get("dataset", {}).get("name") or p.stem.split("_")[0]
         model = q.get("generator", {}).get("model") or p.stem.split("_", 1)[-1]
         run.metrics[(dataset, model)] = q
-    for p in sorted((lay.root / "train").glob("*/*/run.json")):
-        run.train[(p.parent.parent.name, p.parent.name)] = _read(p)
+    for wc, p in lay.find("train_meta"):
+        run.train[(wc["dataset"], wc["model"])] = _read(p)
     if lay.path("preflight").is_file():
         run.preflight = _read(lay.path("preflight"))
     run.invocation = invocation.read(lay.path("invocation"))

@@ -201,3 +201,30 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     (m["results"] / "metrics" / "faces_pixelfolder.json").write_text('{"schema": "pixbench.q')
     m["tiny"] = ROOT / "tests" / "workflow" / "tiny.yaml"
     return m
+
+
+# ---------------------------------------- instruction-set passes (tests/isa.py)
+def _isa_items(items) -> list:
+    return [item for item in items if item.path.name == "test_isa_variants.py"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """The ISA variant tests last: their passes, started in the background when collection ends,
+    then have the whole run to overlap with."""
+    late = _isa_items(items)
+    if late:
+        items[:] = [item for item in items if item not in late] + late
+
+
+def pytest_collection_finish(session):
+    from tests import isa
+
+    items = _isa_items(session.items)
+    if items and isa.x86() and not (session.config.option.collectonly or isa.inside_variant()):
+        isa.start_background([item.callspec.params["name"] for item in items])
+
+
+def pytest_sessionfinish(session):
+    from tests import isa
+
+    isa.stop_background()

@@ -18,11 +18,12 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.quality.cli import main as quality_main
+from common import settings
 from common.cli import run
 from common.io import sha256_file
 from reports import compare
 from training.distributed import Dist
-from training.fastpath import FastOptions, FastPath
+from training.fastpath import FastPath
 from training.hparams import resolve_hparams
 from training.networks import make_networks
 from training.sampler import MicroDraws
@@ -233,7 +234,7 @@ def fp16_against_fp32(device: str, steps: int = 3) -> tuple[float, dict]:
         torch.manual_seed(0)
         nets, _ = make_networks("stylegan2", 32, NARROW, hp, torch.device(device))
         weights["init"] = {k: v.to("cpu", copy=True) for k, v in nets.G.state_dict().items()}
-        fast = FastPath(FastOptions(precision=precision), nets, device)
+        fast = FastPath(settings.Train(precision=precision), nets, device)
         fast.load_state_dict({"G": calibrated, "D": calibrated})
         pl = torch.zeros((), device=device)
         for step in range(steps):

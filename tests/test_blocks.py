@@ -12,10 +12,12 @@ import torch
 
 import models
 from benchmarks.profiling import blocks, counting
+from common.settings import Profile
 from models.base import Generator
 from models.layers import ConstantInput, StyledConv, ToRGB
 
 NARROW = {"width": 0.0625, "z_dim": 64, "n_mlp": 2}
+FEW = Profile(latency_warmup=1, latency_repeats=blocks.MIN_REPEATS)  # exactly MIN_REPEATS timed
 
 
 @pytest.fixture(autouse=True)
@@ -75,7 +77,7 @@ def test_block_spans_partition_every_forward(name):
     G = models.build(name, 32, **NARROW).eval()
     layout = blocks.layout(G)
     z = torch.randn(1, G.z_dim)
-    t = blocks.time_blocks(G, layout, z, torch.device("cpu"), warmup=1, max_repeats=3)
+    t = blocks.time_blocks(G, layout, z, torch.device("cpu"), FEW)
     assert len(t["blocks_s"]) == len(layout)
     for r, whole in enumerate(t["whole_s"]):
         parts = sum(b[r] for b in t["blocks_s"]) + t["tail_s"][r]
@@ -142,7 +144,7 @@ def test_block_times_add_up_to_the_plain_forward():
 def test_measure_blocks_section_shape():
     """The profile's `blocks` section (what the report reads): one row per block with MACs,
     time and both shares; each share column sums to 1."""
-    sec = blocks.measure_blocks("stylegan2", 32, torch.device("cpu"), max_repeats=3, **NARROW)
+    sec = blocks.measure_blocks("stylegan2", 32, torch.device("cpu"), FEW, **NARROW)
     assert sec["batch"] == 1 and sec["resolution"] == 32 and sec["repeats"] >= blocks.MIN_REPEATS
     names = [r["block"] for r in sec["rows"]]
     assert names == [blocks.MAPPING, "4 px", "8 px", "16 px", "32 px"]
@@ -183,16 +185,15 @@ def test_a_model_without_a_layout_is_probed(interleaved):
         assert layout[1].modules[-1] == "to_rgb"
     else:
         assert [b.name for b in layout] == [blocks.MAPPING, "input", "conv", "to_rgb"]
-    t = blocks.time_blocks(G, layout, torch.randn(1, 16), torch.device("cpu"), max_repeats=3)
+    t = blocks.time_blocks(G, layout, torch.randn(1, 16), torch.device("cpu"), FEW)
     assert len(t["blocks_s"]) == len(layout) and len(t["whole_s"]) == blocks.MIN_REPEATS
 
 
 def test_a_smoke_config_gets_one_forward():
     """latency_warmup 0 and latency_repeats 1 (a smoke test's config): one hooked forward, the
     layout checked on it, its time as median and both quartiles."""
-    sec = blocks.measure_blocks(
-        "inr_gan", 32, torch.device("cpu"), warmup=0, max_repeats=1, min_repeats=1, **NARROW
-    )
+    smoke = Profile(latency_warmup=0, latency_repeats=1)
+    sec = blocks.measure_blocks("inr_gan", 32, torch.device("cpu"), smoke, **NARROW)
     assert sec["repeats"] == 1 and sec["warmup"] == 0
     assert all(r["q1_ms"] == r["ms"] == r["q3_ms"] for r in sec["rows"])
 

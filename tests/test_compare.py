@@ -2,7 +2,7 @@
 (quality.num_gen), made once for the module: the first with the workflow's own targets, the
 second through the workflow's `compare` rule; the CI gate on a re-run within noise (passes) and
 on tampered copies (fails); a copied results folder re-runs what a changed setting affects. The
-verdict rules on hand-made numbers are in test_compare_verdicts.py."""
+verdict rules on hand-made numbers are in test_compare_rules.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import yaml
 
 from common.cli import run
 from reports import compare
-from reports import verdicts as V
+from reports import compare_rules as V
 from reports.runs import load_run
 from tests.helpers import compare_gate, copy_repo
 

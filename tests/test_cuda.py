@@ -81,16 +81,11 @@ def test_training_step_on_cuda(name):
 
 
 def test_latency_profile_on_cuda_records_memory():
-    from benchmarks.profiling.profile import profile_model
+    from benchmarks.profiling.profile import profile
+    from common import settings
 
-    prof = profile_model(
-        "pixelfolder",
-        64,
-        device="cuda",
-        batch_sizes=(1, 2),
-        repeats=3,
-        counters=("flop_counter_mode",),
-    )
+    cfg = settings.Profile(latency=[settings.Latency(64, [1, 2])], latency_repeats=3)
+    prof = profile("pixelfolder", 64, cfg, device="cuda", counters=("flop_counter_mode",))
     lat = prof["latency"]
     assert lat["device_info"]["device"].startswith("cuda")
     for b in ("1", "2"):

@@ -15,6 +15,7 @@ import torch
 from benchmarks.profiling import timing
 from benchmarks.profiling.measures import latency as profile
 from common import provenance as P
+from common.settings import Profile
 from reports import render
 from reports.collect import RunResults
 from reports.runs import device_line, fingerprint_line
@@ -37,8 +38,9 @@ def test_the_latency_profile_records_the_fingerprint_on_cpu(monkeypatch):
     monkeypatch.setattr(timing, "_timed_call", lambda fn, device, flush: 1.0)  # 1e12 MAC/s
     monkeypatch.setattr(timing, "ROUND_S", 0.0)
     lat = profile.measure_latency(
-        "stylegan2", 32, "cpu", (1,), macs=1e12, roof=roof, bytes_per_image=lambda b: 1e9,
-        warmup=0, repeats=2, ci_target=0.05, max_time=0.0, **TINY,
+        "stylegan2", 32, "cpu", (1,), 1e12,
+        Profile(latency_warmup=0, latency_repeats=2, latency_ci_target=0.05, latency_max_time=0.0),
+        roof=roof, bytes_per_image=lambda b: 1e9, **TINY,
     )  # fmt: skip
     fp = lat["fingerprint"]
     assert lat["roof"]["peak_kernel"] == "model:stylegan2 batch 1"  # 1e12 MAC/s beat the kernels

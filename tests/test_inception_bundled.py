@@ -22,6 +22,7 @@ from benchmarks.quality.errors import QualityError
 from benchmarks.quality.features import CleanResize
 from benchmarks.quality.nets import INCEPTION_FILE, load_nets, locate_weights
 from benchmarks.quality.registry import FeatureSpec
+from common import settings
 from tests.helpers import ArrayDataset, TinyGenerator, structured_images
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,9 +88,7 @@ def test_inception_only_extractor_end_to_end():
     """evaluate() with the default run's extractor: real Inception FID/KID under their published
     names, P/R/D/C on the same features named *_inception, and a card naming the bundled file."""
     data = ArrayDataset(structured_images(12, 0, res=32))
-    res = Q.evaluate(
-        TinyGenerator(resolution=32),
-        data,
+    q = settings.Quality(
         extractor="inception_only",
         modes=["clean"],
         metrics=["fid", "kid", "pr", "dc"],
@@ -98,9 +97,8 @@ def test_inception_only_extractor_end_to_end():
         seeds=[0],
         kid_subsets=3,
         weights_dir="/nonexistent-weights",
-        download=False,
-        progress=False,
     )
+    res = Q.evaluate(TinyGenerator(resolution=32), data, q, download=False, progress=False)
     summary = res["summary"]
     assert set(summary) == {
         "fid_clean",

@@ -17,16 +17,23 @@ from common import settings
 
 
 # --------------------------------------------------------------------------- latency (tiny)
+def tiny_timing(*batch_sizes: int) -> settings.Profile:
+    """A `profile:` section timing `batch_sizes` at 32 px with two forwards each, no warm-up."""
+    return settings.Profile(
+        latency=[settings.Latency(32, list(batch_sizes))],
+        latency_warmup=0,
+        latency_repeats=2,
+        latency_max_time=0.0,
+    )
+
+
 def test_latency_section_small():
-    prof = efficiency.profile_model(
+    prof = efficiency.profile(
         "stylegan2",
         32,
+        tiny_timing(1, 2),  # the minimum repeats only: this test is about the section's shape
         device="cpu",
-        batch_sizes=(1, 2),
         counters=(counting.PRIMARY,),
-        warmup=0,
-        repeats=2,
-        max_time=0.0,  # the minimum repeats only: this test is about the section's shape
     )
     lat = prof["latency"]
     assert set(lat["by_batch"]) == {"1", "2"} and lat["matmul_macs_per_s"] > 0
@@ -106,16 +113,13 @@ def test_every_builtin_column_reads_a_real_profile(profiles256):
 
 
 def test_latency_rows_read_every_latency_column():
-    prof = efficiency.profile_model(
+    prof = efficiency.profile(
         "stylegan2",
         32,
+        tiny_timing(2, 1),
+        {"width": 0.0625},
         device="cpu",
-        batch_sizes=(2, 1),
-        warmup=0,
-        repeats=2,
-        max_time=0.0,
         counters=(counting.PRIMARY,),
-        width=0.0625,
     )
     m = registry.get("latency")
     rows = m.rows(prof)
@@ -170,3 +174,44 @@ def test_registry_rejects_bad_declarations(clean_registry):
     ctx = efficiency.context("pixelfolder", 64, settings.Profile())
     with pytest.raises(ValueError, match="declared"):
         registry.get("weight_mib")(ctx)  # returned one value for two declared keys
+
+
+def test_a_measure_runs_after_what_it_needs_whatever_the_import_order(clean_registry):
+    """`needs` orders the run, not the import line: a measure registered before the one it needs
+    still runs after it; where that one does not run, neither does the measure; an unknown need
+    or a cycle names itself."""
+    ran = []
+
+    def toy(name, needs=(), applies=None):
+        def fn(ctx):
+            ran.append(name)
+            return 1.0
+
+        spec = {**TOY, "name": name, "label": name, "needs": needs, "applies": applies}
+        registry.register_measure(**spec)(fn)
+
+    toy("late", needs=("early",))  # imported first, needs the one after it
+    toy("early")
+    assert [m.name for m in registry.run_order()][-2:] == ["early", "late"]
+    assert registry.measure_names()[-2:] == ["late", "early"]  # columns keep the import order
+    prof = efficiency.profile(
+        "pixelfolder", 32, settings.Profile(), latency=False, counters=(counting.PRIMARY,)
+    )
+    assert ran == ["early", "late"] and prof["measures"][-2:] == ["early", "late"]
+
+    toy("gated", applies=lambda ctx: False)
+    toy("after_gated", needs=("gated",))
+    ran.clear()
+    prof = efficiency.profile(
+        "pixelfolder", 32, settings.Profile(), latency=False, counters=(counting.PRIMARY,)
+    )
+    assert "after_gated" not in prof["measures"] and "after_gated" not in ran
+
+    toy("orphan", needs=("nowhere",))
+    with pytest.raises(ValueError, match="'orphan' needs 'nowhere', which is not registered"):
+        registry.run_order()
+    del registry._MEASURES["orphan"]
+    toy("a", needs=("b",))
+    toy("b", needs=("a",))
+    with pytest.raises(ValueError, match="cycle: a -> b -> a"):
+        registry.run_order()

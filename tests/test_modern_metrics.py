@@ -200,10 +200,13 @@ def _fd_rank_one(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _evaluate(folder, cache, sets):
+    q = settings.Quality(
+        metrics=["fd_dinov2", "cmmd"], extractor="proxy", num_gen=N, num_real=N,
+        seeds=sorted(sets), batch=N, weights_dir=str(folder),
+    )  # fmt: skip
     return Q.evaluate(
-        Replay(sets), ArrayDataset(sets[0]), metrics=["fd_dinov2", "cmmd"], extractor="proxy",
-        num_gen=N, num_real=N, seeds=sorted(sets), batch=N, weights_dir=folder, cache_dir=cache,
-        generator_id="replay:v1", download=False, progress=False,
+        Replay(sets), ArrayDataset(sets[0]), q, cache_dir=cache, generator_id="replay:v1",
+        download=False, progress=False,
     )  # fmt: skip
 
 

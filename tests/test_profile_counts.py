@@ -169,8 +169,12 @@ def test_counter_disagreement_fails_loudly(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(counting, "count_macs_ptflops", inflated)
     with pytest.raises(counting.CounterDisagreement, match="ptflops_aten"):
-        efficiency.profile_model(
-            "stylegan2", 64, latency=False, counters=("flop_counter_mode", "ptflops_aten")
+        efficiency.profile(
+            "stylegan2",
+            64,
+            settings.Profile(),
+            latency=False,
+            counters=("flop_counter_mode", "ptflops_aten"),
         )
     out = tmp_path / "p.json"
     argv = [

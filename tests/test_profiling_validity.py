@@ -11,6 +11,7 @@ import torch
 
 from benchmarks.profiling import roofline, timing
 from benchmarks.profiling.measures import latency as profile
+from common.settings import Profile
 
 TINY = {"width": 0.0625, "z_dim": 32, "n_mlp": 2}
 BATCHES = (1, 2)
@@ -43,13 +44,14 @@ def _fake_times(monkeypatch, times, events=None):
 
 def _latency(monkeypatch, rates, events=None, macs=1e6, times=None, **kw):
     """measure_latency of a tiny StyleGAN2 against a mocked roof; every forward timed at 10 ms
-    unless `times` says otherwise."""
+    unless `times` says otherwise; `kw` are `profile:` fields over the ones set here."""
     roof = _roof(monkeypatch, rates, events)
     _fake_times(monkeypatch, times or iter(lambda: 0.01, None), events)
-    kw = {"warmup": 0, "repeats": 6, "ci_target": 0.05, "max_time": 0.0, **kw}
+    kw = {"latency_warmup": 0, "latency_repeats": 6, "latency_ci_target": 0.05,
+          "latency_max_time": 0.0, **kw}  # fmt: skip
     return profile.measure_latency(
-        "stylegan2", 32, "cpu", BATCHES, macs=macs, roof=roof,
-        bytes_per_image=BYTES.__getitem__, **kw, **TINY,
+        "stylegan2", 32, "cpu", BATCHES, macs, Profile(**kw), roof=roof,
+        bytes_per_image=BYTES.__getitem__, **TINY,
     )  # fmt: skip
 
 
@@ -117,14 +119,14 @@ def test_sgemm_sizes_too_slow_for_the_budget_are_skipped(monkeypatch):
 
 
 def test_wide_ci_is_noisy_not_invalid(monkeypatch):
-    lat = _latency(monkeypatch, HIGH, times=[1e-3, 3e-3] * 100, ci_target=0.05, max_time=0.0)
+    lat = _latency(monkeypatch, HIGH, times=[1e-3, 3e-3] * 100)
     for s in lat["by_batch"].values():
         assert s["noisy"] is True and s["valid"] is True and s["invalid_reason"] is None
         assert "95 % CI" in s["noisy_reason"] and "target ±5 %" in s["noisy_reason"]
 
 
 def test_too_few_repeats_for_a_ci_is_noisy(monkeypatch):
-    lat = _latency(monkeypatch, HIGH, repeats=2)
+    lat = _latency(monkeypatch, HIGH, latency_repeats=2)
     for s in lat["by_batch"].values():
         assert s["repeats"] >= 2
         if s["repeats"] < timing.CI_MIN_REPEATS:
@@ -136,8 +138,9 @@ def test_thread_change_makes_rows_invalid(monkeypatch):
     _fake_times(monkeypatch, iter(lambda: 0.01, None))
     roof.threads.append(torch.get_num_threads() + 1)  # as if the roof ran on other threads
     lat = profile.measure_latency(
-        "stylegan2", 32, "cpu", (1,), macs=1e6, warmup=0, repeats=6, ci_target=1.0,
-        max_time=0.0, roof=roof, bytes_per_image=BYTES.__getitem__, **TINY,
+        "stylegan2", 32, "cpu", (1,), 1e6,
+        Profile(latency_warmup=0, latency_repeats=6, latency_ci_target=1.0, latency_max_time=0.0),
+        roof=roof, bytes_per_image=BYTES.__getitem__, **TINY,
     )  # fmt: skip
     s = lat["by_batch"]["1"]
     assert s["valid"] is False and "thread count" in s["invalid_reason"]
@@ -151,7 +154,7 @@ def test_report_shows_noisy_rows_with_figures_and_invalid_rows_without(monkeypat
     from reports.efficiency_plots import throughput_frame
 
     good = _latency(monkeypatch, HIGH)
-    noisy = _latency(monkeypatch, HIGH, times=[1e-3, 3e-3] * 100, ci_target=0.05)
+    noisy = _latency(monkeypatch, HIGH, times=[1e-3, 3e-3] * 100)
     bad = _latency(monkeypatch, HIGH)
     for s in bad["by_batch"].values():
         s.update(valid=False, invalid_reason="thread count changed during the job ([1, 2])")

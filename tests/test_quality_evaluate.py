@@ -1,7 +1,7 @@
 """benchmarks.quality.evaluate on a stand-in generator and in-memory images (tests/helpers.py):
 proxy results never carry the real metrics' names, the feature cache and the seeds make results
-repeatable without touching the global RNG, bad options are QualityErrors, the typed section
-and keywords give the same results; and a metric on images (no network) registered the
+repeatable without touching the global RNG, bad options are one-line UsageErrors (the schema's
+or the plan's), the typed section and its plan give the same results; and a metric on images (no network) registered the
 README's way gets the images, streamed once for every seed, and needs no weights at all."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from benchmarks.quality.errors import QualityError
 from benchmarks.quality.registry import Output
 from benchmarks.quality.samples import generated_batches
 from common import settings
+from common.cli import UsageError
 from tests.helpers import ArrayDataset, TinyGenerator, structured_images
 
 CPU = torch.device("cpu")
@@ -39,10 +40,8 @@ def _walk_keys(obj):
 
 def test_proxy_results_never_named_like_real_metrics(tmp_path):
     data = ArrayDataset(structured_images(30, 0))
-    res = Q.evaluate(
-        TinyGenerator(), data, extractor="proxy", num_gen=24, seeds=(0,), batch=12,
-        cache_dir=None, kid_subsets=5, progress=False,
-    )  # fmt: skip
+    q = settings.Quality(extractor="proxy", num_gen=24, seeds=[0], batch=12, kid_subsets=5)
+    res = Q.evaluate(TinyGenerator(), data, q, cache_dir=None, progress=False)
     keys = set(_walk_keys(res["metrics"])) | set(res["summary"])
     forbidden = {"fid", "kid", "precision", "recall", "density", "coverage"}
     assert not keys & forbidden
@@ -55,64 +54,69 @@ def test_proxy_results_never_named_like_real_metrics(tmp_path):
 
 def test_evaluate_cache_and_determinism(tmp_path):
     data = ArrayDataset(structured_images(30, 0))
-    kwargs = dict(
-        metrics=("fid", "pr"), extractor="proxy", num_gen=24, batch=12, modes=("legacy_tensorflow",),
-        cache_dir=tmp_path, generator_id="stand-in:v1", progress=False,
-    )  # fmt: skip
-    first = Q.evaluate(TinyGenerator(), data, seeds=(0,), **kwargs)
+    q = settings.Quality(
+        metrics=["fid", "pr"], extractor="proxy", num_gen=24, batch=12, modes=["legacy_tensorflow"]
+    )
+    kwargs = dict(cache_dir=tmp_path, generator_id="stand-in:v1", progress=False)
+    first = Q.evaluate(TinyGenerator(), data, q, **kwargs)
     assert first["card"]["cache"]["hits"] == 0
-    again = Q.evaluate(TinyGenerator(), data, seeds=(0,), **kwargs)
+    again = Q.evaluate(TinyGenerator(), data, q, **kwargs)
     assert again["card"]["cache"]["hits"] > 0 and again["card"]["cache"]["misses"] == 0
     assert again["metrics"] == first["metrics"]
-    uncached = Q.evaluate(TinyGenerator(), data, seeds=(0,), **{**kwargs, "cache_dir": None})
+    uncached = Q.evaluate(TinyGenerator(), data, q, **{**kwargs, "cache_dir": None})
     assert uncached["metrics"] == first["metrics"]
-    other = Q.evaluate(TinyGenerator(), data, seeds=(1,), **kwargs)
+    other = Q.evaluate(TinyGenerator(), data, dataclasses.replace(q, seeds=[1]), **kwargs)
     assert other["card"]["cache"]["misses"] > 0  # new seed -> new generated features
     assert other["metrics"]["fd_proxy"] != first["metrics"]["fd_proxy"]
 
 
 def test_random_noise_mode_is_repeatable_and_leaves_global_rng_alone():
     data = ArrayDataset(structured_images(20, 0), sha=None)
-    kwargs = dict(
-        metrics=("fid",), extractor="proxy", num_gen=16, batch=8, modes=("legacy_tensorflow",),
-        noise_mode="random", cache_dir=None, progress=False,
+    q = settings.Quality(
+        metrics=["fid"], extractor="proxy", num_gen=16, batch=8, modes=["legacy_tensorflow"],
+        noise_mode="random",
     )  # fmt: skip
+    kwargs = dict(cache_dir=None, progress=False)
     torch.manual_seed(123)
     before = torch.get_rng_state()
-    first = Q.evaluate(TinyGenerator(), data, **kwargs)
+    first = Q.evaluate(TinyGenerator(), data, q, **kwargs)
     assert torch.equal(torch.get_rng_state(), before)
-    assert Q.evaluate(TinyGenerator(), data, **kwargs)["metrics"] == first["metrics"]
-    const = Q.evaluate(TinyGenerator(), data, **{**kwargs, "noise_mode": "const"})
+    assert Q.evaluate(TinyGenerator(), data, q, **kwargs)["metrics"] == first["metrics"]
+    const = Q.evaluate(TinyGenerator(), data, dataclasses.replace(q, noise_mode="const"), **kwargs)
     assert const["metrics"] != first["metrics"]
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"metrics": ("fid", "lpips")}, "unknown metric"),
+        ({"metrics": ["fid", "lpips"]}, "unknown metric"),
         ({"num_gen": 1}, "num_gen: 1 is less than the minimum of 2"),
-        ({"seeds": (0, 0)}, "distinct"),
-        ({"modes": ("bicubic",)}, "unknown mode"),
-        ({"num_gen": 3, "metrics": ("pr",)}, "'pr' needs at least 4 images"),
+        ({"seeds": [0, 0]}, "distinct"),
+        ({"modes": ["bicubic"]}, "unknown mode"),
+        ({"num_gen": 3, "metrics": ["pr"]}, "'pr' needs at least 4 images"),
         ({"extractor": "inceptionv4"}, "unknown extractor 'inceptionv4'; registered: inception"),
         ({"noise_mode": "loud"}, "noise_mode: 'loud' is not one of"),
     ],
 )
 def test_evaluate_rejects_bad_input(kwargs, match):
+    """Values from outside Python (a config, a flag) pass the section's schema
+    (settings.validate, as the CLI's from_args does), then evaluate's plan and input checks."""
     data = ArrayDataset(structured_images(10, 0))
-    with pytest.raises(QualityError, match=match):
-        Q.evaluate(TinyGenerator(), data, **{"extractor": "proxy", "cache_dir": None, **kwargs})
+    with pytest.raises(UsageError, match=match):
+        q = settings.validate({"extractor": "proxy", **kwargs}, settings.Quality, "quality")
+        Q.evaluate(TinyGenerator(), data, q, cache_dir=None)
 
 
 def test_evaluate_takes_the_typed_section():
+    """The section or its plan, nothing beside them: no keyword options run past the section."""
     data = ArrayDataset(structured_images(20, 0))
     q = settings.Quality(metrics=["fid"], extractor="proxy", num_gen=16, batch=8, modes=["clean"])
     typed = Q.evaluate(TinyGenerator(), data, q, progress=False)
-    keywords = Q.evaluate(TinyGenerator(), data, progress=False, **dataclasses.asdict(q))
-    assert typed["metrics"] == keywords["metrics"] and list(typed["summary"]) == ["fd_proxy_clean"]
+    planned = Q.evaluate(TinyGenerator(), data, Q.plan(q), progress=False)
+    assert typed["metrics"] == planned["metrics"] and list(typed["summary"]) == ["fd_proxy_clean"]
     with pytest.raises(QualityError, match="distinct"):  # what the schema cannot say: checked
         Q.evaluate(TinyGenerator(), data, dataclasses.replace(q, seeds=[1, 1]), progress=False)
-    with pytest.raises(TypeError, match="not both"):
+    with pytest.raises(TypeError, match="num_gen"):
         Q.evaluate(TinyGenerator(), data, q, num_gen=8)
 
 
@@ -164,9 +168,7 @@ def _reference_histogram_distance(real_u8: np.ndarray, gen_u8: np.ndarray) -> fl
 def test_an_images_metric_gets_the_images(colour_histogram):
     images = structured_images(20, 0)
     G, n_gen = TinyGenerator(), 12
-    res = Q.evaluate(
-        G,
-        ArrayDataset(images),
+    q = settings.Quality(
         metrics=["toy_colourhist", "fid"],
         extractor="proxy",
         num_gen=n_gen,
@@ -174,8 +176,8 @@ def test_an_images_metric_gets_the_images(colour_histogram):
         batch=5,
         seeds=[0, 1],
         modes=["clean"],
-        progress=False,
     )
+    res = Q.evaluate(G, ArrayDataset(images), q, progress=False)
     assert set(res["summary"]) == {"toy_chist_proxy", "fd_proxy_clean"}
     for i, seed in enumerate([0, 1]):
         gen = torch.cat(list(generated_batches(G, seed, n_gen, 5, 1.0, "const", CPU)))
@@ -193,15 +195,9 @@ def test_an_images_metric_gets_the_images(colour_histogram):
 def test_an_images_metric_alone_needs_no_network(colour_histogram, tmp_path):
     """Only images asked for: no net is loaded, so not even the Inception files are needed."""
     data = ArrayDataset(structured_images(10, 0))
-    res = Q.evaluate(
-        TinyGenerator(),
-        data,
-        metrics=["toy_colourhist"],
-        extractor="inception",
-        num_gen=8,
-        weights_dir=tmp_path,
-        download=False,
-        progress=False,
+    q = settings.Quality(
+        metrics=["toy_colourhist"], extractor="inception", num_gen=8, weights_dir=str(tmp_path)
     )
+    res = Q.evaluate(TinyGenerator(), data, q, download=False, progress=False)
     assert list(res["summary"]) == ["toy_colour_hist"] and res["card"]["nets"] == {}
     assert Q.feature_sets(Q.plan(settings.Quality(metrics=["toy_colourhist"]))) == {}

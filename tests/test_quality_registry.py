@@ -12,6 +12,7 @@ import pytest
 from benchmarks import quality as Q
 from benchmarks.quality import registry
 from benchmarks.quality.registry import POOL, Output
+from common import settings
 from common.cli import UsageError
 from tests.helpers import SHIPPED_KEYS, ArrayDataset, TinyGenerator, quality_cli, structured_images
 from workflow import config as run_config
@@ -101,10 +102,10 @@ def test_a_registered_metric_is_computed_and_described(toy_metric):
     assert (info.metric, info.lower_is_better, info.mode) == ("toy", True, "legacy_tensorflow")
     assert info.protocol.startswith("|mean(real)")
     data = ArrayDataset(structured_images(20, 0))
-    res = Q.evaluate(
-        TinyGenerator(), data, metrics=["toy", "fid"], extractor="proxy", num_gen=16, batch=8,
-        seeds=[0, 1], cache_dir=None, progress=False,
-    )  # fmt: skip
+    q = settings.Quality(
+        metrics=["toy", "fid"], extractor="proxy", num_gen=16, batch=8, seeds=[0, 1]
+    )
+    res = Q.evaluate(TinyGenerator(), data, q, cache_dir=None, progress=False)
     assert sorted(toy_metric) == [(0, "clean"), (0, "legacy_tensorflow"), (1, "clean"),
                                   (1, "legacy_tensorflow")]  # fmt: skip
     assert set(res["summary"]) == {"gap_proxy_clean", "gap_proxy_legacy_tensorflow",

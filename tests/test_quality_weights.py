@@ -17,6 +17,7 @@ from benchmarks.quality.features import extract
 from benchmarks.quality.nets import NETS, load_nets
 from benchmarks.quality.registry import FeatureSpec
 from benchmarks.quality.weights import WEIGHT_URLS
+from common import settings
 from common.io import sha256_file
 from tests.helpers import (
     SHIPPED_OUTPUTS,
@@ -84,10 +85,10 @@ def test_inception_path_wiring_with_torchscript_stand_ins(fake_weights):
     """The real-weights path end to end, with TorchScript stand-ins of NVIDIA's two files:
     clean-fid's InceptionV3W in both modes, uint8 into VGG16, real metric names, hashes."""
     data = ArrayDataset(structured_images(30, 0))
-    res = Q.evaluate(
-        TinyGenerator(), data, extractor="inception", num_gen=24, batch=12, cache_dir=None,
-        kid_subsets=5, weights_dir=fake_weights, download=False, progress=False,
-    )  # fmt: skip
+    q = settings.Quality(
+        extractor="inception", num_gen=24, batch=12, kid_subsets=5, weights_dir=str(fake_weights)
+    )
+    res = Q.evaluate(TinyGenerator(), data, q, cache_dir=None, download=False, progress=False)
     inception = registry.get_extractor("inception")
     written = {inception.stem(o) for m in registry.select(None) for o in m.outputs}
     assert set(res["metrics"]) == written  # every registered metric, by the registry's names

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -134,12 +135,12 @@ def test_weak_statistics_are_said_and_recorded(dataset, tmp_path):
     assert clamp in res.stderr and small in res.stderr
 
 
-def _bad_config(tmp_path, mutate) -> subprocess.CompletedProcess:
+def _bad_config(tmp_path, mutate, name: str = "bad") -> subprocess.CompletedProcess:
     import yaml
 
     cfg = yaml.safe_load((ROOT / "tests/workflow/tiny.yaml").read_text())
     mutate(cfg)
-    path = tmp_path / "bad.yaml"
+    path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(path)]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -170,8 +171,14 @@ CONFIG_CASES = {
 
 
 def test_absurd_config_values_fail_the_dry_run_in_one_line(tmp_path):
-    for name, (mutate, words) in CONFIG_CASES.items():
-        res = _bad_config(tmp_path, mutate)
+    # two dry runs at a time: each is mostly one process importing and validating, and each
+    # stops at the config check, before any planning or lock
+    with ThreadPoolExecutor(2) as pool:
+        results = pool.map(
+            lambda case: _bad_config(tmp_path, case[1][0], name=case[0].replace(" ", "_")),
+            CONFIG_CASES.items(),
+        )
+    for (name, (_, words)), res in zip(CONFIG_CASES.items(), results, strict=True):
         lines = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
         assert res.returncode != 0 and len(lines) == 1 and words in lines[0], (name, lines)
 
@@ -189,10 +196,14 @@ def test_absurd_command_line_values_are_one_line_exit_2(dataset, tmp_path):
         ([*profile, "--build", "width=0", "--out", str(tmp_path / "p.json")], "width=0 of cips"),
         ([*quality, "--out", str(tmp_path / "q.json"), "--truncation", "nan"], "must be a finite"),
     ]
-    for argv, words in cases:
-        res = subprocess.run(
-            [sys.executable, "-m", *argv], cwd=ROOT, capture_output=True, text=True, timeout=300
+    with ThreadPoolExecutor(2) as pool:  # two at a time: each is mostly imports
+        results = pool.map(
+            lambda argv: subprocess.run(
+                [sys.executable, "-m", *argv], cwd=ROOT, capture_output=True, text=True, timeout=300
+            ),
+            [argv for argv, _ in cases],
         )
+    for (argv, words), res in zip(cases, results, strict=True):
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and len(lines) == 1 and words in lines[0], (argv, res.stderr)
     assert not (tmp_path / "r").exists() and not list(tmp_path.glob("*.json"))

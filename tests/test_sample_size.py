@@ -14,6 +14,7 @@ import torch
 from benchmarks import quality as Q
 from benchmarks.quality import registry
 from benchmarks.quality.sample_size import DRAWS, extrapolate, fid_grid, fid_rows, n_grid
+from common import settings
 from reports import sample_size_plots
 from reports.collect import RunResults
 from tests.helpers import ArrayDataset, TinyGenerator, structured_images
@@ -85,10 +86,10 @@ def test_fid_bias_shrinks_with_n_and_the_extrapolation_removes_most_of_it():
 def result():
     torch.set_num_threads(1)
     data = ArrayDataset(structured_images(60, 0))
-    return Q.evaluate(
-        TinyGenerator(), data, extractor="proxy", metrics=("fid", "kid"), num_gen=48,
-        seeds=(3, 4), batch=12, cache_dir=None, kid_subsets=5, progress=False,
-    )  # fmt: skip
+    q = settings.Quality(
+        extractor="proxy", metrics=["fid", "kid"], num_gen=48, seeds=[3, 4], batch=12, kid_subsets=5
+    )
+    return Q.evaluate(TinyGenerator(), data, q, cache_dir=None, progress=False)
 
 
 def test_result_json_carries_the_curves_and_kid_intervals(result):

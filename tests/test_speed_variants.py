@@ -143,7 +143,9 @@ def test_a_failing_compile_is_one_line_and_the_grid_goes_on(monkeypatch):
     monkeypatch.setattr(sv, "_cxx", lambda: "/usr/bin/g++")  # the compiler check passes
     g = counting.build_generator("stylegan2", 32, "cpu", **NARROW).eval()
     z = torch.randn(1, g.z_dim, generator=torch.Generator().manual_seed(0))
-    knobs = dict(warmup=0, min_repeats=2, ci_target=1.0, max_time=0.0)
+    knobs = settings.Profile(
+        latency_warmup=0, latency_repeats=2, latency_ci_target=1.0, latency_max_time=0.0
+    )
     roof = SimpleNamespace(step=lambda: None)
     work = sv.Work(macs=1e6, bytes_per_image=1e6, batch=1)
     model = {"depth": 10, "k_max": 64}

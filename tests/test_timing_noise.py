@@ -3,6 +3,7 @@ the bootstrap CI of the median covers the true median as often as a 95 % interva
 synthetic data; adaptive timing stops at its CI target on stable times and at its cap on
 unstable ones; and a real timed job with a competing CPU load is flagged noisy with its CI."""
 
+import dataclasses
 import math
 import os
 import subprocess
@@ -15,6 +16,7 @@ import torch
 
 from benchmarks.profiling import noise, roofline, timing
 from benchmarks.profiling.measures import latency as profile_latency
+from common.settings import Profile
 
 
 @pytest.mark.numerics
@@ -67,10 +69,7 @@ def test_stable_times_stop_at_the_ci_target(monkeypatch):
     out = timing.time_adaptive(
         lambda: None,
         torch.device("cpu"),
-        warmup=0,
-        min_repeats=6,
-        ci_target=0.05,
-        max_time=60,
+        Profile(latency_warmup=0, latency_repeats=6, latency_ci_target=0.05, latency_max_time=60),
         round_s=0.0,
         between=lambda: calls.append(1),
     )
@@ -82,8 +81,9 @@ def test_unstable_times_stop_at_the_cap(monkeypatch):
     """Times alternating 1 and 3 ms never give a median CI within ±5 %: the cap stops them."""
     _fake_times(monkeypatch, iter([1e-3, 3e-3] * 10_000))
     out = timing.time_adaptive(
-        lambda: time.sleep(0), torch.device("cpu"), warmup=0, min_repeats=6,
-        ci_target=0.05, max_time=0.05, round_s=0.0,
+        lambda: time.sleep(0), torch.device("cpu"),
+        Profile(latency_warmup=0, latency_repeats=6, latency_ci_target=0.05,
+                latency_max_time=0.05), round_s=0.0,
     )  # fmt: skip
     assert out["stopped_by"] == "time cap" and out["ci_half_width"] >= 0.05
 
@@ -131,8 +131,9 @@ def test_competing_cpu_load_flags_the_row_noisy_with_its_ci(monkeypatch):
     try:
         time.sleep(0.2)  # let them start
         lat = profile_latency.measure_latency(
-            "stylegan2", 32, "cpu", (1,), macs=1e6, warmup=1, repeats=6,
-            ci_target=0.002, max_time=1.5, roof=roof, **tiny,
+            "stylegan2", 32, "cpu", (1,), 1e6,
+            Profile(latency_warmup=1, latency_repeats=6, latency_ci_target=0.002,
+                    latency_max_time=1.5), roof=roof, **tiny,
         )  # fmt: skip
     finally:
         torch.set_num_threads(threads)
@@ -160,7 +161,8 @@ def test_claim_rows_are_timed_to_their_own_target_and_cap(monkeypatch):
     stats (what is tested is which knobs each row gets and what it says about them)."""
     seen = {}
 
-    def fake(fn, device, *, warmup, min_repeats, ci_target, max_time, min_time, between):
+    def fake(fn, device, p, *, between):
+        ci_target, max_time = p.latency_ci_target, p.latency_max_time
         seen[len(seen) + 1] = (ci_target, max_time)
         hw = 0.04  # between the claim target (3 %) and the noisy bar (5 %): claim row capped
         stop = "time cap" if hw >= ci_target else "ci"
@@ -171,9 +173,10 @@ def test_claim_rows_are_timed_to_their_own_target_and_cap(monkeypatch):
         }  # fmt: skip
 
     monkeypatch.setattr(profile_latency, "time_adaptive", fake)
+    knobs = Profile(latency_warmup=0, latency_ci_target=0.05, latency_max_time=5.0,
+                    claim_ci_target=0.03, claim_max_time=20.0)  # fmt: skip
     lat = profile_latency.measure_latency(
-        "stylegan2", profile_latency.CLAIM_RESOLUTION, "cpu", (1, 2), macs=1e6, warmup=0,
-        repeats=6, ci_target=0.05, max_time=5.0, claim_ci_target=0.03, claim_max_time=20.0,
+        "stylegan2", profile_latency.CLAIM_RESOLUTION, "cpu", (1, 2), 1e6, knobs,
         roof=fixed_roof(monkeypatch), bytes_per_image=lambda b: 1e5,
         width=0.0625, z_dim=32, n_mlp=2,
     )  # fmt: skip
@@ -185,9 +188,9 @@ def test_claim_rows_are_timed_to_their_own_target_and_cap(monkeypatch):
     assert (lat["claim_ci_target"], lat["claim_max_time_s"]) == (0.03, 20.0)
     # a claim target looser than the common one, or a shorter cap, never times a claim row less
     seen.clear()
+    looser = dataclasses.replace(knobs, claim_ci_target=0.1, claim_max_time=1.0)
     profile_latency.measure_latency(
-        "stylegan2", profile_latency.CLAIM_RESOLUTION, "cpu", (1,), macs=1e6, warmup=0,
-        repeats=6, ci_target=0.05, max_time=5.0, claim_ci_target=0.1, claim_max_time=1.0,
+        "stylegan2", profile_latency.CLAIM_RESOLUTION, "cpu", (1,), 1e6, looser,
         roof=fixed_roof(monkeypatch), bytes_per_image=lambda b: 1e5,
         width=0.0625, z_dim=32, n_mlp=2,
     )  # fmt: skip

@@ -25,7 +25,7 @@ from common import settings
 from common.cli import UsageError, run
 from tests.helpers import FAST_REG, NARROW, fp16_against_fp32, relative_difference
 from training.checkpoint import load_checkpoint
-from training.fastpath import FastOptions, FastPath
+from training.fastpath import FastPath
 from training.loop import train
 from training.train import main, parse_args
 
@@ -124,7 +124,7 @@ def test_fp16_grad_scaler_path_on_cpu_autocast():
     assert 0 < rel < 0.5, rel
     assert set(scalers) == {"G", "D"}
     assert all(s["scale"] == 2.0**14 and s["_growth_tracker"] == 3 for s in scalers.values())
-    again = FastPath(FastOptions(precision="fp16"), None, "cpu")
+    again = FastPath(settings.Train(precision="fp16"), None, "cpu")
     again.load_state_dict(scalers)
     assert again.state_dict() == scalers
 

@@ -84,18 +84,10 @@ def test_cpu_preset_learns_in_a_cpu_minute(model, faces32, tmp_path):
 
     def fd(ckpt):
         G, _, _ = load_for_eval(ckpt, torch.device("cpu"))
-        r = evaluate(
-            G,
-            faces32,
-            metrics=["fid"],
-            num_gen=256,
-            num_real=512,
-            extractor="proxy",
-            modes=("clean",),
-            device="cpu",
-            cache_dir=None,
-            progress=False,
+        q = settings.Quality(
+            metrics=["fid"], num_gen=256, num_real=512, extractor="proxy", modes=["clean"]
         )
+        r = evaluate(G, faces32, q, device="cpu", cache_dir=None, progress=False)
         return r["metrics"]["fd_proxy"]["clean"]["mean"]
 
     start, end = fd(tmp_path / "checkpoints" / "ckpt-00000000.pt"), fd(final)

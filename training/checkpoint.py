@@ -17,7 +17,6 @@ import errno
 import logging
 import os
 import random
-import re
 import shutil
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 
 from common.cli import UsageError, first_line
 from common.io import atomic_output, torch_load_failure, why_not_a_file
+from common.layout import SNAPSHOTS, TrainDir
 
 from .errors import TrainingError
 
@@ -35,17 +35,10 @@ log = logging.getLogger("pixbench.train")
 
 FORMAT_NAME = "pixbench-checkpoint"
 FORMAT_VERSION = 1
-CHECKPOINT_DIR = "checkpoints"
-FINAL_NAME = "final.pt"
-_SNAPSHOT_RE = re.compile(r"^ckpt-(\d+)\.pt$")
 
 
 class CheckpointError(UsageError):
     """A missing, unreadable or non-pixbench checkpoint; the message is one line (exit 2)."""
-
-
-def snapshot_name(step: int) -> str:
-    return f"ckpt-{step:08d}.pt"
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
@@ -101,7 +94,7 @@ def _check_plain(obj, where: str) -> None:
 
 
 def publish_alias(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Make `dst` (e.g. checkpoints/final.pt) an atomic hard link to `src`, copying if links fail."""
+    """Make `dst` (e.g. the final checkpoint) an atomic hard link to `src`, copying if links fail."""
     src, dst = Path(src), Path(dst)
     tmp = dst.with_name(f".{dst.name}.link.tmp")
     with contextlib.suppress(FileNotFoundError):
@@ -137,16 +130,11 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
 
 
 def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
-    """Newest snapshot (highest step) in a run directory or its `checkpoints/` folder, else None."""
+    """Newest snapshot (highest step) in a run directory or in its checkpoints folder itself,
+    else None (common.layout names them)."""
     directory = Path(directory)
-    candidates = []
-    for folder in (directory / CHECKPOINT_DIR, directory):
-        if folder.is_dir():
-            for entry in folder.iterdir():
-                match = _SNAPSHOT_RE.match(entry.name)
-                if match and entry.is_file():
-                    candidates.append((int(match.group(1)), entry))
-    return max(candidates)[1] if candidates else None
+    found = [*TrainDir(directory).snapshots(), *SNAPSHOTS.find(directory)]
+    return max(found, key=lambda p: (SNAPSHOTS.step(p.name), p), default=None)
 
 
 def load_generator(path, which: str = "G_ema", device="cpu"):
@@ -344,8 +332,8 @@ def checkpoint_micro_batch(meta: dict) -> int:
 
 def remove_stale_temps(run_dir: Path) -> list[Path]:
     """Delete temp files a killed checkpoint write left in checkpoints/ (atomic_output names
-    them `.NAME.*`; a reader never picks them: latest_checkpoint matches ckpt-N.pt only)."""
-    stale = sorted((Path(run_dir) / CHECKPOINT_DIR).glob(".*.tmp"))
+    them `.NAME.*`; a reader never picks them: only snapshot names carry a step)."""
+    stale = sorted(TrainDir(run_dir).checkpoints.glob(".*.tmp"))
     for path in stale:
         path.unlink(missing_ok=True)
         log.info("removed %s (left by an interrupted checkpoint write)", path)
@@ -354,5 +342,5 @@ def remove_stale_temps(run_dir: Path) -> list[Path]:
 
 def prune_snapshots(run_dir: Path, keep: int | None) -> None:
     """Delete all but the newest `keep` snapshots (None keeps them all)."""
-    for old in sorted((Path(run_dir) / CHECKPOINT_DIR).glob("ckpt-*.pt"))[: -keep if keep else 0]:
+    for old in TrainDir(run_dir).snapshots()[: -keep if keep else 0]:
         old.unlink()

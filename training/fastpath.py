@@ -12,60 +12,60 @@ compile        torch.compile(backend=...) of G.synthesis and D for the main pass
                regularisers use the eager modules (AOT autograd has no double backward).
 tf32, cudnn_benchmark   process-wide CUDA switches, set for the run and restored after it.
 
-What a run used (and the backend flags in force) is recorded by `numerics` in run.json and in
-every checkpoint's meta.
+The options are fields of the config's `train:` section (common.settings.Train: their one default,
+help and allowed values); everything here takes that section whole. What a run used (and the
+backend flags in force) is recorded by `numerics` in run.json and in every checkpoint's meta.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import dataclasses
 
 import torch
 
+from common import settings
+
 from .errors import TrainingError
 
-PRECISIONS = ("fp32", "bf16", "fp16")
-_AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# The precisions are the Train section's (its schema's enum); what each runs under is here.
+_PRECISION = next(f for f in dataclasses.fields(settings.Train) if f.name == "precision")
+PRECISIONS = tuple(_PRECISION.metadata["schema"]["enum"])
+_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}  # fp32: no autocast
+assert set(_AUTOCAST) < set(PRECISIONS), (_AUTOCAST, PRECISIONS)
 
 
-@dataclass(frozen=True)
-class FastOptions:
-    precision: str = "fp32"
-    channels_last: bool = False
-    compile: str | None = None
-    tf32: bool = False
-    cudnn_benchmark: bool = False
+def check_fast(cfg: settings.Train, device: torch.device) -> None:
+    """One-line TrainingErrors for fast-path options this device or this torch cannot honour
+    (a Train built in Python skips the schema, so the precision is checked here too)."""
+    if cfg.precision not in PRECISIONS:
+        raise TrainingError(
+            f"--precision {cfg.precision!r} is unknown; use one of {', '.join(PRECISIONS)}"
+        )
+    if cfg.precision == "fp16" and device.type != "cuda":
+        raise TrainingError(
+            "--precision fp16 needs a CUDA device (GradScaler); on CPU use --precision bf16"
+        )
+    if cfg.compile:
+        import torch._dynamo
 
-    def check(self, device: torch.device) -> None:
-        """One-line TrainingErrors for options this device or this torch cannot honour."""
-        if self.precision not in PRECISIONS:
+        known = torch._dynamo.list_backends(exclude_tags=())
+        if cfg.compile not in known:
             raise TrainingError(
-                f"--precision {self.precision!r} is unknown; use one of {', '.join(PRECISIONS)}"
+                f"--compile {cfg.compile!r} is not a torch.compile backend; "
+                f"e.g. inductor, aot_eager, eager"
             )
-        if self.precision == "fp16" and device.type != "cuda":
-            raise TrainingError(
-                "--precision fp16 needs a CUDA device (GradScaler); on CPU use --precision bf16"
-            )
-        if self.compile:
-            import torch._dynamo
-
-            known = torch._dynamo.list_backends(exclude_tags=())
-            if self.compile not in known:
-                raise TrainingError(
-                    f"--compile {self.compile!r} is not a torch.compile backend; "
-                    f"e.g. inductor, aot_eager, eager"
-                )
 
 
 class FastPath:
-    """What a training step takes from the options: the autocast context, per-network loss
-    scaling and optimizer steps, and the compiled forwards of the main passes (None: eager)."""
+    """What a training step takes from the Train section's fast-path fields (`options`, the
+    section whole; default: Train()): the autocast context, per-network loss scaling and
+    optimizer steps, and the compiled forwards of the main passes (None: eager)."""
 
-    def __init__(self, options: FastOptions | None = None, nets=None, device=None):
-        self.options = options = options or FastOptions()
+    def __init__(self, options: settings.Train | None = None, nets=None, device=None):
+        self.options = options = options or settings.Train()
         self.device_type = torch.device(device or "cpu").type
-        self.dtype = _AUTOCAST[options.precision]
+        self.dtype = _AUTOCAST.get(options.precision)
         fp16 = options.precision == "fp16"
         self.scalers = {n: torch.amp.GradScaler(self.device_type) for n in "GD"} if fp16 else {}
         self.synthesis = self.critic = None
@@ -116,25 +116,27 @@ def to_channels_last(*nets: torch.nn.Module) -> None:
 
 
 @contextlib.contextmanager
-def backend_flags(options: FastOptions):
-    """Set TF32 and cudnn.benchmark for the run (off: exact, reproducible fp32), then restore."""
+def backend_flags(cfg: settings.Train):
+    """Set TF32 and cudnn.benchmark for the run (off: exact, reproducible fp32), then restore;
+    a caller that wants one switch on replaces it in a Train (`dataclasses.replace`)."""
     matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
     saved = matmul.allow_tf32, cudnn.allow_tf32, cudnn.benchmark
-    matmul.allow_tf32 = cudnn.allow_tf32 = bool(options.tf32)
-    cudnn.benchmark = bool(options.cudnn_benchmark)
+    matmul.allow_tf32 = cudnn.allow_tf32 = bool(cfg.tf32)
+    cudnn.benchmark = bool(cfg.cudnn_benchmark)
     try:
         yield
     finally:
         matmul.allow_tf32, cudnn.allow_tf32, cudnn.benchmark = saved
 
 
-def numerics(options: FastOptions) -> dict:
-    """The fast-path options and the backend flags in force, for run.json and checkpoints."""
+def numerics(cfg: settings.Train) -> dict:
+    """The Train section's fast-path fields and the backend flags in force, for run.json and
+    checkpoints."""
     return {
-        "precision": options.precision,
-        "autocast_passes": "D, G" if _AUTOCAST[options.precision] else "none",
-        "channels_last": bool(options.channels_last),
-        "compile": options.compile,
+        "precision": cfg.precision,
+        "autocast_passes": "D, G" if _AUTOCAST.get(cfg.precision) else "none",
+        "channels_last": bool(cfg.channels_last),
+        "compile": cfg.compile,
         "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
         "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
         "float32_matmul_precision": str(torch.get_float32_matmul_precision()),

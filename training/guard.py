@@ -17,6 +17,7 @@ from pathlib import Path
 
 from common.cli import Terminated, check_writable_dir
 from common.io import exclusive
+from common.layout import TrainDir
 
 LOCK_NAME = ".lock"
 
@@ -26,10 +27,10 @@ def _is_rank0() -> bool:
 
 
 @contextlib.contextmanager
-def run_folder(out: Path, checkpoint_dir: str) -> Iterator[None]:
+def run_folder(out: Path) -> Iterator[None]:
     """Hold the folder's lock (rank 0; the other ranks write nothing) for the whole run. If the
-    run fails before its first checkpoint in a folder it created, remove the folder: an empty
-    folder or a run.json without checkpoints would look like a run that exists."""
+    run fails before its first snapshot in a folder it created, remove the folder: an empty
+    folder or a meta file without checkpoints would look like a run that exists."""
     out = Path(out)
     created = not out.exists()
     if not _is_rank0():
@@ -40,7 +41,7 @@ def run_folder(out: Path, checkpoint_dir: str) -> Iterator[None]:
         with exclusive(out / LOCK_NAME, f"run folder {out}"):
             yield
     except BaseException:
-        if created and out.is_dir() and not any((out / checkpoint_dir).glob("ckpt-*.pt")):
+        if created and out.is_dir() and not TrainDir(out).snapshots():
             shutil.rmtree(out, ignore_errors=True)
         raise
 

@@ -1,7 +1,7 @@
 """The one GAN training loop for every registered generator (StyleGAN2 recipe, docs/training.md).
 
 Read top to bottom like NVIDIA's stylegan3 `training_loop`: set-up (checks, data, resume,
-networks), the step loop with its log rows and snapshots, the finish (final.pt). One step is
+networks), the step loop with its log rows and snapshots, the finish (the final checkpoint). One step is
 training.step, what it minimises training.loss, what a checkpoint holds training.checkpoint,
 the random draws training.sampler, the outputs beside the checkpoints training.runlog.
 
@@ -28,12 +28,11 @@ import torch
 from common import settings
 from common.cli import check_writable_dir
 from common.device import DEFAULT_DEVICE, resolve_device
+from common.layout import TrainDir
 from data.dataset import open_dataset
 
 from . import distributed as dist_utils
 from .checkpoint import (
-    CHECKPOINT_DIR,
-    FINAL_NAME,
     checkpoint_micro_batch,
     open_resume,
     prune_snapshots,
@@ -42,11 +41,10 @@ from .checkpoint import (
     restore_training_state,
     rng_states,
     save_checkpoint,
-    snapshot_name,
     training_state,
 )
 from .errors import NonFiniteLossError, TrainingError
-from .fastpath import FastOptions, FastPath, backend_flags, numerics, to_channels_last
+from .fastpath import FastPath, backend_flags, check_fast, numerics, to_channels_last
 from .guard import StopRequests, run_folder
 from .hparams import off_recipe, resolve_hparams
 from .memory_check import memory_problem
@@ -98,10 +96,11 @@ def train(
     **options,
 ) -> Path:
     """Train `model` on `data` until `cfg.kimg` thousand reals have been shown; return the final
-    checkpoint (OUT/checkpoints/final.pt, a link to the newest snapshot).
+    checkpoint (TrainDir(out).final, a link to the newest snapshot; common.layout names the
+    files of a run folder).
 
     `cfg` is the config's `train:` section (common.settings.Train), taken whole: a new knob is
-    one field there, recorded in run.json, and read here as `cfg.<name>`. `options` are
+    one field there, recorded in the run's meta file, and read here as `cfg.<name>`. `options` are
     Train fields for Python callers (`train(..., kimg=2, batch=8)`), checked against the
     section's schema. `build` goes to models.build (width, z_dim, n_mlp, ...); `hparams`
     overrides the model's recipe (common.settings.HParams keys). Snapshots are written at
@@ -111,8 +110,7 @@ def train(
     cfg = cfg or settings.Train()
     if options:
         cfg = settings.validate({**settings.as_dict(cfg), **options}, settings.Train, "train()")
-    fast = FastOptions(cfg.precision, cfg.channels_last, cfg.compile, cfg.tf32, cfg.cudnn_benchmark)
-    with run_folder(Path(out), CHECKPOINT_DIR), backend_flags(fast):
+    with run_folder(Path(out)), backend_flags(cfg):
         run, ds = set_up(
             model,
             data,
@@ -123,7 +121,6 @@ def train(
             device=device,
             resume=resume,
             resolution=resolution,
-            fast=fast,
         )
         batches = real_batches(
             ds, cfg.batch, run.cfg.seed, run.nimg, run.d, cfg.workers, run.device
@@ -147,12 +144,11 @@ def set_up(
     device,
     resume,
     resolution,
-    fast: FastOptions,
 ) -> tuple[Run, object]:
     """Check everything a user can get wrong before any work starts (one-line UsageErrors),
     then join the process group and build, or resume, the networks."""
     dev = resolve_device(device)
-    fast.check(dev)
+    check_fast(cfg, dev)
     ds = open_dataset(data)
     if resolution is not None and int(resolution) != int(ds.resolution):
         raise TrainingError(
@@ -177,7 +173,7 @@ def set_up(
 
     torch.manual_seed(start.seed)
     nets, frozen = make_networks(model, resolution, start.build, hp, dev)
-    if fast.channels_last:
+    if cfg.channels_last:
         to_channels_last(nets.G, nets.D, nets.G_ema)
     run = Run(
         out,
@@ -190,7 +186,7 @@ def set_up(
         pl_mean=torch.zeros((), device=dev),
         micro_batch=micro_batch,
         micros=micro_batches(cfg.batch, micro_batch, d),
-        fast=FastPath(fast, nets, dev),
+        fast=FastPath(cfg, nets, dev),
     )
     if start.state is not None:
         run.step, run.nimg, pl_mean = restore_training_state(nets, start.state, hp, d)
@@ -202,7 +198,7 @@ def set_up(
     run.meta = run_metadata(
         *meta_args, seed=start.seed, batch=cfg.batch, d=d, device=dev, frozen=frozen
     )
-    run.meta.update(micro_batch=micro_batch, numerics=numerics(fast), train=settings.as_dict(cfg))
+    run.meta.update(micro_batch=micro_batch, numerics=numerics(cfg), train=settings.as_dict(cfg))
     run.meta["off_recipe"] = off_recipe(model, hp)  # what a preset or the user changed
     if d.is_main:
         begin(run, start, frozen)
@@ -210,7 +206,7 @@ def set_up(
 
 
 def begin(run: Run, start, frozen: list[str]) -> None:
-    """Rank 0: clear a killed run's temp files, write run.json, say what is about to happen."""
+    """Rank 0: clear a killed run's temp files, write the meta file, say what is about to happen."""
     remove_stale_temps(run.out)
     begin_run_dir(run.out, run.meta, run.step if start.state is not None else None)
     how = f"resuming {start.path} at kimg {run.nimg / 1000:g}" if start.state else "fresh start"
@@ -297,7 +293,7 @@ def _one_step(run: Run, batches, total, snap_every, tick, bar, n_micro) -> Tick:
         bar.update(min(run.nimg, total) / 1000 - bar.n)
     if d.is_main and (snap or run.step % log_every == 0):
         row = tick.row(run.step, run.nimg, float(run.pl_mean), dev, run.meta["variant"])
-        append_log(run.out / "log.csv", row)
+        append_log(TrainDir(run.out).log, row)
         if bar is not None:
             bar.set_postfix(D=row["loss_D"], G=row["loss_G"], sec_kimg=row["sec_per_kimg"])
     run.snapped_now = snap
@@ -330,8 +326,9 @@ def snapshot(run: Run) -> Path | None:
     state = training_state(
         run.meta, run.nets, run.step, run.nimg, run.pl_mean, rngs, run.fast.state_dict()
     )
-    path = save_checkpoint(run.out / CHECKPOINT_DIR / snapshot_name(run.step), state)
-    grid_path = run.out / "samples" / f"grid-{run.step:08d}.png"
+    folder = TrainDir(run.out)
+    path = save_checkpoint(folder.snapshot(run.step), state)
+    grid_path = folder.grid(run.step)
     per_rank = max(run.cfg.batch // run.d.world_size, 16)
     save_grid(run.nets.G_ema, grid_path, run.cfg.grid, run.cfg.seed, per_rank)
     prune_snapshots(run.out, run.cfg.keep)
@@ -341,8 +338,8 @@ def snapshot(run: Run) -> Path | None:
 
 
 def finish(run: Run) -> Path:
-    """Point checkpoints/final.pt at the newest snapshot and leave the process group."""
-    final = run.out / CHECKPOINT_DIR / FINAL_NAME
+    """Point the final checkpoint at the newest snapshot and leave the process group."""
+    final = TrainDir(run.out).final
     if not run.snapped:  # nothing left to train (resumed at or past kimg)
         snapshot(run)
     dist_utils.barrier(run.d)

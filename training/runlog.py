@@ -1,5 +1,6 @@
-"""What a run leaves beside its checkpoints: log.csv (one row per `log_every` steps), run.json
-(how the run was made), sample grids of G_ema per snapshot, and the progress bar on stderr."""
+"""What a run leaves beside its checkpoints: the log (one row per `log_every` steps), the meta
+file (how the run was made), sample grids of G_ema per snapshot (their names: common.layout's
+TrainDir), and the progress bar on stderr."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import torch
 
 from common.io import atomic_output, write_json
+from common.layout import TrainDir
 from data.dataset import dataset_info
 
 from .networks import discriminator_kwargs, variant_label
@@ -31,7 +33,7 @@ LOG_FIELDS = [
 
 
 def run_metadata(model, resolution, build, G, ds, hp, *, seed, batch, d, device, frozen) -> dict:
-    """run.json, and the `meta` of every checkpoint: enough to rebuild G and to tell variants
+    """The run folder's meta file, and the `meta` of every checkpoint: enough to rebuild G and to tell variants
     and datasets apart. Plain values only, so checkpoints load with weights_only=True."""
     variant = variant_label(build, model)
     return {
@@ -54,10 +56,11 @@ def run_metadata(model, resolution, build, G, ds, hp, *, seed, batch, d, device,
 
 
 def begin_run_dir(out: Path, meta: dict, resumed_step: int | None) -> None:
-    """Write run.json; on resume, first drop the log rows written after the checkpoint."""
+    """Write the meta file; on resume, first drop the log rows written after the checkpoint."""
+    folder = TrainDir(out)
     if resumed_step is not None:
-        trim_log(out / "log.csv", resumed_step)
-    write_json(out / "run.json", meta)
+        trim_log(folder.log, resumed_step)
+    write_json(folder.meta, meta)
 
 
 def append_log(path: Path, row: dict) -> None:

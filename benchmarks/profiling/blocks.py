@@ -39,9 +39,10 @@ from torch.utils.flop_counter import FlopCounterMode
 import models
 from benchmarks.profiling import counting
 from benchmarks.profiling.timing import sync
+from common.settings import Profile
 from models.layers import FIRFilter
 
-MIN_REPEATS = 3  # a median with a spread needs at least three forwards
+MIN_REPEATS = 3  # a median with a spread needs at least three forwards (fewer only if asked)
 TIME_CAP_S = 5.0  # after MIN_REPEATS, stop adding repeats once this much time was spent
 
 
@@ -226,15 +227,15 @@ def time_blocks(
     blocks: list[Block],
     z: torch.Tensor,
     device: torch.device,
-    warmup: int = 1,
-    max_repeats: int = 5,
+    p: Profile,
     time_cap: float = TIME_CAP_S,
-    min_repeats: int = MIN_REPEATS,
 ) -> dict:
     """Hooked forwards (eval, no_grad, const noise): per block the median and quartiles of its
-    seconds, and the same for the whole hooked forward and the tail. At least `min_repeats`
-    timed forwards, more up to `max_repeats` while under `time_cap` seconds. The layout is
+    seconds, and the same for the whole hooked forward and the tail. `p.latency_warmup` untimed
+    forwards, then MIN_REPEATS timed ones (fewer where `p.latency_repeats` is: a smoke test's
+    config), more up to `p.latency_repeats` while under `time_cap` seconds. The layout is
     checked on the first forward (check_order)."""
+    warmup, least = p.latency_warmup, max(1, min(MIN_REPEATS, p.latency_repeats))
     clock = _Clock(G, blocks, device)
     runs: list[tuple[list[float], float, float]] = []
     try:
@@ -242,8 +243,8 @@ def time_blocks(
             for _ in range(warmup):
                 G(z, noise_mode="const")
             start = time.perf_counter()
-            while len(runs) < max(min_repeats, 1) or (
-                len(runs) < max_repeats and time.perf_counter() - start < time_cap
+            while len(runs) < least or (
+                len(runs) < p.latency_repeats and time.perf_counter() - start < time_cap
             ):
                 G(z, noise_mode="const")
                 if not runs and not warmup:
@@ -270,19 +271,18 @@ def measure_blocks(
     name: str,
     resolution: int,
     device: torch.device,
+    p: Profile,
     batch: int = 1,
-    warmup: int = 1,
-    max_repeats: int = 5,
     time_cap: float = TIME_CAP_S,
-    min_repeats: int = MIN_REPEATS,
     **build,
 ) -> dict:
-    """The profile's `blocks` section: one row per block with its MACs and time, and shares."""
+    """The profile's `blocks` section: one row per block with its MACs and time, and shares,
+    timed as `time_blocks` reads the `profile:` section `p`."""
     G = models.build(name, resolution, **build).to(device).eval()
     blocks = layout(G)
     macs, rest = block_macs(name, resolution, blocks, **build)
     z = torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(0)).to(device)
-    t = time_blocks(G, blocks, z, device, warmup, max_repeats, time_cap, min_repeats)
+    t = time_blocks(G, blocks, z, device, p, time_cap)
     times = [summarize_ms(xs) for xs in t["blocks_s"]]
     total_ms = sum(s["ms"] for s in times)
     total_macs = sum(macs) + rest
@@ -304,7 +304,7 @@ def measure_blocks(
         "device": str(device),
         "threads": torch.get_num_threads(),
         "repeats": len(t["whole_s"]),
-        "warmup": warmup,
+        "warmup": p.latency_warmup,
         "rows": rows,
         "rest_macs": rest * batch,
         "sum_ms": total_ms,

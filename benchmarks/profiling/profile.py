@@ -17,7 +17,6 @@ import time
 
 import models
 from benchmarks.profiling import counting, registry
-from common import settings
 from common.cli import UsageError
 from common.device import DEFAULT_DEVICE, resolve_device
 from common.provenance import device_info, versions
@@ -90,7 +89,8 @@ def context(
 
 
 def run_measures(ctx: registry.Context) -> dict:
-    """The profile dict: each registered measure that applies, in registration order."""
+    """The profile dict: each registered measure that applies, in registration order but after
+    the measures it needs (registry.run_order)."""
     result = {
         "schema": SCHEMA,
         "model": ctx.model,
@@ -98,9 +98,11 @@ def run_measures(ctx: registry.Context) -> dict:
         "overrides": ctx.build,
     }
     seconds, t0 = {}, time.perf_counter()
-    for m in registry.measures():
-        if not m.runs(ctx):
-            log.info("%s: not measured here", m.name)
+    for m in registry.run_order():
+        missing = [n for n in m.needs if n not in seconds]
+        if missing or not m.runs(ctx):
+            why = f" (needs {', '.join(missing)}, which did not run)" if missing else ""
+            log.info("%s: not measured here%s", m.name, why)
             continue
         log.info("%s of %s@%d", m.name, ctx.model, ctx.resolution)
         t = time.perf_counter()
@@ -128,34 +130,3 @@ def profile(
     `latency` is False. `counters` (default: from cfg.fvcore_max_resolution) is for callers that
     must stay on meta. Raises UsageError (bad input) or counting.CounterDisagreement."""
     return run_measures(context(model, resolution, cfg, build, device, latency, counters))
-
-
-def profile_model(
-    name: str,
-    resolution,
-    device=DEFAULT_DEVICE,
-    batch_sizes=(1,),
-    latency: bool = True,
-    counters=None,
-    warmup=None,
-    repeats=None,
-    min_time=None,
-    ci_target=None,
-    max_time=None,
-    **overrides,
-) -> dict:
-    """`profile` with keyword knobs (notebooks, tests): times `batch_sizes` at `resolution`;
-    unset knobs take their `settings.Profile` defaults, and every value is checked the way a
-    config file's is."""
-    _, res = validate_request(name, resolution)
-    knobs = {
-        "latency_warmup": warmup,
-        "latency_repeats": repeats,
-        "min_time": min_time,
-        "latency_ci_target": ci_target,
-        "latency_max_time": max_time,
-    }
-    data = {k: v for k, v in knobs.items() if v is not None}
-    data["latency"] = [{"resolution": res, "batch_sizes": list(batch_sizes)}] if latency else []
-    cfg = settings.validate(data, Profile, where="profile_model")
-    return profile(name, res, cfg, overrides, device, latency=latency, counters=counters)

@@ -131,6 +131,7 @@ class Measure:
     applies: Callable[[Context], bool] | None = field(default=None, repr=False)
     rows: Callable[[dict], list[dict]] | None = field(default=None, repr=False)
     breakdowns: tuple[tuple[str, str], ...] = ()
+    needs: tuple[str, ...] = ()
 
     def __call__(self, ctx: Context) -> dict:
         values = self.fn(ctx)
@@ -167,8 +168,12 @@ def register_measure(
     applies: Callable[[Context], bool] | None = None,
     rows: Callable[[dict], list[dict]] | None = None,
     breakdowns: Sequence[tuple[str, str]] = (),
+    needs: Sequence[str] = (),
 ):
-    """Decorator: register `fn(ctx)` as measure `name`. `keys` default to [name] (a plain value
+    """Decorator: register `fn(ctx)` as measure `name`. `needs` names the measures that must
+    run before it in the same job (the blocks measure reuses the model the latency measure has
+    just warmed up): they run first whatever the import order, and where one of them does not
+    run, neither does this one. `keys` default to [name] (a plain value
     returned is written there); `columns` default to one column `name` with the measure's label,
     unit and direction. A row measure (`rows`: profile -> records) fills a table of its own named
     after it. Profile keys and column names must stay unique over all measures."""
@@ -193,6 +198,7 @@ def register_measure(
             applies,
             rows,
             tuple(breakdowns),
+            tuple(needs),
         )
         try:
             _check_unique()
@@ -242,6 +248,28 @@ def measure_names() -> list[str]:
 
 def measures() -> list[Measure]:
     return list(_MEASURES.values())
+
+
+def run_order() -> list[Measure]:
+    """The measures in the order a job runs them: registration order, except that a measure
+    comes after every measure it `needs`. An unknown need or a cycle is a bug in a measure file
+    and raises, naming it."""
+    done: dict[str, Measure] = {}
+
+    def visit(m: Measure, path: tuple[str, ...]) -> None:
+        if m.name in done:
+            return
+        if m.name in path:
+            raise ValueError(f"measures need each other in a cycle: {' -> '.join((*path, m.name))}")
+        for need in m.needs:
+            if need not in _MEASURES:
+                raise ValueError(f"measure {m.name!r} needs {need!r}, which is not registered")
+            visit(_MEASURES[need], (*path, m.name))
+        done[m.name] = m
+
+    for m in _MEASURES.values():
+        visit(m, ())
+    return list(done.values())
 
 
 def get(name: str) -> Measure:

@@ -50,6 +50,7 @@ the output is not finite); else `fast and faithful`. A variant that cannot run h
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import os
@@ -64,8 +65,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import models
-from common.settings import SPEED_VARIANTS
-from training.fastpath import FastOptions, backend_flags, to_channels_last
+from common.settings import SPEED_VARIANTS, Profile, Train
+from training.fastpath import backend_flags, to_channels_last
 
 from .noise import LoadMeter, bootstrap_median_ci, relative_half_width
 from .timing import ratio_interval, sync, time_adaptive
@@ -73,6 +74,7 @@ from .timing import ratio_interval, sync, time_adaptive
 log = logging.getLogger("pixbench.profiling")
 
 EAGER = "eager"
+TF32 = dataclasses.replace(Train(), tf32=True)  # the training fast path's switch, alone
 U32 = 2.0**-24
 UNIT_ROUNDOFF = {"bf16": 2.0**-8, "fp16": 2.0**-11, "tf32": 2.0**-11}
 FAITHFUL, NO_GAIN, BASELINE = "fast and faithful", "no gain", "baseline"
@@ -203,7 +205,7 @@ def prepare(variant: str, G, z: torch.Tensor) -> Callable[[], torch.Tensor]:
         dtype = torch.bfloat16 if variant == "bf16" else torch.float16
         return run(G, lambda: torch.autocast(dev.type, dtype=dtype))
     if variant == "tf32":
-        return run(G, lambda: backend_flags(FastOptions(tf32=True)))
+        return run(G, lambda: backend_flags(TF32))
     if variant == "cuda_graphs":
         return _graphed(G, z)
     raise ValueError(f"unknown speed variant {variant!r}; known: {', '.join(SPEED_VARIANTS)}")
@@ -253,14 +255,14 @@ def output_error(y: torch.Tensor, y0: torch.Tensor) -> tuple[float | None, float
     return diff, diff / float(y0.double().abs().max())
 
 
-def _timed(thunk, dev, knobs: dict, roof) -> dict:
+def _timed(thunk, dev, p: Profile, roof) -> dict:
     with LoadMeter() as load:
-        stats = time_adaptive(thunk, dev, between=roof.step, **knobs)
+        stats = time_adaptive(thunk, dev, p, between=roof.step)
     stats["cpu_busy_other"] = load.result()["cpu_busy_other"]
     return stats
 
 
-def run_variant(variant: str, G, z, knobs: dict, roof, y0=None) -> dict:
+def run_variant(variant: str, G, z, p: Profile, roof, y0=None) -> dict:
     """One row: prepare + first call (its seconds: compile or capture and warm-up), the output
     error against `y0` on the same z, then the adaptive timing. Failures are one line."""
     dev = z.device
@@ -276,7 +278,7 @@ def run_variant(variant: str, G, z, knobs: dict, roof, y0=None) -> dict:
         sync(dev)
         rec["warmup_s"] = time.perf_counter() - t0
         rec["output"] = y.detach().clone()
-        rec.update(_timed(thunk, dev, knobs, roof))
+        rec.update(_timed(thunk, dev, p, roof))
     except Exception as e:  # noqa: BLE001  (torch.compile, autocast and capture raise anything)
         if variant == EAGER:
             raise  # the baseline failing is a bug of ours: keep the traceback
@@ -344,24 +346,25 @@ def judge(rec: dict, ref: dict | None, y0: torch.Tensor, model: dict, ci_target:
         )
 
 
-def run_grid(G, z, variants, knobs: dict, roof, work: Work, model: dict) -> list[dict]:
+def run_grid(G, z, variants, p: Profile, roof, work: Work, model: dict) -> list[dict]:
     """Eager fp32 first, then each of `variants`, eager timed again after each timed variant:
     one record each, in that order, each variant judged against eager just before and after
-    it (`reference`). `roof` is a roofline.Roofline whose kernels take turns between timing
+    it (`reference`). Every timing is a latency row's (time_adaptive under the `profile:`
+    section `p`); `roof` is a roofline.Roofline whose kernels take turns between timing
     rounds; `model` is error_model's."""
-    rows = [run_variant(EAGER, G, z, knobs, roof)]
+    rows = [run_variant(EAGER, G, z, p, roof)]
     y0, eager, refs = rows[0]["output"], rows[0], {}
     thunk = prepare(EAGER, G, z)
     for v in variants:
-        rec = run_variant(v, G, z, knobs, roof)
+        rec = run_variant(v, G, z, p, roof)
         rows.append(rec)
         if rec["status"] == "timed":
-            after = _timed(thunk, z.device, knobs, roof)
+            after = _timed(thunk, z.device, p, roof)
             refs[v], eager = reference(eager, after), after
     for rec in rows:
         if rec["status"] == "timed":
             _rates(rec, work)
-            judge(rec, refs.get(rec["variant"]), y0, model, knobs["ci_target"])
+            judge(rec, refs.get(rec["variant"]), y0, model, p.latency_ci_target)
             log.info(
                 "variant %s: %.4g ms (CI %.4g–%.4g), speed-up %.3g %s, error %s: %s",
                 rec["variant"],

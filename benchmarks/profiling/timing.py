@@ -2,6 +2,10 @@
 how to time a forward honestly (warm-up, CUDA sync and events, median/IQR, a bootstrap CI and
 repeats until it is narrow: `time_adaptive`). What a timed rate is compared with, the device's
 measured roofline, is roofline.py.
+
+`time_adaptive` takes the config's `profile:` section (common.settings.Profile) whole and reads its
+knobs by their config names, so a knob has one name from the YAML file to the loop that obeys it;
+a caller that needs another bound (a claim row's tighter target) passes a replaced section.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import statistics
 import time
 
 import torch
+
+from common.settings import Profile
 
 
 def sync(device: torch.device) -> None:
@@ -60,19 +66,16 @@ def _timed_call(fn, device: torch.device, flush) -> float:
 def time_adaptive(
     fn,
     device: torch.device,
+    p: Profile,
     *,
-    warmup: int,
-    min_repeats: int,
-    ci_target: float,
-    max_time: float,
-    min_time: float = 0.0,
     between=None,
     round_s: float | None = None,
 ) -> dict:
     """Time `fn` in rounds, `between()` (the reference kernels) after each, until the bootstrap
-    95 % CI of the median is within ±`ci_target` of it or `max_time` seconds passed; at least
-    `min_repeats` calls and `min_time` seconds either way. On CUDA: CUDA events, warm-up for at
-    least CUDA_WARMUP_S, the L2 flushed before every timed call (Triton's do_bench practice).
+    95 % CI of the median is within ±`p.latency_ci_target` of it or `p.latency_max_time` seconds
+    passed; after `p.latency_warmup` untimed calls, at least `p.latency_repeats` timed calls and
+    `p.min_time` seconds either way. On CUDA: CUDA events, warm-up for at least CUDA_WARMUP_S,
+    the L2 flushed before every timed call (Triton's do_bench practice).
 
     Returns the times and their summary: median/IQR, `ci95_ms`, the CI's relative half-width,
     repeats, rounds, seconds, the thread counts seen and why repeating stopped."""
@@ -81,7 +84,9 @@ def time_adaptive(
     round_s = ROUND_S if round_s is None else round_s
     flush = _l2_flush(device)
     t0, n = time.perf_counter(), 0
-    while n < warmup or (device.type == "cuda" and time.perf_counter() - t0 < CUDA_WARMUP_S):
+    while n < p.latency_warmup or (
+        device.type == "cuda" and time.perf_counter() - t0 < CUDA_WARMUP_S
+    ):
         fn()
         n += 1
     sync(device)
@@ -97,12 +102,12 @@ def time_adaptive(
                 break
         rounds += 1
         elapsed = time.perf_counter() - start
-        if len(times) >= min_repeats and elapsed >= min_time:
+        if len(times) >= p.latency_repeats and elapsed >= p.min_time:
             ci = bootstrap_median_ci(times)
-            if relative_half_width(statistics.median(times), ci) < ci_target:
+            if relative_half_width(statistics.median(times), ci) < p.latency_ci_target:
                 stop = "ci"
                 break
-            if elapsed >= max_time:
+            if elapsed >= p.latency_max_time:
                 stop = "time cap"
                 break
         if between is not None:
@@ -118,6 +123,21 @@ def time_adaptive(
         "threads_seen": sorted(threads),
         "times_ms": [1e3 * t for t in times],
     }
+
+
+# the Profile fields time_adaptive reads: what a section that times records about its timing
+TIMING_FIELDS = (
+    "latency_warmup",
+    "latency_repeats",
+    "min_time",
+    "latency_ci_target",
+    "latency_max_time",
+)
+
+
+def timing_record(p: Profile) -> dict:
+    """The knobs `time_adaptive` read from `p`, by their config names (for a profile's record)."""
+    return {name: getattr(p, name) for name in TIMING_FIELDS}
 
 
 # --------------------------------------------------------------------------- ratio of two timings

@@ -8,8 +8,8 @@ all of them are computed from the same uint8-quantized samples. See README.md he
     python -m benchmarks.quality --checkpoint CKPT --data DATA.zip --metrics fid,kid,pr,dc \\
         --num-gen 50000 --seeds 0,1,2 --extractor inception --out results/metrics/x.json
 
-Python: `evaluate(G, "data.zip", metrics=["fid", "pr"], num_gen=1000, extractor="proxy")`, or
-`evaluate(G, "data.zip", quality)` with a typed `settings.Quality`. The registry (`from
+Python: `evaluate(G, "data.zip", quality)` with the typed section, e.g.
+`settings.Quality(metrics=["fid", "pr"], num_gen=1000, extractor="proxy")`. The registry (`from
 benchmarks.quality import registry`) and `feature_sets(plan(quality))` answer without loading any
 network.
 """
@@ -24,7 +24,6 @@ _LAZY = {  # the heavy parts (clean-fid, the nets) load on first use, not with t
     "Plan": "planning",
     "feature_sets": "planning",
     "FeatureSetInfo": "planning",
-    "resolve_options": "planning",
     "load_checkpoint": "generators",
     "load_official_generator": "generators",
 }

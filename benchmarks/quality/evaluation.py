@@ -26,7 +26,7 @@ from .estimate import interval_summary
 from .features import FeatureCache, gather
 from .images import ImageSet
 from .nets import load_nets
-from .planning import Plan, feature_sets, plan, resolve_options
+from .planning import Plan, feature_sets, plan
 from .registry import Context, FeatureSpec
 from .sample_size import curves as sample_size_curves
 from .samples import generated_batches, real_batches
@@ -161,21 +161,10 @@ def summarize(per_seed: dict) -> tuple[dict, dict]:
     return results, summary
 
 
-def _plan_of(quality: settings.Quality | Plan | None, options: dict) -> Plan:
-    """The job's plan: a Plan as given, a typed section planned (its schema was checked where it
-    was built), or keyword options checked here; never both a section and keywords."""
-    if quality is not None and options:
-        names = ", ".join(sorted(options))
-        raise TypeError(f"evaluate() takes a Quality section or keyword options, not both: {names}")
-    if isinstance(quality, Plan):
-        return quality
-    return plan(resolve_options(**options) if quality is None else quality)
-
-
 def evaluate(
     generator: torch.nn.Module,
     dataset,
-    quality: settings.Quality | Plan | None = None,
+    quality: settings.Quality | Plan,
     *,
     device: str | torch.device = DEFAULT_DEVICE,
     cache_dir: str | os.PathLike | None = None,
@@ -183,21 +172,19 @@ def evaluate(
     generator_info: dict | None = None,
     download: bool = True,
     progress: bool = True,
-    **options,
 ) -> dict:
     """The registered metrics of `generator` against `dataset` as a result dict.
 
     `quality` is the typed `common.settings.Quality` (what the CLI and the workflow build, its
-    schema checked once there) or its `planning.Plan`; without it, `options` are its fields as
-    keywords (metrics, num_gen, seeds, extractor, modes, k, ...; each defaults to its one value
-    there), checked here. `generator` is called as G(z, truncation_psi=, noise_mode=) and must
+    schema checked once there; in Python `settings.Quality(num_gen=1000, ...)`, every field
+    unset keeping its one default) or its `planning.Plan`. `generator` is called as G(z, truncation_psi=, noise_mode=) and must
     expose `z_dim`. `dataset` is a prepared dataset path or a sequence of uint8 (C, H, W)
     tensors. Features are cached under `cache_dir` (None: no cache); `generator_id` (e.g.
     "ckpt:<sha256>:G_ema") enables caching of generated features, without it only the real
     features (keyed by the dataset file hash) are cached. Bad input raises a one-line UsageError.
     """
     t0 = time.perf_counter()
-    p = _plan_of(quality, options)
+    p = quality if isinstance(quality, Plan) else plan(quality)
     opts = p.options
     device = resolve_device(device)
     specs = [info.spec for info in feature_sets(p).values()]

@@ -15,36 +15,13 @@ Cheap to import (registry and settings only); the net table is read on first use
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 
 from common import settings
-from common.cli import UsageError
 
 from . import registry
 from .errors import QualityError
 from .registry import Extractor, FeatureSpec, Metric
-
-
-def _plain(value):
-    """What the settings schema accepts: lists, not tuples; paths as strings."""
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return os.fspath(value) if isinstance(value, os.PathLike) else value
-
-
-def resolve_options(**options) -> settings.Quality:
-    """The typed section from keyword options (what Python callers of `evaluate()` pass): each
-    given field over its one default, checked by the section's JSON schema; a problem is a
-    one-line QualityError. The CLI (common.sections.from_args) and the workflow
-    (settings.load) build the typed section themselves and never come here."""
-    try:
-        data = {k: _plain(v) for k, v in options.items()}
-        return settings.validate(data, settings.Quality, where="quality option")
-    except QualityError:
-        raise
-    except UsageError as exc:
-        raise QualityError(str(exc)) from None
 
 
 def curve_quality(q: settings.Quality) -> settings.Quality:

@@ -25,7 +25,7 @@ import torch
 
 import models
 from benchmarks.profiling.counting import build_for_counting, count_macs, example_input
-from benchmarks.profiling.measures.variants import measure_variants, rows, timing_knobs
+from benchmarks.profiling.measures.variants import measure_variants, rows
 from benchmarks.profiling.speed_variants import FAITHFUL
 from common.device import DEFAULT_DEVICE, resolve_device
 from common.settings import Profile
@@ -43,13 +43,12 @@ CASES = [
 def test_speed_variant_grid(benchmark, name, res, build, compiled):
     cfg = Profile()
     variants = [*cfg.variants, *(["compile"] if compiled else [])]
-    knobs = timing_knobs(cfg)
     g = build_for_counting(name, res, **build)
     macs = count_macs(g, example_input(g)).macs
     section: dict = {}
 
     def grid():
-        section.update(measure_variants(name, res, DEVICE, 1, variants, knobs, macs, **build))
+        section.update(measure_variants(name, res, DEVICE, 1, variants, cfg, macs, **build))
 
     benchmark.pedantic(grid, rounds=1, iterations=1)
     found = rows({"variants": section})

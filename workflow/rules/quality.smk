@@ -2,6 +2,7 @@
 # and the stage-by-stage RGB outputs of each generator (the paper's Fig. 6).
 
 from benchmarks.quality.planning import curve_quality
+from common.layout import SNAPSHOTS
 from common.sections import to_argv
 
 Q = CFG.quality
@@ -36,7 +37,8 @@ rule quality:
 
 rule quality_curve:
     """The curve metric (one seed, curve_num_gen samples) at every training snapshot, for the
-    metric-vs-kimg curve. Reference features come from the same cache as `quality`."""
+    metric-vs-kimg curve, one file per snapshot named after it (common.layout names both).
+    Reference features come from the same cache as `quality`."""
     input:
         ckpt=L.pattern("final_ckpt"),
         data=L.pattern("dataset"),
@@ -48,14 +50,15 @@ rule quality_curve:
         L.log("curve_{dataset}_{model}"),
     params:
         snapshots=lambda wc: L.path("checkpoints", dataset=wc.dataset, model=wc.model),
+        snapshot_glob=SNAPSHOTS.glob,  # unquoted below, so the shell expands it
         args=_quality_args(curve_quality(Q)),  # the curve metric, first seed, curve_num_gen
     threads: ALL_CORES
     resources:
         gpu_slots=GPU_JOB,
     shell:
-        "mkdir -p {output:q} && for ckpt in {params.snapshots:q}/ckpt-*.pt; do "
+        "mkdir -p {output:q} && for ckpt in {params.snapshots:q}/{params.snapshot_glob}; do "
         "{PY} -m benchmarks.quality --checkpoint \"$ckpt\" --data {input.data:q} {params.args} "
-        "--out {output:q}/$(basename \"$ckpt\" .pt).json || exit 1; done > {log:q} 2>&1"
+        "--out {output:q}/$(basename \"${{ckpt%.*}}\").json || exit 1; done > {log:q} 2>&1"
 
 
 rule stages:

@@ -12,6 +12,8 @@ forward, so load that slows the whole forward cancels out of it. How far the hoo
 from the plain one is kept as a ratio on the whole-forward row, which bounds what scaling
 changed. A profile without a valid latency row at the blocks' batch shows the hooked times."""
 
+import dataclasses
+
 from ..blocks import MIN_REPEATS, TIME_CAP_S, measure_blocks
 from ..registry import Column, register_measure
 
@@ -81,6 +83,7 @@ def rows(profile: dict) -> list[dict]:
     note=NOTE,
     keys=["blocks"],
     applies=lambda ctx: bool(ctx.batch_sizes),
+    needs=("latency",),  # its one warm-up relies on the latency measure having run the model
     rows=rows,
     columns=[
         Column("block", "Block", fmt="text", role="context"),
@@ -110,18 +113,10 @@ def rows(profile: dict) -> list[dict]:
     ],
 )
 def blocks(ctx):
-    cfg = ctx.cfg
-    # a config that asks for fewer forwards (a smoke test) gets fewer here too; otherwise one
-    # warm-up is enough, as the latency measure has just run the same model in this process
-    least = min(MIN_REPEATS, cfg.latency_repeats)
+    # one warm-up is enough (none where the config asks for none): the latency measure has just
+    # run the same model in this process
+    p = dataclasses.replace(ctx.cfg, latency_warmup=min(1, ctx.cfg.latency_warmup))
     section = measure_blocks(
-        ctx.model,
-        ctx.resolution,
-        ctx.device,
-        batch=min(ctx.batch_sizes),
-        warmup=min(1, cfg.latency_warmup),
-        max_repeats=max(least, cfg.latency_repeats),
-        min_repeats=least,
-        **ctx.build,
+        ctx.model, ctx.resolution, ctx.device, p, batch=min(ctx.batch_sizes), **ctx.build
     )
     return {"blocks": section}

@@ -21,6 +21,7 @@ What the report reads (`rows`) takes utilization against the DEVICE's roofline, 
 bandwidth over the run's timed jobs on that device (benchmarks/profiling/device_roof.py), the one
 the claims and the roofline plot use too; the profile keeps the job's own figures."""
 
+import dataclasses
 import logging
 
 import torch
@@ -28,7 +29,7 @@ import torch
 import models
 from common.device import resolve_device
 from common.provenance import device_info, device_label
-from common.settings import Profile, defaults
+from common.settings import Profile
 
 from .. import bytecount
 from ..device_roof import roof_of, row_utilization
@@ -38,7 +39,6 @@ from ..roofline import Roofline
 from ..timing import CI_MIN_REPEATS, time_adaptive
 
 log = logging.getLogger("pixbench.profiling")
-_DEFAULTS = defaults(Profile)
 GIGA = 1e9
 CLAIM_RESOLUTION = 256  # Table 1's speed claims: images/s at 256 px
 CLAIM_BATCH = 1  # the batch at which the default run times every model at 256 px
@@ -92,17 +92,28 @@ def is_claim_row(resolution: int, batch: int) -> bool:
     return int(resolution) == CLAIM_RESOLUTION and int(batch) == CLAIM_BATCH
 
 
-def _time_batch(G, dev, b: int, roof: Roofline, knobs: dict) -> dict:
+def claim_section(p: Profile) -> Profile:
+    """The section a claim row is timed under: the tighter of the two CI targets within the
+    longer of the two caps (the claim knobs are bounds on the row knobs, whatever a config
+    says)."""
+    return dataclasses.replace(
+        p,
+        latency_ci_target=min(p.claim_ci_target, p.latency_ci_target),
+        latency_max_time=max(p.claim_max_time, p.latency_max_time),
+    )
+
+
+def _time_batch(G, dev, b: int, roof: Roofline, p: Profile) -> dict:
     """One batch size: adaptive timing with roof turns between rounds, and the load meanwhile."""
     z = torch.randn(b, G.z_dim, generator=torch.Generator().manual_seed(0)).to(dev)
     log.info(
         "latency batch %d: %d warm-up + ≥%d timed forwards",
         b,
-        knobs["warmup"],
-        knobs["min_repeats"],
+        p.latency_warmup,
+        p.latency_repeats,
     )
     with torch.no_grad(), LoadMeter() as load:
-        stats = time_adaptive(lambda: G(z, noise_mode="const"), dev, between=roof.step, **knobs)
+        stats = time_adaptive(lambda: G(z, noise_mode="const"), dev, p, between=roof.step)
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
             G(z, noise_mode="const")
@@ -110,7 +121,7 @@ def _time_batch(G, dev, b: int, roof: Roofline, knobs: dict) -> dict:
     roof.step()
     stats["load"] = {k: v for k, v in load.result().items() if k != "how"}
     stats["threads"] = torch.get_num_threads()
-    stats.update(ci_target=knobs["ci_target"], max_time_s=knobs["max_time"])
+    stats.update(ci_target=p.latency_ci_target, max_time_s=p.latency_max_time)
     return stats
 
 
@@ -169,21 +180,21 @@ def measure_latency(
     device,
     batch_sizes,
     macs,
-    warmup=_DEFAULTS["latency_warmup"],
-    repeats=_DEFAULTS["latency_repeats"],
-    min_time=_DEFAULTS["min_time"],
-    ci_target=_DEFAULTS["latency_ci_target"],
-    max_time=_DEFAULTS["latency_max_time"],
-    claim_ci_target=_DEFAULTS["claim_ci_target"],
-    claim_max_time=_DEFAULTS["claim_max_time"],
+    p: Profile,
     roof: Roofline | None = None,
     bytes_per_image=None,
     **overrides,
 ) -> dict:
-    """The `latency` section. A claim row (`is_claim_row`) is timed to the tighter of the two
-    targets within the longer of the two caps. `roof` (default: the device's kernel sweep) and
+    """The `latency` section, timed as the config's `profile:` section `p` says (its knobs by
+    their config names, through timing.time_adaptive). A claim row (`is_claim_row`) is timed
+    under `claim_section(p)`. `roof` (default: the device's kernel sweep) and
     `bytes_per_image` (batch -> bytes per image; default: bytecount of this model) are for
-    tests."""
+    tests.
+
+    The record keeps the key names profiles have always had, a file format reports/runs.py
+    compares across runs: `warmup` is latency_warmup, `min_repeats` latency_repeats,
+    `min_time_s` min_time, `ci_target` and `max_time_s` latency_ci_target and latency_max_time,
+    `claim_ci_target` and `claim_max_time_s` the claim rows' (claim_section)."""
     dev = resolve_device(device) if isinstance(device, str) else device
     G = models.build(name, resolution, **overrides).to(dev).eval()
     roof = roof or Roofline(dev)
@@ -192,19 +203,13 @@ def measure_latency(
         def bytes_per_image(b):
             return bytecount.forward_bytes_per_image(name, resolution, b, dev.type, **overrides)
 
-    knobs = dict(warmup=warmup, min_repeats=repeats, min_time=min_time)
-    claim_knobs = {
-        **knobs,
-        "ci_target": min(claim_ci_target, ci_target),
-        "max_time": max(claim_max_time, max_time),
-    }
-    knobs.update(ci_target=ci_target, max_time=max_time)
+    claim_p = claim_section(p)
     by_batch = {}
     with LoadMeter() as job_load:
         roof.sweep()
         for b in batch_sizes:
             claim = is_claim_row(resolution, b)
-            stats = _time_batch(G, dev, b, roof, claim_knobs if claim else knobs)
+            stats = _time_batch(G, dev, b, roof, claim_p if claim else p)
             stats = _rates(stats, b, macs, bytes_per_image(b))
             stats["claim_row"] = claim
             achieved = stats["achieved_macs_per_s"]
@@ -221,7 +226,7 @@ def measure_latency(
         summary["bandwidth_kernel"],
     )
     for b, stats in by_batch.items():
-        _judge(f"{name}@{resolution} batch {b}", stats, roof, ci_target)
+        _judge(f"{name}@{resolution} batch {b}", stats, roof, p.latency_ci_target)
     return {
         "device_info": device_info(dev),
         "fingerprint": roof.fingerprint(),  # tells machines with one device_info apart
@@ -230,13 +235,13 @@ def measure_latency(
         "load": job_load.result(),
         "noise_mode": "const",
         "mode": "eval, no_grad",
-        "warmup": warmup,
-        "min_repeats": repeats,
-        "min_time_s": min_time,
-        "ci_target": ci_target,
-        "max_time_s": max_time,
-        "claim_ci_target": claim_knobs["ci_target"],
-        "claim_max_time_s": claim_knobs["max_time"],
+        "warmup": p.latency_warmup,
+        "min_repeats": p.latency_repeats,
+        "min_time_s": p.min_time,
+        "ci_target": p.latency_ci_target,
+        "max_time_s": p.latency_max_time,
+        "claim_ci_target": claim_p.latency_ci_target,
+        "claim_max_time_s": claim_p.latency_max_time,
         "ci": f"percentile bootstrap of the median, {BOOTSTRAP_RESAMPLES} resamples, seeded",
         "by_batch": by_batch,
     }
@@ -364,21 +369,8 @@ def _gmac_per_s(name: str, label: str, key: str, **kw) -> Column:
     ],
 )
 def latency(ctx):
-    cfg = ctx.cfg
     macs = ctx.mac_count("true").macs
     section = measure_latency(
-        ctx.model,
-        ctx.resolution,
-        ctx.device,
-        ctx.batch_sizes,
-        macs,
-        cfg.latency_warmup,
-        cfg.latency_repeats,
-        cfg.min_time,
-        cfg.latency_ci_target,
-        cfg.latency_max_time,
-        cfg.claim_ci_target,
-        cfg.claim_max_time,
-        **ctx.build,
+        ctx.model, ctx.resolution, ctx.device, ctx.batch_sizes, macs, ctx.cfg, **ctx.build
     )
     return {"latency": section}

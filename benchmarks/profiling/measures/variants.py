@@ -16,12 +16,14 @@ import torch
 import models
 from common.device import resolve_device
 from common.provenance import device_info, device_label
+from common.settings import Profile
 
 from .. import bytecount
 from ..device_roof import roof_of, row_utilization
 from ..registry import Column, register_measure
 from ..roofline import Roofline
 from ..speed_variants import Work, error_model, run_grid
+from ..timing import timing_record
 
 log = logging.getLogger("pixbench.profiling")
 NOTE = (
@@ -49,9 +51,10 @@ def applies(ctx) -> bool:
 
 
 def measure_variants(
-    name: str, resolution: int, device, batch: int, variants, knobs: dict, macs: float, **build
+    name: str, resolution: int, device, batch: int, variants, p: Profile, macs: float, **build
 ) -> dict:
-    """The `variants` section: one grid of `variants` against eager fp32 at (resolution, batch)."""
+    """The `variants` section: one grid of `variants` against eager fp32 at (resolution, batch),
+    each variant timed exactly as a latency row is, under the `profile:` section `p`."""
     dev = resolve_device(device) if isinstance(device, str) else device
     torch.manual_seed(0)
     G = models.build(name, resolution, **build).to(dev).eval()
@@ -62,7 +65,7 @@ def measure_variants(
     model = error_model(name, resolution, batch, dev.type, **build)
     roof = Roofline(dev)
     roof.sweep()
-    rows = run_grid(G, z, list(variants), knobs, roof, work, model)
+    rows = run_grid(G, z, list(variants), p, roof, work, model)
     eager = rows[0]
     roof.offer_macs(f"model:{name} batch {batch}", eager["achieved_macs_per_s"])
     roof.offer_bytes(
@@ -76,7 +79,7 @@ def measure_variants(
         "macs_per_image": macs,
         "bytes_per_image": work.bytes_per_image,
         "error_model": model,
-        "knobs": knobs,
+        "knobs": timing_record(p),
         "roof": roof.summary(),
         "rows": rows,
     }
@@ -108,18 +111,6 @@ def rows(profile: dict) -> list[dict]:
         rec["utilization"] = found[1] if found else None
         out.append(rec)
     return out
-
-
-def timing_knobs(cfg) -> dict:
-    """The Profile section's timing settings as `time_adaptive`'s keywords: the grid times each
-    variant exactly as a latency row is timed (the measure and the benchmark suite both)."""
-    return dict(
-        warmup=cfg.latency_warmup,
-        min_repeats=cfg.latency_repeats,
-        min_time=cfg.min_time,
-        ci_target=cfg.latency_ci_target,
-        max_time=cfg.latency_max_time,
-    )
 
 
 @register_measure(
@@ -186,14 +177,13 @@ def timing_knobs(cfg) -> dict:
 )
 def variants(ctx):
     cfg = ctx.cfg
-    knobs = timing_knobs(cfg)
     section = measure_variants(
         ctx.model,
         ctx.resolution,
         ctx.device,
         cfg.variants_at.batch,
         cfg.variants,
-        knobs,
+        cfg,
         ctx.mac_count("true").macs,
         **ctx.build,
     )

@@ -16,7 +16,7 @@ import pytest
 from common.cli import run
 from common.io import write_json
 from reports import compare
-from reports import verdicts as V
+from reports import compare_rules as V
 from reports.runs import load_run
 from tests.helpers import compare_gate
 from tests.report_results import latency_profile, roof_fingerprint
@@ -153,7 +153,7 @@ def test_a_timing_under_load_is_not_comparable_and_neither_passes_nor_fails(
 ):
     """Issue 27 case 2: rows timed while other processes used 86 % of both CPUs were called
     `worse` (148.7 → 3,618 ms) and failed the gate. At 5 % other load (below the 9 % at which
-    load alone can exceed the 10 % floor, verdicts.LOAD_CEILING) the same slowdown is worse."""
+    load alone can exceed the 10 % floor, compare_rules.LOAD_CEILING) the same slowdown is worse."""
     fp = roof_fingerprint(monkeypatch, [105e9, 110e9])
     base = _run_folder(tmp_path / "base", {"pixelfolder": 148.7}, fp)
     for other, noisy, verdict, code in (
@@ -210,7 +210,7 @@ def test_the_page_opens_with_a_linked_summary_and_counts_print_both_values(
 
 
 def test_the_readme_states_the_latency_rule_the_code_uses():
-    """Issue 27 case 4: the README said IQR; verdicts.latency uses half the 95 % CI."""
+    """Issue 27 case 4: the README said IQR; compare_rules.latency uses half the 95 % CI."""
     readme = (ROOT / "README.md").read_text()
     rule = next(line for line in readme.splitlines() if line.startswith("| latency |"))
     assert "half" in rule and "95 % CI" in rule and "IQR_a" not in rule
