@@ -1,5 +1,6 @@
 """The record of how a run was started (results/<run>/invocation.json): the command the user
-typed, the config files it read, the working directory, the clock and the code version. Written
+typed, the config files it read, the working directory, the clock and the code version; and
+the config it resolved from them (results/<run>/config.yaml). Written
 when the workflow starts executing (a dry run writes nothing), so the report can print the exact
 command and commit that made it instead of asking the reader to guess.
 
@@ -13,6 +14,8 @@ import json
 import os
 import shlex
 from pathlib import Path
+
+import yaml
 
 from common.io import atomic_write_text
 from common.provenance import code_version
@@ -39,6 +42,16 @@ def record(path: str | Path, argv: list[str], config_files, workdir: str | Path)
     }
     atomic_write_text(Path(path), json.dumps(doc, indent=1) + "\n")
     return doc
+
+
+def write_config(path: str | Path, config: dict) -> Path:
+    """The run's config as the workflow resolved it (its config files merged, `--config`
+    overrides applied, defaults filled in), written when it starts executing. The pre-flight
+    check and the report read this file, so what they judge is what the jobs ran with, and a
+    reader can render the report again from it alone."""
+    head = "# The config this run resolved from its config files and overrides (pixbench).\n"
+    atomic_write_text(Path(path), head + yaml.safe_dump(config, sort_keys=False))
+    return Path(path)
 
 
 def read(path: str | Path) -> dict | None:

@@ -4,6 +4,7 @@
     results/<run>/
       preflight.json                          what the config needs, found   (workflow.preflight)
       invocation.json                         command, config files, commit  (common.invocation)
+      config.yaml                             the config the run resolved    (common.invocation)
       data/<dataset>.zip                      prepared images + recipe       (data.prepare)
       profile/<model>_<res>.json              full-width cost                (benchmarks.profiling)
       profile_variant/<dataset>_<model>.json  cost of the trained variant    (benchmarks.profiling)
@@ -118,6 +119,7 @@ class TrainDir:
 PATTERNS = {
     "preflight": "preflight.json",
     "invocation": "invocation.json",
+    "config": "config.yaml",
     "dataset": "data/{dataset}.zip",
     "profile": "profile/{model}_{res}.json",
     "variant": "profile_variant/{dataset}_{model}.json",

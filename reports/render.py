@@ -221,8 +221,7 @@ def render(
     source: str | None = None,
     final: str | Path | None = None,
 ) -> Path:
-    """Write the report into `out`. `source` is the config file it was read from (None: given
-    as JSON by the workflow) and `final` the folder the report ends up in when `out` is a
+    """Write the report into `out`. `source` is the config file it was read from and `final` the folder the report ends up in when `out` is a
     staging folder, so the commands the page prints name the real paths."""
     out = Path(out)
     res = load_results(results, config)
@@ -286,21 +285,16 @@ def main(argv=None) -> int:
     p = OneLineParser(prog="python -m reports.render", description=__doc__.splitlines()[0])
     p.add_argument("--results", required=True, help="results/<run> directory")
     p.add_argument("--out", required=True, help="reports/<run> directory")
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--config", help="the run's YAML config")
-    g.add_argument("--config-json", help="the run's config as JSON (what Snakemake passes)")
+    p.add_argument(
+        "--config",
+        required=True,
+        help="the run's YAML config (the workflow passes the one it resolved: RESULTS/config.yaml)",
+    )
     args = p.parse_args(argv)
     setup_logging()
     if not Path(args.results).is_dir():
         raise UsageError(f"{args.results}: no such results directory; run the workflow first")
-    if args.config_json:
-        try:
-            source = json.loads(args.config_json)
-        except ValueError as exc:
-            raise UsageError(f"--config-json is not JSON ({first_line(exc)})") from None
-    else:
-        source = args.config
-    cfg = settings.as_dict(settings.load(source))
+    cfg = settings.as_dict(settings.load(args.config))
     check_results(args.results, cfg)
     check_writable_dir(args.out)
     with atomic_folder(args.out, keep=("compare_*",)) as stage:  # a stop or full disk: no mix

@@ -161,10 +161,10 @@ CASES = [
         lambda m: m["junk_yaml"],
     ),
     (
-        "preflight-bad-config-json",
+        "preflight-no-config",
         "workflow.preflight",
-        lambda m, o: ["--config-json", '{"run": ', "--out", o / "p.json"],
-        lambda m: "--config-json",
+        lambda m, o: ["--out", o / "p.json"],
+        lambda m: "config",
     ),
 ]
 

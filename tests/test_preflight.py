@@ -263,8 +263,7 @@ def test_snapshot_count_and_disk_estimate_scale_with_keep():
 
 def test_bad_arguments_are_one_line_exit_2(tmp_path, capsys):
     cases = [
-        ([], "give a config YAML or --config-json"),
-        ([str(PAPER), "--config-json", "{}"], "give a config YAML or --config-json"),
+        ([], "give the run's config YAML"),
         ([str(PAPER), "--skip", "gpu"], "--skip 'gpu' is not a check"),
         ([str(tmp_path / "nope.yaml")], "cannot read config"),
     ]

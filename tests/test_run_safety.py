@@ -170,9 +170,10 @@ def test_a_stopped_or_failed_render_keeps_the_old_report_whole(tmp_path, monkeyp
     from tests.report_results import build_results, yaml_config
 
     results, _ = build_results(tmp_path / "results")
-    cfg = json.dumps(yaml_config())
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(json.dumps(yaml_config()))  # JSON is YAML
     out = tmp_path / "reports" / "synthetic"
-    argv = ["--results", str(results), "--out", str(out), "--config-json", cfg]
+    argv = ["--results", str(results), "--out", str(out), "--config", str(cfg)]
     assert report.main(argv) == 0
     for table in out.rglob("*.csv"):  # an older report: a re-render would change every table
         table.write_text(table.read_text() + "# from an older run\n")

@@ -194,6 +194,11 @@ def weight_mib(ctx):
     assert record["config_files"][0].endswith("toy.yaml")
     assert "--configfile toy.yaml" in html and "pixbench 0.1.0, commit" in html
     assert (rep / "claims.csv").is_file()  # the claims' evidence beside the report
+    # the config the run resolved (toy.yaml over the defaults): what the pre-flight check and the
+    # report read, and what "Render again" names
+    resolved = yaml.safe_load((repo / "results/tiny/config.yaml").read_text())
+    assert set(resolved["models"]) == {"pixelfolder", "toy"} and resolved["train"]["kimg"] == 0.064
+    assert "--config results/tiny/config.yaml" in html
 
     # the toy metric: computed and written by the quality rule, tabled and plotted by the report
     toy_keys = [k for k in metrics["summary"] if k.startswith("meangap")]

@@ -4,7 +4,7 @@ Run before any job starts; the workflow runs it as its first rule (results/<run>
 
     python -m workflow.preflight config/paper.yaml                 # the table; exit 1 if anything is missing
     python -m workflow.preflight config/paper.yaml --out pre.json  # plus the same as JSON
-    python -m workflow.preflight --config-json '{...}' --skip gpus,memory  # on Slurm
+    python -m workflow.preflight results/<run>/config.yaml --skip gpus,memory  # on Slurm
 
 One line per item: OK, NOTE (fine, but read it), MISSING or MISMATCH (a problem, with its fix).
 Problems are also printed to stderr, one line each, and make the exit status 1; bad arguments
@@ -36,7 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from common import settings
-from common.cli import OneLineParser, UsageError, check_writable, first_line, run
+from common.cli import OneLineParser, UsageError, check_writable, run
 from common.io import sha256_file, write_json
 from workflow import config
 from workflow.items import MISMATCH, MISSING, NOTE, OK, PROBLEMS, Item
@@ -351,8 +351,11 @@ def _passed_before(out: Path, digest: str) -> bool:
 def main(argv=None) -> int:
     p = OneLineParser(prog="python -m workflow.preflight", description=__doc__.splitlines()[0])
     p.add_argument("config", nargs="?", help="the run's config YAML")
-    p.add_argument("--config-json", help="the run's config as JSON (what the workflow passes)")
-    p.add_argument("--config-name", help="how messages name a --config-json config (its file)")
+    p.add_argument(
+        "--config-name",
+        help="how messages name the config (default: its path; the workflow, which passes the "
+        "config it resolved, names the files it was given)",
+    )
     p.add_argument("--out", help="also write the report as JSON (atomically)")
     p.add_argument("--skip", help=f"comma list of checks to skip: {', '.join(CHECKS)}")
     p.add_argument(
@@ -361,18 +364,12 @@ def main(argv=None) -> int:
         help="with --out: skip the check when --out holds a passed check of this config",
     )
     a = p.parse_args(argv)
-    if (a.config is None) == (a.config_json is None):
-        raise UsageError("give a config YAML or --config-json (one of them)")
+    if a.config is None:
+        raise UsageError("give the run's config YAML (e.g. config/default.yaml)")
     skip = _parse_skip(a.skip)
     out = check_writable(a.out) if a.out else None
-    if a.config_json is not None:
-        try:
-            source, where = json.loads(a.config_json), a.config_name or "the config"
-        except ValueError as exc:
-            raise UsageError(f"--config-json is not JSON ({first_line(exc)})") from None
-    else:
-        source, where = a.config, a.config
-    cfg = config.load(source)
+    where = a.config_name or a.config
+    cfg = config.load(a.config)
     digest = hashlib.sha256(json.dumps(settings.as_dict(cfg), sort_keys=True).encode()).hexdigest()
     if a.if_changed and out is not None and _passed_before(out, digest):
         print(f"pre-flight passed earlier for this config ({out}); not repeated")

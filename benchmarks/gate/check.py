@@ -1,5 +1,5 @@
-"""CI regression gate for model cost: recompute params and MACs, compare with the committed
-baseline, fail on any drift of a model the baseline knows.
+"""CI regression gate for model cost: recompute params and MACs (through the profile's own
+measures), compare with the committed baseline, fail on any drift of a model the baseline knows.
 
     python -m benchmarks.gate            # exit 0 clean or only new models, 1 drift, 2 bad input
     python -m benchmarks.gate --update   # rewrite benchmarks/gate/baseline.json after a reviewed change
@@ -24,8 +24,10 @@ from tqdm import tqdm
 
 import models
 from benchmarks.profiling import counting
+from benchmarks.profiling.profile import profile
 from common.cli import UsageError, check_writable
 from common.io import read_json, write_json
+from common.settings import Profile
 
 log = logging.getLogger("pixbench.gate")
 
@@ -58,19 +60,32 @@ def entry_key(kind: str, name: str, resolution: int) -> str:
     return f"{kind}/{name}@{resolution}"
 
 
+# the measures whose keys the gate compares (FIELDS), run through the profile like any job
+GATED_MEASURES = ("params", "macs", "fir")
+
+
 def measure(kind: str, name: str, resolution: int) -> dict:
-    """Params and MACs of one model on the meta device."""
+    """Params and MACs of one model on the meta device. A generator is profiled by the same
+    `profile(...)` a profile job runs, latency off and only the gated measures, so the gate
+    checks the numbers the report shows; a discriminator, which has no profile, is counted by
+    the same counting functions those measures call."""
+    head = {"kind": kind, "model": name, "resolution": resolution}
     if kind == "generator":
-        m = counting.build_for_counting(name, resolution, "meta")
-    else:
-        with torch.device("meta"):
-            m = models.build_discriminator(resolution, name=name).eval()
+        prof = profile(
+            name,
+            resolution,
+            Profile(),
+            latency=False,
+            counters=(counting.PRIMARY,),
+            only=GATED_MEASURES,
+        )
+        return {**head, **{f: prof[f] for f in FIELDS}}
+    with torch.device("meta"):
+        m = models.build_discriminator(resolution, name=name).eval()
     x = counting.example_input(m)
     true, paper = counting.count_macs(m, x, "true"), counting.count_macs(m, x, "paper")
     return {
-        "kind": kind,
-        "model": name,
-        "resolution": resolution,
+        **head,
         "params": counting.count_params(m)["params"],
         "macs": true.macs,
         "macs_paper_convention": paper.macs,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 import models
 from benchmarks.profiling import counting, registry
@@ -88,9 +89,9 @@ def context(
     )
 
 
-def run_measures(ctx: registry.Context) -> dict:
-    """The profile dict: each registered measure that applies, in registration order but after
-    the measures it needs (registry.run_order)."""
+def run_measures(ctx: registry.Context, only: Sequence[str] | None = None) -> dict:
+    """The profile dict: each registered measure that applies (`only`: those named and what they
+    need), in registration order but after the measures it needs (registry.run_order)."""
     result = {
         "schema": SCHEMA,
         "model": ctx.model,
@@ -98,7 +99,7 @@ def run_measures(ctx: registry.Context) -> dict:
         "overrides": ctx.build,
     }
     seconds, t0 = {}, time.perf_counter()
-    for m in registry.run_order():
+    for m in registry.run_order(only):
         missing = [n for n in m.needs if n not in seconds]
         if missing or not m.runs(ctx):
             why = f" (needs {', '.join(missing)}, which did not run)" if missing else ""
@@ -124,9 +125,12 @@ def profile(
     *,
     latency: bool = True,
     counters=None,
+    only: Sequence[str] | None = None,
 ) -> dict:
     """The full profile dict (what `--out` holds): every registered measure of `model` at
     `resolution` with build overrides `build`, timed at `cfg.batch_sizes_at(resolution)` unless
     `latency` is False. `counters` (default: from cfg.fvcore_max_resolution) is for callers that
-    must stay on meta. Raises UsageError (bad input) or counting.CounterDisagreement."""
-    return run_measures(context(model, resolution, cfg, build, device, latency, counters))
+    must stay on meta; `only` names the measures a caller needs (the cost gate: params, MACs,
+    FIR). Raises UsageError (bad input) or counting.CounterDisagreement."""
+    ctx = context(model, resolution, cfg, build, device, latency, counters)
+    return run_measures(ctx, only)

@@ -250,10 +250,10 @@ def measures() -> list[Measure]:
     return list(_MEASURES.values())
 
 
-def run_order() -> list[Measure]:
+def run_order(names: Sequence[str] | None = None) -> list[Measure]:
     """The measures in the order a job runs them: registration order, except that a measure
-    comes after every measure it `needs`. An unknown need or a cycle is a bug in a measure file
-    and raises, naming it."""
+    comes after every measure it `needs`. `names`: only those and what they need (default all).
+    An unknown need or a cycle is a bug in a measure file and raises, naming it."""
     done: dict[str, Measure] = {}
 
     def visit(m: Measure, path: tuple[str, ...]) -> None:
@@ -267,7 +267,7 @@ def run_order() -> list[Measure]:
             visit(_MEASURES[need], (*path, m.name))
         done[m.name] = m
 
-    for m in _MEASURES.values():
+    for m in _MEASURES.values() if names is None else [get(n) for n in names]:
         visit(m, ())
     return list(done.values())
 

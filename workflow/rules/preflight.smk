@@ -18,8 +18,12 @@ def run_preflight():
     out = L.path("preflight")
     log = Path(L.log("preflight"))
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "workflow.preflight", "--if-changed", "--out", str(out),
-           "--config-json", json.dumps(settings.as_dict(CFG)),
+    from common import invocation
+
+    # the resolved config, which the pre-flight check and the report read (common.invocation)
+    config_file = invocation.write_config(L.path("config"), settings.as_dict(CFG))
+    cmd = [sys.executable, "-m", "workflow.preflight", str(config_file), "--if-changed",
+           "--out", str(out),
            "--config-name", ", ".join(map(str, workflow.configfiles)) or "the config"]
     if not workflow.local_exec:
         cmd += ["--skip", "gpus,memory"]  # the submit host is not the machine that trains

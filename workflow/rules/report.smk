@@ -18,7 +18,9 @@ rule report:
     log:
         L.log("report"),
     params:
-        cfg=json.dumps(settings.as_dict(CFG), sort_keys=True),
+        # written when the workflow starts (preflight.smk); its settings stamp above re-runs the
+        # report when they change
+        config=L.path("config"),
     shell:
-        "{PY} -m reports.render --results {RESULTS:q} --out {REPORTS:q} --config-json {params.cfg:q} "
+        "{PY} -m reports.render --results {RESULTS:q} --out {REPORTS:q} --config {params.config:q} "
         "> {log:q} 2>&1"
