@@ -303,3 +303,14 @@ def prepare_cli(*args: str) -> subprocess.CompletedProcess:
 def compare_gate(*folders) -> int:
     """The exit code of `python -m reports.compare <folders> --gate`, run in this process."""
     return run(compare.main, [*map(str, folders), "--gate"])
+
+
+def train_run(model, data, out, *, device="cpu", build=None, hparams=None, resume=None,
+              progress=False, **fields):  # fmt: skip
+    """training.loop.train with its `train:` section built from `fields` as a config gives it
+    (checked against the section's schema, defaults for the rest)."""
+    from training.loop import train
+
+    cfg = settings.validate(fields, settings.Train, "the test's train section")
+    return train(model, data, out, cfg, build, hparams, device=device, resume=resume,
+                 progress=progress)  # fmt: skip

@@ -106,11 +106,10 @@ def data32(tmp_path_factory):
 
 
 def _train_cuda(data, out, **kw):
-    from tests.helpers import FAST_REG, NARROW
+    from tests.helpers import FAST_REG, NARROW, train_run
     from training.checkpoint import load_checkpoint
-    from training.loop import train
 
-    train(
+    train_run(
         "stylegan2",
         data,
         out,

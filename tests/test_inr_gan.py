@@ -304,13 +304,13 @@ def test_narrow_variant_trains_with_the_one_training_loop(tmp_path):
     """The project's own loop (StyleGAN2 recipe with INR-GAN's registered changes: none) trains
     the narrow variant a few steps and writes a checkpoint that loads back as an INR-GAN."""
     from data.prepare import prepare
+    from tests.helpers import train_run
     from training.checkpoint import load_generator
-    from training.loop import train
 
     data = tmp_path / "faces.zip"
     prepare("embedded:default", 32, data, count=32, progress=False)
-    final = train("inr_gan", data, tmp_path / "run", build=TINY, kimg=0.032, batch=8,
-                  device="cpu", progress=False)  # fmt: skip
+    final = train_run("inr_gan", data, tmp_path / "run", build=TINY, kimg=0.032, batch=8,
+                      device="cpu", progress=False)  # fmt: skip
     G, meta = load_generator(final, device="cpu")
     assert isinstance(G, INRGANGenerator) and meta["model"] == "inr_gan"
     assert meta["hparams"]["pl_weight"] == 0 and meta["hparams"]["mixing"] == 0

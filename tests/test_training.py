@@ -17,7 +17,7 @@ import torch
 
 from common.cli import UsageError
 from models import available
-from tests.helpers import FAST_REG, TINY, tensors_equal
+from tests.helpers import FAST_REG, TINY, tensors_equal, train_run
 from training.checkpoint import (
     CheckpointError,
     latest_checkpoint,
@@ -26,7 +26,6 @@ from training.checkpoint import (
     save_checkpoint,
 )
 from training.errors import TrainingError
-from training.loop import train
 from training.sampler import BatchStream
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")  # tests/conftest.py
@@ -45,7 +44,7 @@ def tiny_run(model, data, out, **kw):
         log_every=1,
     )
     args.update(kw)
-    return train(model, data, out, **args)
+    return train_run(model, data, out, **args)
 
 
 # ------------------------------------------------------------------------------ the loop

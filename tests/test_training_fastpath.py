@@ -23,10 +23,15 @@ import torch
 
 from common import settings
 from common.cli import UsageError, run
-from tests.helpers import FAST_REG, NARROW, fp16_against_fp32, relative_difference
+from tests.helpers import (
+    FAST_REG,
+    NARROW,
+    fp16_against_fp32,
+    relative_difference,
+    train_run,
+)
 from training.checkpoint import load_checkpoint
 from training.fastpath import FastPath
-from training.loop import train
 from training.train import main, parse_args
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")  # tests/conftest.py
@@ -44,7 +49,7 @@ RUN = dict(
 
 
 def run_with(data, out, **kw) -> dict:
-    train("stylegan2", data, out, **{**RUN, **kw})
+    train_run("stylegan2", data, out, **{**RUN, **kw})
     return load_checkpoint(out / "checkpoints" / "final.pt")
 
 

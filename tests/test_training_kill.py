@@ -26,9 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, tensors_equal
+from tests.helpers import FAST_REG, NARROW, ROOT, tensors_equal, train_run
 from training.checkpoint import latest_checkpoint, load_checkpoint
-from training.loop import train
 
 KILL_HOOK = r"""
 import io, os, signal, sys
@@ -64,8 +63,6 @@ sys.exit(run(main, sys.argv[1:]))
 """
 pytestmark = pytest.mark.usefixtures("one_thread_module")  # tests/conftest.py
 
-NARROW = {"width": 0.0625, "z_dim": 32, "n_mlp": 2}
-FAST_REG = {"d_reg_interval": 2, "g_reg_interval": 2}
 # 6 steps of 4 images, snapshots at steps 0, 2, 4, 6 (stylegan2: path length + mixing)
 RUN = dict(kimg=0.024, batch=4, snap_kimg=0.008, grid=2, log_every=1)
 CLI = ["--model", "stylegan2", "--device", "cpu", "--threads", "1"]
@@ -89,8 +86,8 @@ def train_cli(data, out, *extra, kill: str | None = None) -> subprocess.Complete
 @pytest.fixture(scope="module")
 def uninterrupted(dataset, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("uninterrupted")
-    train("stylegan2", dataset, out, device="cpu", build=NARROW, hparams=FAST_REG,
-          progress=False, **RUN)  # fmt: skip
+    train_run("stylegan2", dataset, out, device="cpu", build=NARROW, hparams=FAST_REG,
+              progress=False, **RUN)  # fmt: skip
     return load_checkpoint(out / "checkpoints" / "final.pt")
 
 

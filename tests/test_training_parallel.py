@@ -20,7 +20,14 @@ import pytest
 import torch
 
 from common.cli import UsageError
-from tests.helpers import FAST_REG, NARROW, ROOT, relative_difference, tensors_equal
+from tests.helpers import (
+    FAST_REG,
+    NARROW,
+    ROOT,
+    relative_difference,
+    tensors_equal,
+    train_run,
+)
 from training.checkpoint import (
     load_checkpoint,
     restore_training_state,
@@ -30,7 +37,6 @@ from training.checkpoint import (
 from training.distributed import Dist
 from training.errors import TrainingError
 from training.hparams import resolve_hparams
-from training.loop import train
 from training.networks import make_networks
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")  # tests/conftest.py
@@ -86,7 +92,7 @@ def torchrun(nproc: int, *args) -> subprocess.CompletedProcess:
 
 def one_process(data, out, **kw):
     args = dict(RUN, device="cpu", build=NARROW, hparams=FAST_REG, progress=False, log_every=1)
-    return train("stylegan2", data, out, **{**args, **kw})
+    return train_run("stylegan2", data, out, **{**args, **kw})
 
 
 def _flat(state: dict) -> torch.Tensor:

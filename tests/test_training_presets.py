@@ -11,8 +11,7 @@ import torch
 
 from common import settings
 from data.prepare import prepare
-from tests.helpers import ROOT
-from training.loop import train
+from tests.helpers import ROOT, train_run
 
 pytestmark = pytest.mark.usefixtures("one_thread_module")  # tests/conftest.py
 
@@ -69,7 +68,7 @@ def test_cpu_preset_learns_in_a_cpu_minute(model, faces32, tmp_path):
     cfg = settings.load(ROOT / "config" / "default.yaml")
     preset = cfg.models[model]
     hp = {**cfg.train.hparams, **preset.hparams}
-    final = train(
+    final = train_run(
         model,
         faces32,
         tmp_path,

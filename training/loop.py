@@ -93,23 +93,20 @@ def train(
     resume: str | os.PathLike | None = None,
     resolution: int | None = None,
     progress: bool = True,
-    **options,
 ) -> Path:
     """Train `model` on `data` until `cfg.kimg` thousand reals have been shown; return the final
     checkpoint (TrainDir(out).final, a link to the newest snapshot; common.layout names the
     files of a run folder).
 
     `cfg` is the config's `train:` section (common.settings.Train), taken whole: a new knob is
-    one field there, recorded in the run's meta file, and read here as `cfg.<name>`. `options` are
-    Train fields for Python callers (`train(..., kimg=2, batch=8)`), checked against the
-    section's schema. `build` goes to models.build (width, z_dim, n_mlp, ...); `hparams`
+    one field there, recorded in the run's meta file, and read here as `cfg.<name>` (a Python
+    caller builds it like the config does: `settings.validate({"kimg": 2}, settings.Train)`).
+    `build` goes to models.build (width, z_dim, n_mlp, ...); `hparams`
     overrides the model's recipe (common.settings.HParams keys). Snapshots are written at
     kimg 0, every `snap_kimg` (None: none in between) and at the end; `keep` limits how many
     stay on disk; training.fastpath has the speed options.
     """
     cfg = cfg or settings.Train()
-    if options:
-        cfg = settings.validate({**settings.as_dict(cfg), **options}, settings.Train, "train()")
     with run_folder(Path(out)), backend_flags(cfg):
         run, ds = set_up(
             model,
