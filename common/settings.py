@@ -241,7 +241,7 @@ class Quality:
 @dataclass(frozen=True)
 class RunConfig:
     run: str = opt(help="name of results/<run>/ and reports/<run>/", pattern=r"^[A-Za-z0-9_.-]+$")
-    datasets: dict[str, Dataset] = opt(help="name → source", minProperties=1)
+    datasets: dict[str, Dataset] = opt(help="name → source ({}: profile-only, no training)")
     models: dict[str, Model] = opt(help="registered generator name → its variant", minProperties=1)
     description: str = opt("", help="one paragraph, shown in the report")
     device: str = opt(

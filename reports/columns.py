@@ -16,7 +16,7 @@ import re
 
 import pandas as pd
 
-from benchmarks.profiling import registry as measures
+from benchmarks.profiling import registry as measure_registry
 from benchmarks.quality import registry
 
 DASH = "—"  # a figure that exists but is not a result (an invalid timing row)
@@ -93,13 +93,13 @@ def arrow(lower_is_better: bool | None) -> str:
     return "" if lower_is_better is None else " ↓" if lower_is_better else " ↑"
 
 
-def measure_label(c: measures.Column, prefix: str = "") -> str:
+def measure_label(c: measure_registry.Column, prefix: str = "") -> str:
     """A measure's column as its declaration reads: `[prefix]label (unit) ↓`."""
     unit = f" ({c.unit})" if c.unit else ""
     return f"{prefix}{c.label}{unit}{arrow(c.lower_is_better)}"
 
 
-def measure_format(c: measures.Column):
+def measure_format(c: measure_registry.Column):
     """The declared precision: int, text, sig<N> significant digits, fixed<N> decimals; a "%"
     column holds a fraction, shown ×100."""
     if c.fmt in ("int", "text"):
@@ -110,11 +110,11 @@ def measure_format(c: measures.Column):
     return (lambda v: sig(n)(v if _missing(v) else 100 * v)) if c.percent else sig(n)
 
 
-def _measure_column(col: str) -> tuple[measures.Column, str] | None:
+def _measure_column(col: str) -> tuple[measure_registry.Column, str] | None:
     """(declared column, prefix) of a measure's column, or of its trained-variant twin."""
-    if c := measures.column(col, None):
+    if c := measure_registry.column(col, None):
         return c, ""
-    if col.endswith(VARIANT) and (c := measures.column(col.removesuffix(VARIANT), None)):
+    if col.endswith(VARIANT) and (c := measure_registry.column(col.removesuffix(VARIANT), None)):
         return c, "Trained variant: "
     return None
 
@@ -171,14 +171,14 @@ def validity_view(df: pd.DataFrame) -> pd.DataFrame:
     """A row measure's validity (its `valid`/`invalid_reason` fields) folded into one `status`
     column; an invalid row keeps only what identifies it, its result figures (the columns its
     measure declares with role "result") replaced by a dash: they are not results."""
-    if df.empty or measures.VALID not in df:
+    if df.empty or measure_registry.VALID not in df:
         return df
-    figures = [c for c in df if (d := measures.column(c, None)) and d.role == "result"]
-    hidden = [c for c in df if (d := measures.column(c, None)) and d.role == "status"]
+    figures = [c for c in df if (d := measure_registry.column(c, None)) and d.role == "result"]
+    hidden = [c for c in df if (d := measure_registry.column(c, None)) and d.role == "status"]
     out = df.astype({c: object for c in figures})
-    bad = ~df[measures.VALID].astype(bool)
+    bad = ~df[measure_registry.VALID].astype(bool)
     out.loc[bad, figures] = DASH
-    reasons = df.get(measures.REASON, pd.Series([None] * len(df), index=df.index))
+    reasons = df.get(measure_registry.REASON, pd.Series([None] * len(df), index=df.index))
     # a noisy row (latency: CI wider than its target) keeps its figures, its CI says how wide
     noisy = df.get("noisy", pd.Series([False] * len(df), index=df.index))
     noisy_why = df.get("noisy_reason", pd.Series([None] * len(df), index=df.index))
@@ -186,11 +186,13 @@ def validity_view(df: pd.DataFrame) -> pd.DataFrame:
         f"INVALID: {why}"
         if not ok
         else (f"noisy: {nwhy}" if not pd.isna(nz) and bool(nz) else "valid")
-        for ok, why, nz, nwhy in zip(df[measures.VALID], reasons, noisy, noisy_why, strict=True)
+        for ok, why, nz, nwhy in zip(
+            df[measure_registry.VALID], reasons, noisy, noisy_why, strict=True
+        )
     ]
     out = out.drop(columns=hidden)
     first = [c for c in ("model", "resolution") if c in out]
-    first += [c for c in out if (d := measures.column(c, None)) and d.role == "context"][:1]
+    first += [c for c in out if (d := measure_registry.column(c, None)) and d.role == "context"][:1]
     first.append("status")
     return out[first + [c for c in out.columns if c not in first]]
 
@@ -238,7 +240,7 @@ def legend(df: pd.DataFrame | None) -> list[tuple[list[tuple[str, str]], str]]:
     for col in df.columns:
         if found := _measure_column(col):
             if found[0].role != "status":
-                m = measures.measure_of(found[0].name)
+                m = measure_registry.measure_of(found[0].name)
                 if m.name not in by_measure:
                     by_measure[m.name] = ([], m.protocol)
                     rows.append(by_measure[m.name])

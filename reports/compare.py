@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.profiling import registry as measures
+from benchmarks.profiling import registry as measure_registry
 from benchmarks.quality import registry
 from common.cli import OneLineParser, UsageError, check_writable_dir, run, setup_logging
 from reports import compare_rules as V
+from reports.collect import RunResults, load_results
 from reports.compare_page import FMT, provenance_frame, regressions, summary_line, write
-from reports.runs import Run, giga, load_run, setting_diffs
+from reports.runs import giga, incomparable_quality, machine, setting_diffs
 
 __all__ = ["compare", "main", "provenance_frame", "regressions"]
 
@@ -43,7 +44,7 @@ def _row(what, item, a, b, verdict, why="") -> dict:
     }
 
 
-def exact_rows(a: Run, b: Run) -> list[dict]:
+def exact_rows(a: RunResults, b: RunResults) -> list[dict]:
     """Params and MACs of every profile both runs have: any difference is `changed`."""
     rows = []
     for key in sorted(set(a.profiles) & set(b.profiles), key=str):
@@ -74,19 +75,17 @@ def _pm(s: V.Stat) -> str:
     return (f"{FMT(s.mean)} ± {FMT(s.spread)}" if s.spread is not None else FMT(s.mean)) + n
 
 
-def quality_rows(a: Run, b: Run) -> list[dict]:
+def quality_rows(a: RunResults, b: RunResults) -> list[dict]:
     """Every metric both runs computed for the same (dataset, model): mean ± per-seed std,
     judged by compare_rules.quality unless the protocols differ (then `not comparable: …`)."""
-    from reports.runs import incomparable_quality
-
     rows = []
-    for d, m in sorted(set(a.metrics) ^ set(b.metrics)):
-        gone = (d, m) in a.metrics
+    for d, m in sorted(set(a.quality) ^ set(b.quality)):
+        gone = (d, m) in a.quality
         why = f"no metrics/{d}_{m}.json in {(b if gone else a).name}"
         rows.append(_row("metrics", f"{d}/{m}", None, None, V.MISSING if gone else V.NEW, why))
-    for d, m in sorted(set(a.metrics) & set(b.metrics)):
+    for d, m in sorted(set(a.quality) & set(b.quality)):
         blocked = incomparable_quality(a, b, d, m)
-        ma, mb = a.metrics[(d, m)]["metrics"], b.metrics[(d, m)]["metrics"]
+        ma, mb = a.quality[(d, m)]["metrics"], b.quality[(d, m)]["metrics"]
         for name in [n for n in ma if n not in mb]:
             rows.append(_row(name, f"{d}/{m}", None, None, V.MISSING, "not in the new run's file"))
         for name in [n for n in ma if n in mb]:
@@ -121,23 +120,23 @@ def _spread(row: dict) -> float | None:
     return (ci[1] - ci[0]) / 2 if ci else row.get("iqr_ms")
 
 
-def _timings(run: Run) -> dict:
+def _timings(run: RunResults) -> dict:
     """(model, res, batch) -> (Stat of median ms with its spread, device, valid, the row) per
     timed row (the row for its load and noisy flag, compare_rules.timed_under_load)."""
-    lat = measures.get("latency")
+    lat = measure_registry.get("latency")
     out = {}
     for (m, r), p in run.profiles.items():
         for row in lat.rows(p):
             out[(m, r, row["batch"])] = (
                 V.Stat(row["median_ms"], _spread(row)),
                 row["device"],
-                bool(row.get(measures.VALID, True)),
+                bool(row.get(measure_registry.VALID, True)),
                 row,
             )
     return out
 
 
-def _load(a: Run, b: Run, rows: tuple[dict, dict]) -> tuple[str, str] | None:
+def _load(a: RunResults, b: RunResults, rows: tuple[dict, dict]) -> tuple[str, str] | None:
     """(verdict, why) for a pair of timed rows either of which ran under load or is noisy; the
     more loaded side names the verdict, the why says which run and what the profiler said."""
     found = [(V.timed_under_load(r), run, r) for run, r in zip((a, b), rows, strict=True)]
@@ -171,18 +170,18 @@ def _peak(fp: dict) -> V.Stat | None:
     return V.Stat(roof["peak_macs_per_s"], hi - lo)
 
 
-def other_machine(a: Run, b: Run, device: str) -> str | None:
+def other_machine(a: RunResults, b: RunResults, device: str) -> str | None:
     """Why two runs' timings on one device label still come from different machines (their
     fingerprints' kernel peaks differ beyond spread, compare_rules.same_machine), or None. Without
     a fingerprint on either side (older profiles) the label alone decides, as before."""
-    fa, fb = a.machine(device), b.machine(device)
+    fa, fb = machine(a, device), machine(b, device)
     pa, pb = (_peak(fp) if fp else None for fp in (fa, fb))
     if pa is None or pb is None or V.same_machine(pa, pb):
         return None
     return f"different machines (peak {giga(pa.mean)} vs {giga(pb.mean)} GMAC/s)"
 
 
-def latency_rows(a: Run, b: Run) -> list[dict]:
+def latency_rows(a: RunResults, b: RunResults) -> list[dict]:
     """Median latency per (model, resolution, batch): raw on the same machine; across devices
     or machines (same label, fingerprint peaks apart) the raw row says why it is not compared
     and, when a reference model was timed in both runs, a ratio row to it is judged."""
@@ -227,7 +226,7 @@ def latency_rows(a: Run, b: Run) -> list[dict]:
     return rows
 
 
-def compare(a: Run, b: Run) -> dict:
+def compare(a: RunResults, b: RunResults) -> dict:
     """Everything one pair says: provenance, differing settings, and the verdict rows."""
     return {
         "runs": (a, b),
@@ -252,7 +251,7 @@ def main(argv=None) -> int:
     setup_logging(quiet=args.gate)
     if len(args.runs) < 2:
         raise UsageError("give at least two results folders (baseline first)")
-    loaded = [load_run(r) for r in args.runs]
+    loaded = [load_results(r) for r in args.runs]  # no config: every file on disk
     if args.out:
         check_writable_dir(args.out)
     results = [compare(loaded[0], b) for b in loaded[1:]]

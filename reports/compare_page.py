@@ -13,9 +13,10 @@ import pandas as pd
 
 from common.io import atomic_write_text
 from reports import compare_rules as V
+from reports.collect import RunResults
 from reports.columns import sig
 from reports.html import details, page, table_html
-from reports.runs import Run
+from reports.runs import code_version, config_sha256, device_line, run_device
 
 log = logging.getLogger("pixbench.compare")
 COLUMNS = ["what", "item", "baseline", "current", "Δ", "verdict", "why"]
@@ -103,16 +104,20 @@ def item_line(r: dict) -> str:
     return f"{r['what']} of {r['item']}: {r['verdict']}{values}"
 
 
-def provenance_frame(a: Run, b: Run) -> pd.DataFrame:
+def provenance_frame(a: RunResults, b: RunResults) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {"": "folder", "baseline": str(a.root), "current": str(b.root)},
-            {"": "device", "baseline": a.device, "current": b.device},
-            {"": "machine", "baseline": a.machine_line, "current": b.machine_line},
-            {"": "config sha256", "baseline": a.config_sha256, "current": b.config_sha256},
-            {"": "code version", "baseline": a.code_version, "current": b.code_version},
+            _fact("device", run_device, a, b),
+            _fact("machine", lambda r: device_line(r.profiles.values()), a, b),
+            _fact("config sha256", config_sha256, a, b),
+            _fact("code version", code_version, a, b),
         ]
     )
+
+
+def _fact(name: str, of, a: RunResults, b: RunResults) -> dict:
+    return {"": name, "baseline": of(a), "current": of(b)}
 
 
 def settings_frame(diffs) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib.ticker as mticker
 import pandas as pd
 
-from benchmarks.profiling import registry as measures
+from benchmarks.profiling import registry as measure_registry
 from reports.collect import RunResults
 from reports.plots import FULL_WIDTH, palette, plain_log, plt, save, unit_text, wrap
 
@@ -24,15 +24,18 @@ def _direction(lower_is_better: bool | None) -> str:
     )
 
 
-def scaling_panels(scale: pd.DataFrame) -> list[tuple[measures.Measure, list[measures.Column]]]:
+def scaling_panels(
+    scale: pd.DataFrame,
+) -> list[tuple[measure_registry.Measure, list[measure_registry.Column]]]:
     """One panel per measure with columns declared `plot=True` (and present in the table)."""
     panels = [
-        (m, [c for c in m.columns if c.plot and c.name in scale]) for m in measures.measures()
+        (m, [c for c in m.columns if c.plot and c.name in scale])
+        for m in measure_registry.measures()
     ]
     return [(m, cols) for m, cols in panels if cols]
 
 
-def scaling_frame(scale: pd.DataFrame, m: measures.Measure, cols: list) -> pd.DataFrame:
+def scaling_frame(scale: pd.DataFrame, m: measure_registry.Measure, cols: list) -> pd.DataFrame:
     """One panel's numbers, long: model, resolution, the column's label, unit and value."""
     long = scale.melt(
         id_vars=["model", "resolution"],
@@ -111,8 +114,8 @@ def throughput_frame(lat: pd.DataFrame) -> pd.DataFrame:
     """Valid latency rows as images/s with the 95 % interval the table gives the median latency
     (`ci95_lo_ms`/`ci95_hi_ms`; images/s = batch ÷ seconds, so the slow bound gives the low
     rate); NaN bounds where the table has none."""
-    ok = lat[lat[measures.VALID].astype(bool)] if measures.VALID in lat else lat
-    y = measures.column("images_per_s").name
+    ok = lat[lat[measure_registry.VALID].astype(bool)] if measure_registry.VALID in lat else lat
+    y = measure_registry.column("images_per_s").name
     out = ok[["model", "resolution", "batch", "median_ms", y]].copy()
     for bound, ms in (("lo", "ci95_hi_ms"), ("hi", "ci95_lo_ms")):
         out[f"{y}_{bound}"] = ok["batch"] * 1e3 / ok[ms] if ms in ok else float("nan")
@@ -150,7 +153,7 @@ def throughput(lat: pd.DataFrame, out_dir: Path) -> Plot:
 
 
 def _throughput_plot(df: pd.DataFrame, lat: pd.DataFrame, left: int, out_dir: Path) -> Path:
-    y = measures.column("images_per_s")
+    y = measure_registry.column("images_per_s")
     fig, ax = plt.subplots(figsize=(6.5, 4.4))
     colors = palette(df)
     styles = dict(zip(sorted(df.resolution.unique()), ("-", "--", ":", "-."), strict=False))
@@ -176,11 +179,11 @@ def _throughput_plot(df: pd.DataFrame, lat: pd.DataFrame, left: int, out_dir: Pa
 
 def mac_breakdown(res: RunResults, out_dir: Path, resolution: int = 256) -> Path | None:
     """The MACs measure's declared per-module breakdowns (one panel each) at `resolution`."""
-    m = measures.get("macs")
+    m = measure_registry.get("macs")
     scale = m.columns[0].scale  # module counts in the unit of the measure's headline column
     rows = [
         {"model": p["model"], "breakdown": caption, "module": module, "value": v * scale}
-        for p in res.profiles
+        for p in res.profiles.values()
         if p["resolution"] == resolution
         for caption, key in m.breakdowns
         for module, v in p.get(key, {}).items()

@@ -22,12 +22,12 @@ NOT_RECORDED = "not recorded (no invocation.json: these results were not made by
 
 
 def timing_device(res: RunResults) -> str:
-    timed = any(p.get("latency") for p in res.profiles)
-    return device_line(res.profiles) if timed else "no timing in this run"
+    timed = any(p.get("latency") for p in res.profiles.values())
+    return device_line(res.profiles.values()) if timed else "no timing in this run"
 
 
 def library_versions(res: RunResults) -> str:
-    found = next((p["versions"] for p in res.profiles if p.get("versions")), None)
+    found = next((p["versions"] for p in res.profiles.values() if p.get("versions")), None)
     return ", ".join(f"{k} {v}" for k, v in (found or versions()).items())
 
 
@@ -105,7 +105,7 @@ def deviations(res: RunResults) -> list[tuple[str, list[str]]]:
     hyper-parameter set away from its official recipe (run.json `off_recipe`), grouped so a
     setting shared by four models is one line, not four."""
     groups: dict[str, list[str]] = {}
-    for (_, model), r in sorted(res.runs.items()):
+    for (_, model), r in sorted(res.train_meta.items()):
         t = r.get("train") or {}
         how = f"trained {_num(t.get('kimg', '?'))} kimg at batch {r.get('batch', t.get('batch', '?'))}"
         if t.get("preset"):
@@ -126,9 +126,9 @@ def deviations(res: RunResults) -> list[tuple[str, list[str]]]:
 
 
 def deviations_html(res: RunResults) -> str:
-    if not res.runs:
+    if not res.train_meta:
         return ""
-    everyone = len(res.runs)
+    everyone = len(res.train_meta)
     items = "".join(
         f"<li>{html.escape(line)}: "
         + html.escape("all models" if len(ms) == everyone and everyone > 1 else ", ".join(ms))

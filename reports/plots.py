@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from benchmarks.profiling import registry as measures  # noqa: E402
+from benchmarks.profiling import registry as measure_registry  # noqa: E402
 from benchmarks.quality import registry  # noqa: E402
 from common.io import atomic_output as atomic_path  # noqa: E402
 from reports.collect import RunResults  # noqa: E402
@@ -248,7 +248,7 @@ def front_title(df: pd.DataFrame, on: pd.Series) -> str:
 def pareto(res: RunResults, qual: pd.DataFrame, out_dir: Path) -> Path | None:
     """The quality table's headline metric against the MACs of the same trained variant (the
     `GMACs_of_variant` column: profile_variant counted the network that was evaluated)."""
-    cost = measures.column(COST)
+    cost = measure_registry.column(COST)
     x = cost.name + VARIANT
     metric = headline_quality(res, qual.columns) if not qual.empty else None
     if metric is None or x not in qual:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.profiling import registry as measures
+from benchmarks.profiling import registry as measure_registry
 from common import settings
 from common.cli import (
     OneLineParser,
@@ -75,14 +75,16 @@ PROXY_NOTE = (
 def measure_note(table: str) -> str:
     """The notes of the measures whose columns a table shows, as their declarations say them."""
     notes = [
-        m.note for m in measures.measures() if m.note and any(table in c.tables for c in m.columns)
+        m.note
+        for m in measure_registry.measures()
+        if m.note and any(table in c.tables for c in m.columns)
     ]
     return " ".join(dict.fromkeys(notes)) + "\n\n" if notes else ""
 
 
-def row_measures() -> list[measures.Measure]:
+def row_measures() -> list[measure_registry.Measure]:
     """Measures with a table of their own (one row per record: latency's batch sizes)."""
-    return [m for m in measures.measures() if m.table is not None]
+    return [m for m in measure_registry.measures() if m.table is not None]
 
 
 def write_tables(res: RunResults, out: Path, prov: str) -> dict:
@@ -103,7 +105,7 @@ def write_tables(res: RunResults, out: Path, prov: str) -> dict:
         "table1_vs_paper": (
             tables.paper_table1,
             "Paper Table 1 (256×256) beside this run",
-            measures.get("macs").note + "\n\n",
+            measure_registry.get("macs").note + "\n\n",
         ),
         "table2_vs_paper": (tables.paper_table2, "Paper Table 2 beside this run", qnote),
     }
@@ -163,7 +165,7 @@ def sections(res: RunResults, t: dict, figs: dict, samples: dict, stages: dict) 
         ),
         (
             "Paper Table 1 beside ours",
-            _note(measures.get("macs").note)
+            _note(measure_registry.get("macs").note)
             + _table(t, "table1_vs_paper", header.rerun_command(res, "profile")),
         ),
         (

@@ -1,75 +1,57 @@
-"""One run's results folder as a comparison needs it: what it measured (profiles, metrics with
-their per-seed values) and what it was run with (the settings each file records, device, config
-hash, versions). Read from the files alone, so any two folders can be compared, whatever config
-files are left on disk; nothing here runs a model."""
+"""What a comparison reads off one run's results (reports.collect.RunResults, read without a
+config so any two folders compare whatever config files are left on disk): the settings each
+file records, the device and machine it was timed on, its config hash and code version. Nothing
+here runs a model."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from common import invocation
-from common.cli import UsageError, first_line
 from common.invocation import code_text
-from common.io import read_json
-from common.layout import Layout
 from common.provenance import isa_summary
+from reports.collect import RunResults
 
 # what makes two runs' quality numbers incomparable when it differs (keys of the metric card)
 QUALITY_PROTOCOL = ("extractor", "num_gen", "num_real", "truncation_psi", "noise_mode", "modes")
 CARD_SETTINGS = (*QUALITY_PROTOCOL, "seeds", "batch")
 
 
-@dataclass
-class Run:
-    root: Path
-    name: str
-    profiles: dict = field(default_factory=dict)  # (model, res) -> profile JSON
-    metrics: dict = field(default_factory=dict)  # (dataset, model) -> metrics JSON
-    train: dict = field(default_factory=dict)  # (dataset, model) -> training run's meta file
-    preflight: dict = field(default_factory=dict)
-    invocation: dict | None = None  # command, config files and code (common.invocation)
+def config_sha256(run: RunResults) -> str:
+    """The config hash the pre-flight check recorded; without one, a hash of every setting
+    the results record (marked so), which still tells two differently-run folders apart."""
+    if run.preflight.get("config_sha256"):
+        return run.preflight["config_sha256"]
+    text = json.dumps(settings(run), sort_keys=True, default=str)
+    return "settings:" + hashlib.sha256(text.encode()).hexdigest()
 
-    @property
-    def config_sha256(self) -> str:
-        """The config hash the pre-flight check recorded; without one, a hash of every setting
-        the results record (marked so), which still tells two differently-run folders apart."""
-        if self.preflight.get("config_sha256"):
-            return self.preflight["config_sha256"]
-        text = json.dumps(settings(self), sort_keys=True, default=str)
-        return "settings:" + hashlib.sha256(text.encode()).hexdigest()
 
-    @property
-    def device(self) -> str:
-        for p in self.profiles.values():
-            if p.get("latency"):
-                return device_name(p["latency"]["device_info"])
-        for q in self.metrics.values():
-            if q.get("card", {}).get("device"):
-                return device_name(q["card"]["device"])
-        return "not recorded"
+def run_device(run: RunResults) -> str:
+    """The device a run was timed on, else the one its metrics were computed on."""
+    for p in run.profiles.values():
+        if p.get("latency"):
+            return device_name(p["latency"]["device_info"])
+    for q in run.quality.values():
+        if q.get("card", {}).get("device"):
+            return device_name(q["card"]["device"])
+    return "not recorded"
 
-    def machine(self, label: str) -> dict | None:
-        """The fingerprint of the machine behind device `label` in this run (machines())."""
-        return machines(self.profiles.values()).get(label)
 
-    @property
-    def machine_line(self) -> str:
-        return device_line(self.profiles.values())
+def machine(run: RunResults, label: str) -> dict | None:
+    """The fingerprint of the machine behind device `label` in this run (machines())."""
+    return machines(run.profiles.values()).get(label)
 
-    @property
-    def code_version(self) -> str:
-        """The pixbench version and commit the run's invocation record names (older results
-        have none), then the library versions the profiles record."""
-        code = (self.invocation or {}).get("code")
-        head = code_text(code) if code else "pixbench commit not recorded"
-        for p in self.profiles.values():
-            if p.get("versions"):
-                libs = ", ".join(f"{k} {v}" for k, v in p["versions"].items() if v)
-                return f"{head}; {libs}"
-        return head if code else "not recorded"
+
+def code_version(run: RunResults) -> str:
+    """The pixbench version and commit the run's invocation record names (older results
+    have none), then the library versions the profiles record."""
+    code = (run.invocation or {}).get("code")
+    head = code_text(code) if code else "pixbench commit not recorded"
+    for p in run.profiles.values():
+        if p.get("versions"):
+            libs = ", ".join(f"{k} {v}" for k, v in p["versions"].items() if v)
+            return f"{head}; {libs}"
+    return head if code else "not recorded"
 
 
 def device_name(info: dict) -> str:
@@ -134,41 +116,6 @@ def device_line(profiles) -> str:
     return f"{label}, machine: {fingerprint_line(fp) if fp else 'fingerprint not recorded'}"
 
 
-def _read(path: Path):
-    try:
-        return read_json(path)
-    except (ValueError, OSError) as exc:
-        raise UsageError(f"cannot read {path} ({first_line(exc)}); re-run the workflow") from None
-
-
-def load_run(root: str | Path) -> Run:
-    """Every profile, metrics file, training meta file and the pre-flight record of a folder; a
-    folder with neither profiles nor metrics is not a run (UsageError, one line)."""
-    lay = Layout(root)
-    if not lay.root.is_dir():
-        raise UsageError(f"{root}: no such results folder")
-    run = Run(lay.root, lay.root.name)
-    for p in sorted(lay.folder("profile").glob("*.json")):
-        prof = _read(p)
-        run.profiles[(prof.get("model"), prof.get("resolution"))] = prof
-    for p in sorted(lay.folder("metrics").glob("*.json")):
-        q = _read(p)
-        dataset = q.get("card", {}).get("dataset", {}).get("name") or p.stem.split("_")[0]
-        model = q.get("generator", {}).get("model") or p.stem.split("_", 1)[-1]
-        run.metrics[(dataset, model)] = q
-    for wc, p in lay.find("train_meta"):
-        run.train[(wc["dataset"], wc["model"])] = _read(p)
-    if lay.path("preflight").is_file():
-        run.preflight = _read(lay.path("preflight"))
-    run.invocation = invocation.read(lay.path("invocation"))
-    if not run.profiles and not run.metrics:
-        raise UsageError(
-            f"{root} is not a pixbench results folder (no profile/*.json or metrics/*.json); "
-            "give results/<run>"
-        )
-    return run
-
-
 def _flat(prefix: str, value, out: dict) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
@@ -177,19 +124,19 @@ def _flat(prefix: str, value, out: dict) -> None:
         out[prefix] = value
 
 
-def settings(run: Run) -> dict:
+def settings(run: RunResults) -> dict:
     """Every setting the results record, flattened to `where.key` names (e.g.
     `quality[faces/stylegan2].num_gen`, `train[faces/stylegan2].seed`, `profile[stylegan2@64]
     .latency.min_repeats`), so two runs' differences can be listed one per line."""
     out: dict = {}
-    for (d, m), q in run.metrics.items():
+    for (d, m), q in run.quality.items():
         card = q.get("card", {})
         where = f"quality[{d}/{m}]"
         for key in CARD_SETTINGS:
             _flat(f"{where}.{key}", card.get(key), out)
         out[f"{where}.dataset_sha256"] = card.get("dataset", {}).get("sha256")
         out[f"{where}.kimg"] = q.get("generator", {}).get("kimg")
-    for (d, m), r in run.train.items():
+    for (d, m), r in run.train_meta.items():
         for key in ("train", "build", "hparams", "variant"):
             if key in r:
                 _flat(f"train[{d}/{m}].{key}", r[key], out)
@@ -203,7 +150,7 @@ def settings(run: Run) -> dict:
     return out
 
 
-def setting_diffs(a: Run, b: Run) -> list[tuple[str, object, object]]:
+def setting_diffs(a: RunResults, b: RunResults) -> list[tuple[str, object, object]]:
     """(setting, value in a, value in b) for every recorded setting that differs (a setting one
     run has and the other lacks counts: e.g. a model trained in one run only)."""
     sa, sb = settings(a), settings(b)
@@ -214,11 +161,11 @@ def setting_diffs(a: Run, b: Run) -> list[tuple[str, object, object]]:
     ]
 
 
-def incomparable_quality(a: Run, b: Run, dataset: str, model: str) -> str | None:
+def incomparable_quality(a: RunResults, b: RunResults, dataset: str, model: str) -> str | None:
     """Why the quality numbers of (dataset, model) cannot be compared between a and b, or None:
     a different protocol setting (num_gen, extractor, …) or different real images."""
-    ca = a.metrics[(dataset, model)].get("card", {})
-    cb = b.metrics[(dataset, model)].get("card", {})
+    ca = a.quality[(dataset, model)].get("card", {})
+    cb = b.quality[(dataset, model)].get("card", {})
     for key in QUALITY_PROTOCOL:
         if ca.get(key) != cb.get(key):
             return f"not comparable: {key} differs"

@@ -57,8 +57,8 @@ def roofline_points(res: RunResults) -> tuple[pd.DataFrame, dict]:
     best peak and bandwidth over the run's jobs), so every point lies under it and each point's
     utilization is the table's."""
     rows = []
-    roofs = device_roofs(res.profiles)
-    for p in res.profiles:
+    roofs = device_roofs(res.profiles.values())
+    for p in res.profiles.values():
         lat = p.get("latency") or {}
         dev = device_label(lat["device_info"]) if lat else None
         if dev not in roofs:
@@ -157,7 +157,7 @@ def roofline(res: RunResults, out_dir: Path) -> Plot:
 # --------------------------------------------------------------------------- time by block
 def block_frame(res: RunResults) -> tuple[pd.DataFrame, int | None]:
     """Block rows of the profiles at 256 px (else the largest resolution with block timing)."""
-    have = [p for p in res.profiles if (p.get("blocks") or {}).get("rows")]
+    have = [p for p in res.profiles.values() if (p.get("blocks") or {}).get("rows")]
     if not have:
         return pd.DataFrame(), None
     sizes = {int(p["resolution"]) for p in have}

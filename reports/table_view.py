@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.profiling import registry as measures
+from benchmarks.profiling import registry as measure_registry
 from benchmarks.quality import registry
 from common import evidence
 from common.layout import Layout
@@ -54,8 +54,8 @@ MAX_COLUMNS = 12
 
 
 def _measure(col: str) -> str | None:
-    c = measures.column(col, None)
-    return measures.measure_of(c.name).name if c else None
+    c = measure_registry.column(col, None)
+    return measure_registry.measure_of(c.name).name if c else None
 
 
 def _by_set(*groups: set[str]) -> Callable[[str], int]:

@@ -12,7 +12,7 @@ import pandas as pd
 
 import models
 from benchmarks.claims.paper import TABLE1, TABLE2, TABLE2_METRICS
-from benchmarks.profiling import registry as measures
+from benchmarks.profiling import registry as measure_registry
 from benchmarks.profiling.device_roof import with_device_roofs
 from benchmarks.quality import registry
 from reports import columns
@@ -32,10 +32,10 @@ def _frame(rows: list[dict], cols: list[str]) -> pd.DataFrame:
 def profile_table(res: RunResults, table: str) -> pd.DataFrame:
     """One row per profile: model, resolution, then every measure column declared for `table`
     ("efficiency" or "scaling"); a profile without a measure's keys has empty cells there."""
-    cols = [c for c in measures.columns(table) if c.role != "status"]
+    cols = [c for c in measure_registry.columns(table) if c.role != "status"]
     rows = [
         {"model": p["model"], "resolution": p["resolution"], **{c.name: c.value(p) for c in cols}}
-        for p in res.profiles
+        for p in res.profiles.values()
     ]
     return _frame(rows, [c.name for c in cols])
 
@@ -48,13 +48,13 @@ def scaling_table(res: RunResults) -> pd.DataFrame:
     return profile_table(res, "scaling")
 
 
-def row_table(res: RunResults, measure: measures.Measure) -> pd.DataFrame:
+def row_table(res: RunResults, measure: measure_registry.Measure) -> pd.DataFrame:
     """One row per record of a row measure (`measure.rows(profile)`), its columns in order; a
     record's `valid` False (with `invalid_reason`) marks figures that are not results."""
     cols = list(measure.columns)
-    rows = [
+    rows = [  # one roofline per device for the whole run
         {"model": p["model"], "resolution": p["resolution"], **{c.name: c.value(r) for c in cols}}
-        for p in with_device_roofs(res.profiles)  # one roofline per device for the whole run
+        for p in with_device_roofs(res.profiles.values())
         for r in measure.rows(p)
     ]
     if not rows:
@@ -66,12 +66,12 @@ def latency_table(res: RunResults) -> pd.DataFrame:
     """One row per timed batch size (benchmarks/profiling/measures/latency.py); `valid` False
     (with `invalid_reason`) for a row whose figures are not results, `noisy` True (with
     `noisy_reason`) for one whose CI stayed wider than its target."""
-    return row_table(res, measures.get("latency"))
+    return row_table(res, measure_registry.get("latency"))
 
 
 def valid_latency(lat: pd.DataFrame) -> pd.DataFrame:
     """Only the rows whose figures are results."""
-    return lat if lat.empty else lat[lat[measures.VALID].astype(bool)]
+    return lat if lat.empty else lat[lat[measure_registry.VALID].astype(bool)]
 
 
 def quality_table(res: RunResults) -> pd.DataFrame:
@@ -84,7 +84,7 @@ def quality_table(res: RunResults) -> pd.DataFrame:
         row = {
             "dataset": dataset,
             "model": model,
-            "variant": res.runs.get((dataset, model), {}).get("variant", ""),
+            "variant": res.train_meta.get((dataset, model), {}).get("variant", ""),
             "kimg": q["generator"].get("kimg"),
             "extractor": q["card"]["extractor"],
             "n_gen": q["card"].get("num_gen"),
@@ -103,7 +103,7 @@ def quality_table(res: RunResults) -> pd.DataFrame:
                     row[f"{key}_ci_lo"], row[f"{key}_ci_hi"] = stat["ci95"]
         variant = res.variants.get((dataset, model))
         if variant:  # the cost of the network that produced these numbers
-            for c in measures.columns():
+            for c in measure_registry.columns():
                 if c.variant:
                     row[c.name + columns.VARIANT] = c.value(variant)
         rows.append(row)
@@ -129,7 +129,7 @@ def _absent(model: str) -> str:
 
 def paper_table1(res: RunResults, resolution: int = 256) -> pd.DataFrame:
     """Paper Table 1 (256×256) beside our counts and our measured speed."""
-    prof = {p["model"]: p for p in res.profiles if p["resolution"] == resolution}
+    prof = {p["model"]: p for p in res.profiles.values() if p["resolution"] == resolution}
     lat = latency_table(res)
     rows = []
     for model, paper in TABLE1.items():

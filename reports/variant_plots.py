@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.profiling import registry as measures
+from benchmarks.profiling import registry as measure_registry
 from benchmarks.profiling.device_roof import with_device_roofs
 from reports.collect import RunResults
 from reports.plots import FULL_WIDTH, palette, plain_log, plt, save, wrap
@@ -26,10 +26,10 @@ EXACT_SPAN = 10.0  # an exact variant sits this factor left of the smallest erro
 
 def variant_frame(res: RunResults) -> pd.DataFrame:
     """One row per timed variant other than the baseline, from the measure's own records."""
-    m = measures.get("variants")
+    m = measure_registry.get("variants")
     rows = [
         {"model": p["model"], "resolution": p["resolution"], **r}
-        for p in with_device_roofs(res.profiles)
+        for p in with_device_roofs(res.profiles.values())
         for r in m.rows(p)
         if r.get("speedup_ci95") and r.get("variant") != "eager"
     ]
@@ -39,7 +39,7 @@ def variant_frame(res: RunResults) -> pd.DataFrame:
 def figures(res: RunResults, out_dir: Path) -> dict:
     """{"variants": the plot} when a profile of the run has a variant grid, else nothing: a run
     that did not ask for the grid (profile.variants empty) gets no "not drawn" line for it."""
-    if not any(p.get("variants") for p in res.profiles):
+    if not any(p.get("variants") for p in res.profiles.values()):
         return {}
     return {"variants": speedup_vs_error(res, out_dir)}
 

@@ -18,7 +18,8 @@ import yaml
 from common.cli import run
 from reports import compare
 from reports import compare_rules as V
-from reports.runs import load_run
+from reports.collect import load_results
+from reports.runs import config_sha256, run_device
 from tests.helpers import compare_gate, copy_repo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,12 +90,12 @@ def test_the_workflow_compare_names_the_differing_setting(runs):
     assert "quality[faces/stylegan2].num_gen |         32 |        48" in md.replace("  ", "  ")
     assert "not comparable: num_gen differs" in md and "table" in html
     assert "identical" in md.split("### Params")[1].split("### Quality")[0]
-    a, b = load_run(runs / "results/base"), load_run(runs / "results/cur")
+    a, b = load_results(runs / "results/base"), load_results(runs / "results/cur")
     result = compare.compare(a, b)
     assert {r["verdict"] for r in result["exact"]} == {V.IDENTICAL}
     assert {r["verdict"] for r in result["quality"]} == {"not comparable: num_gen differs"}
     assert [r["verdict"] for r in result["latency"]] == [V.IDENTICAL]  # profiles not re-run
-    assert a.device == b.device and a.config_sha256 != b.config_sha256
+    assert run_device(a) == run_device(b) and config_sha256(a) != config_sha256(b)
     assert compare_gate(runs / "results/base", runs / "results/cur") == 0  # nothing judged worse
 
 
@@ -112,7 +113,7 @@ def test_gate_passes_a_rerun_within_noise(runs, tmp_path):
     slower_doc = json.loads((cur / PROFILE).read_text())
     slower(slower_doc)
     (cur / PROFILE).write_text(json.dumps(slower_doc))
-    result = compare.compare(load_run(runs / "results/base"), load_run(cur))
+    result = compare.compare(load_results(runs / "results/base"), load_results(cur))
     assert V.NOISE in {r["verdict"] for r in result["quality"]}
     assert [r["verdict"] for r in result["latency"]] == [V.NOISE]
     assert compare_gate(runs / "results/base", cur) == 0
@@ -143,7 +144,7 @@ def test_different_devices_refuse_raw_latency_and_normalise_when_they_can(runs, 
 
     base = runs / "results/base"
     cur = _copy(base, tmp_path / "other", other_cpu, PROFILE)
-    rows = compare.latency_rows(load_run(base), load_run(cur))
+    rows = compare.latency_rows(load_results(base), load_results(cur))
     assert rows[0]["verdict"] == "not comparable: different devices"
     b2 = _copy(base, tmp_path / "b2")
     c2 = _copy(cur, tmp_path / "c2")
@@ -151,7 +152,7 @@ def test_different_devices_refuse_raw_latency_and_normalise_when_they_can(runs, 
         twin = json.loads((folder / PROFILE).read_text())
         twin["model"] = "cips"
         (folder / "profile/cips_64.json").write_text(json.dumps(twin))
-    rows = compare.latency_rows(load_run(b2), load_run(c2))
+    rows = compare.latency_rows(load_results(b2), load_results(c2))
     assert rows[0]["verdict"] == "not comparable: different devices"  # the raw row says why
     assert rows[1]["what"] == "latency ÷ stylegan2" and rows[1]["verdict"] == V.IDENTICAL
 
@@ -161,7 +162,7 @@ def test_an_invalid_timing_is_not_compared(runs, tmp_path):
     base = runs / "results/base"
     cur = _copy(base, tmp_path / "invalid")
     _set_timing_valid(cur / PROFILE, False)
-    rows = compare.latency_rows(load_run(base), load_run(cur))
+    rows = compare.latency_rows(load_results(base), load_results(cur))
     assert [r["verdict"] for r in rows] == ["not comparable: invalid timing"]
     assert not V.fails_gate(rows[0]["verdict"])
 

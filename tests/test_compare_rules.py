@@ -2,7 +2,8 @@
 quality within two combined standard deviations, latency noise as the larger IQR or 10 %), one
 machine label with peaks apart compared by ratios only while the same machine re-timed compares
 raw, a mostly missing run failing the gate, a timing under load neither passing nor failing,
-and the page's linked summary; the README states the latency rule the code uses. The real
+and the page's linked summary; the README states the latency rule the code uses; the one results
+reader keeps a config's files for a report and every file for a comparison. The real
 miniature runs are in test_compare.py."""
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from common.cli import run
+from common.cli import UsageError, run
 from common.io import write_json
 from reports import compare
 from reports import compare_rules as V
-from reports.runs import load_run
+from reports.collect import load_results
+from reports.runs import run_device
 from tests.helpers import compare_gate
-from tests.report_results import latency_profile, roof_fingerprint
+from tests.report_results import build_results, latency_profile, roof_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = "profile/stylegan2_64.json"
@@ -71,8 +73,8 @@ def test_one_label_with_peaks_apart_compares_only_ratios(monkeypatch, tmp_path):
     fast = roof_fingerprint(monkeypatch, [214e9, 220e9])  # peak 220 [214–220]
     a = _run_folder(tmp_path / "a", {"cips": 40.0, "stylegan2": 20.0}, slow)
     b = _run_folder(tmp_path / "b", {"cips": 20.4, "stylegan2": 10.0}, fast)
-    ra, rb = load_run(a), load_run(b)
-    assert ra.device == rb.device  # the label cannot tell them apart
+    ra, rb = load_results(a), load_results(b)
+    assert run_device(ra) == run_device(rb)  # the label cannot tell them apart
     rows = compare.latency_rows(ra, rb)
     refused = "not comparable: different machines (peak 110 vs 220 GMAC/s)"
     assert [r["verdict"] for r in rows[0::2]] == [refused, refused]
@@ -83,7 +85,7 @@ def test_one_label_with_peaks_apart_compares_only_ratios(monkeypatch, tmp_path):
     assert "peak 220 GMAC/s [214–220]" in machine["current"]
     assert compare_gate(a, b) == 0
     worse = _run_folder(tmp_path / "c", {"cips": 30.0, "stylegan2": 10.0}, fast)
-    rows = compare.latency_rows(ra, load_run(worse))
+    rows = compare.latency_rows(ra, load_results(worse))
     assert rows[1]["what"] == "latency ÷ stylegan2" and rows[1]["verdict"] == V.WORSE  # 3 vs 2
     assert compare_gate(a, worse) == 1
 
@@ -95,7 +97,7 @@ def test_the_same_machine_re_timed_compares_raw(monkeypatch, tmp_path):
     a = _run_folder(tmp_path / "a", {"stylegan2": 20.0}, first)
     for name, fp in (("again", again), ("old", None)):
         b = _run_folder(tmp_path / name, {"stylegan2": 26.0}, fp)
-        rows = compare.latency_rows(load_run(a), load_run(b))
+        rows = compare.latency_rows(load_results(a), load_results(b))
         assert [(r["what"], r["verdict"]) for r in rows] == [("latency (ms)", V.WORSE)], name
         assert rows[0]["why"].startswith("same machine")
     assert V.same_machine(V.Stat(110e9, 11e9), V.Stat(116e9, 0.0))  # within the 10 % floor
@@ -166,7 +168,7 @@ def test_a_timing_under_load_is_not_comparable_and_neither_passes_nor_fails(
         doc = latency_profile("pixelfolder", 3618.0, fp)
         _loaded(doc["latency"]["by_batch"]["1"], other, noisy)
         write_json(cur / "profile/pixelfolder_64.json", doc)
-        rows = compare.latency_rows(load_run(base), load_run(cur))
+        rows = compare.latency_rows(load_results(base), load_results(cur))
         assert [r["verdict"] for r in rows] == [verdict], (other, noisy)
         assert compare_gate(base, cur) == code
         if code == 0:
@@ -215,3 +217,26 @@ def test_the_readme_states_the_latency_rule_the_code_uses():
     rule = next(line for line in readme.splitlines() if line.startswith("| latency |"))
     assert "half" in rule and "95 % CI" in rule and "IQR_a" not in rule
     assert "--allow-missing" in readme and "timed under load" in rule
+
+
+# --------------------------------------------------------------------------- the one reader
+def test_one_reader_a_report_keeps_what_its_config_names_a_comparison_every_file(tmp_path):
+    """reports.collect.load_results with the run's config reads only what the config lists (a
+    model or resolution dropped from it leaves the report), without one every file on disk (what
+    a comparison needs); a file cut short is one line naming it, whichever way it is read."""
+    root, cfg = build_results(tmp_path / "run")
+    every = load_results(root)
+    models = {"pixelfolder", "cips", "stylegan2"}
+    assert set(every.profiles) == {(m, r) for m in models for r in (64, 256)}
+    pairs = {("faces", m) for m in models}
+    assert set(every.quality) == set(every.train_meta) == set(every.curves) == pairs
+    cfg["models"] = {"cips": cfg["models"]["cips"]}
+    cfg["profile"]["resolutions"] = [64]
+    report = load_results(root, cfg)
+    assert list(report.profiles) == [("cips", 64)]
+    assert report.profiles[("cips", 64)] == every.profiles[("cips", 64)]
+    assert set(report.quality) == set(report.logs) == set(report.grids) == {("faces", "cips")}
+    (root / "metrics/faces_cips.json").write_text('{"card": {')
+    for config in (None, cfg):
+        with pytest.raises(UsageError, match=r"^cannot read \S+faces_cips\.json \(JSONDecodeError"):
+            load_results(root, config)

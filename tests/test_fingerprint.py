@@ -100,7 +100,9 @@ def test_the_header_names_the_fingerprint_and_says_when_there_is_none(monkeypatc
     assert fingerprint_line({**fp, "gpu": {**gpu, **smi}}).startswith(
         "NVIDIA H100, 80 GiB, SM clock 1980 MHz, peak 116 GMAC/s"
     )  # application clocks not reported: the maximum
-    res = RunResults(root=None, config={"run": "x"}, profiles=[latency_profile("cips", 9, fp)])
+    res = RunResults(
+        root=None, config={"run": "x"}, profiles={("cips", 64): latency_profile("cips", 9, fp)}
+    )
     assert f"Timing device: cpu (AMD EPYC, 2 threads), machine: {fingerprint_line(fp)}" in (
         render.provenance(res)
     )

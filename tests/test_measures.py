@@ -52,7 +52,9 @@ def test_scaling_table_from_profiles(profile_dir):
 
     profs = [json.loads(p.read_text()) for p in sorted(profile_dir.glob("*.json"))]
     profs = [p for p in profs if p.get("schema") == efficiency.SCHEMA]
-    res = RunResults(root=profile_dir, config={}, profiles=profs)
+    res = RunResults(
+        root=profile_dir, config={}, profiles={(p["model"], p["resolution"]): p for p in profs}
+    )
     table = scaling_table(res)
     assert {"model", "resolution", "params", "GMACs", "GMACs_paper_convention"} <= set(table)
     for name in set(table.model):
@@ -145,7 +147,7 @@ def test_an_added_measure_goes_through_the_profile_into_the_tables(clean_registr
     )
     assert prof["measures"][-1] == "weight_mib"
     assert prof["weight_mib"] == pytest.approx(prof["params"] * 4 / 2**20)
-    res = RunResults(root=tmp_path, config={}, profiles=[prof])
+    res = RunResults(root=tmp_path, config={}, profiles={("pixelfolder", 64): prof})
     eff = tables.efficiency_table(res)
     assert eff["weight_mib"].iloc[0] == pytest.approx(prof["weight_mib"])
     assert "weight_mib" in tables.scaling_table(res)

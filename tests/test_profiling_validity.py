@@ -163,7 +163,8 @@ def test_report_shows_noisy_rows_with_figures_and_invalid_rows_without(monkeypat
         {"model": "cips", "resolution": 64, "latency": noisy},
         {"model": "pixelfolder", "resolution": 64, "latency": bad},
     ]
-    res = RunResults(root=tmp_path, config={"models": {}, "datasets": {}}, profiles=profiles)
+    keyed = {(p["model"], p["resolution"]): p for p in profiles}
+    res = RunResults(root=tmp_path, config={"models": {}, "datasets": {}}, profiles=keyed)
     lat = tables.latency_table(res)
     assert set(lat.columns) >= {
         "model", "batch", "valid", "invalid_reason", "noisy", "noisy_reason", "ci95_lo_ms",

@@ -172,7 +172,7 @@ def test_block_labels_are_the_block_names_on_their_own_rows(tmp_path):
         for n in names
     ]  # fmt: skip
     prof = {"model": "cips", "resolution": 256, "blocks": {"batch": 1, "rows": rows}}
-    path, why = block_shares(SimpleNamespace(profiles=[prof]), tmp_path)
+    path, why = block_shares(SimpleNamespace(profiles={("cips", 256): prof}), tmp_path)
     assert why is None and Path(path).exists()
     svg = Path(path).with_suffix(".svg").read_text()
     assert all(f">{n}<" in svg for n in names)

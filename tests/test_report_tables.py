@@ -14,7 +14,7 @@ import re
 import pandas as pd
 import pytest
 
-from benchmarks.profiling import registry as measures
+from benchmarks.profiling import registry as measure_registry
 from common import evidence
 from reports import columns
 from reports import html as H
@@ -34,7 +34,7 @@ TEXT = {  # realistic widths of each text column a measure declares
 WHY = "matmul roof moved 56 % during the job (limit 25 %); utilization 1.03 > 1"
 
 
-def _value(c: measures.Column, i: int):
+def _value(c: measure_registry.Column, i: int):
     """A value as wide as a real one in this column's declared format."""
     if c.name in TEXT:
         return TEXT[c.name]
@@ -50,21 +50,21 @@ def _value(c: measures.Column, i: int):
 def full_frame(measure: str, rows: int = 3) -> pd.DataFrame:
     """Rows of a row measure's table (tables.row_table's shape) with every declared column
     filled, the last row INVALID with a long reason."""
-    cols = measures.get(measure).columns
+    cols = measure_registry.get(measure).columns
     out = []
     for i in range(rows):
         row = {"model": f"pixelfolder{i}", "resolution": 1024}
         row.update({c.name: _value(c, i) for c in cols})
-        if measures.VALID in row:
-            row[measures.VALID] = i < rows - 1
-            row[measures.REASON] = None if i < rows - 1 else WHY
+        if measure_registry.VALID in row:
+            row[measure_registry.VALID] = i < rows - 1
+            row[measure_registry.REASON] = None if i < rows - 1 else WHY
             row["noisy"], row["noisy_reason"] = False, None
         out.append(row)
     return pd.DataFrame(out)
 
 
 def efficiency_frame() -> pd.DataFrame:
-    cols = measures.columns("efficiency")
+    cols = measure_registry.columns("efficiency")
     return pd.DataFrame(
         [
             {"model": m, "resolution": 1024, **{c.name: _value(c, i) for c in cols}}

@@ -284,7 +284,7 @@ def test_one_utilization_per_row_on_the_device_roofline(tmp_path):
             "macs_paper_convention": macs,
             "latency": lat,
         }
-    res = RunResults(root=tmp_path, config={}, profiles=list(profiles.values()))
+    res = RunResults(root=tmp_path, config={}, profiles=profiles)
     lat = tables.latency_table(res).set_index("model")
     points = roofline_points(res)[0].set_index("model")
     expl = speed.speed_row(profiles, "cips").explanation

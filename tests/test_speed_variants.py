@@ -218,12 +218,14 @@ def test_real_grid_on_a_narrow_generator_fills_every_field(tmp_path):
     else:
         assert bf16["status"] == "skipped" and "AVX-512 BF16" in bf16["why"]
     assert rows[3]["status"] == "skipped" and "CUDA" in rows[3]["why"]
-    path, why = variant_plots.speedup_vs_error(SimpleNamespace(profiles=[prof]), tmp_path)
+    path, why = variant_plots.speedup_vs_error(
+        SimpleNamespace(profiles={("stylegan2", 32): prof}), tmp_path
+    )
     assert why is None and path.exists() and path.with_suffix(".svg").exists()
 
 
 def test_plot_says_why_when_there_is_no_timed_variant(tmp_path):
-    none = SimpleNamespace(profiles=[{"model": "x", "resolution": 64}])
+    none = SimpleNamespace(profiles={("x", 64): {"model": "x", "resolution": 64}})
     assert variant_plots.figures(none, tmp_path) == {}  # no grid asked for: no figure, no note
     path, why = variant_plots.speedup_vs_error(none, tmp_path)
     assert path is None and "profile.variants" in why

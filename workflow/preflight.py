@@ -197,6 +197,8 @@ def check_weights(cfg: settings.RunConfig, plans) -> list[Item]:
     from benchmarks.quality.nets import NETS
     from benchmarks.quality.weights import WEIGHT_URLS
 
+    if not cfg.datasets:  # a profile-only run (config/gpu-check.yaml): nothing is evaluated
+        return [Item("weights", "*", OK, "no weight files needed (no datasets to evaluate)")]
     nets = needed_nets(plans)
     files = {net: NETS[net].file for net in nets if NETS[net].file}
     weights_dir = cfg.quality.weights_dir
