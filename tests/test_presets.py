@@ -4,6 +4,7 @@ change; the paper config names no preset."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -32,15 +33,12 @@ def test_ada_auto_follows_the_released_formulas():
 
 def test_preset_sits_between_the_recipe_and_the_user():
     hp = resolve_hparams("stylegan2", preset="cpu-auto", resolution=64, batch=8)
-    assert hp["r1_gamma"] == pytest.approx(0.1024) and hp["mixing"] == 0.0  # over the recipe's 0.9
-    assert hp == {**hp, **preset_hparams("cpu-auto", 64, 8)}
+    assert hp.r1_gamma == pytest.approx(0.1024) and hp.mixing == 0.0  # over the recipe's 0.9
+    assert hp == replace(hp, **preset_hparams("cpu-auto", 64, 8))
     mine = resolve_hparams("stylegan2", {"lr": 0.003}, preset="cpu-auto", resolution=64, batch=8)
-    assert mine["lr"] == 0.003  # the user's value wins
-    assert resolve_hparams("stylegan2") == {
-        **settings.defaults(settings.HParams),
-        "mixing": 0.9,
-        "pl_weight": 2.0,
-    }  # no preset: the official recipe, unchanged
+    assert mine.lr == 0.003  # the user's value wins
+    official = replace(settings.HParams(), mixing=0.9, pl_weight=2.0)
+    assert resolve_hparams("stylegan2") == official  # no preset: the official recipe, unchanged
     with pytest.raises(TrainingError, match="unknown preset 'gpu-auto'; available: cpu-auto"):
         preset_hparams("gpu-auto", 64, 8)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -157,28 +158,24 @@ def test_unknown_keys_exit_2_with_one_line(dataset, tmp_path, capsys, flag, item
 
 def test_hparams_defaults_recipe_and_overrides():
     """HParams defaults ⊕ models.recipe(model) ⊕ the user's, unknown keys named in one line."""
-    defaults = settings.defaults(settings.HParams)
+    defaults = settings.HParams()
     sg, pf = resolve_hparams("stylegan2"), resolve_hparams("pixelfolder")
-    assert sg == {**defaults, "mixing": 0.9, "pl_weight": 2.0}  # stylegan2's registered recipe
+    assert sg == replace(defaults, mixing=0.9, pl_weight=2.0)  # stylegan2's registered recipe
     assert pf == resolve_hparams("cips") == defaults  # no recipe: the defaults only
-    assert resolve_hparams("stylegan2", {"mixing": 0})["mixing"] == 0  # the user's value wins
-    assert resolve_hparams("cips", {"r1_gamma": 5})["r1_gamma"] == 5
+    assert resolve_hparams("stylegan2", {"mixing": 0}).mixing == 0  # the user's value wins
+    assert resolve_hparams("cips", {"r1_gamma": 5}).r1_gamma == 5
     with pytest.raises(TrainingError, match=r"unknown hyper-parameter\(s\) lr_typo; known: ") as e:
         resolve_hparams("cips", {"lr_typo": 1})
     assert "\n" not in str(e.value) and "ema_rampup" in str(e.value)
     with pytest.raises(TrainingError, match="unknown model 'nosuchgan'"):
         resolve_hparams("nosuchgan")
-    g = make_optimizer([torch.zeros(1, requires_grad=True)], pf, pf["g_reg_interval"]).param_groups[
-        0
-    ]
-    d = make_optimizer([torch.zeros(1, requires_grad=True)], pf, pf["d_reg_interval"]).param_groups[
-        0
-    ]
+    g = make_optimizer([torch.zeros(1, requires_grad=True)], pf, pf.g_reg_interval).param_groups[0]
+    d = make_optimizer([torch.zeros(1, requires_grad=True)], pf, pf.d_reg_interval).param_groups[0]
     assert g["lr"] == pytest.approx(0.0016) and g["betas"] == (0.0, pytest.approx(0.99**0.8))
     assert d["lr"] == pytest.approx(0.002 * 16 / 17) and d["betas"][1] == pytest.approx(
         0.99 ** (16 / 17)
     )
-    assert ema_decay(pf["ema_half_life_steps"]) == 0.5 ** (32 / 10000)
+    assert ema_decay(pf.ema_half_life_steps) == 0.5 ** (32 / 10000)
 
 
 def test_cli_defaults_come_from_the_typed_config():

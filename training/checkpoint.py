@@ -25,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from common import settings
 from common.cli import UsageError, first_line
 from common.io import atomic_output, torch_load_failure, why_not_a_file
 from common.layout import SNAPSHOTS, TrainDir
@@ -319,7 +320,7 @@ def restore_training_state(nets, state: dict, hp: dict, d) -> tuple[int, int, fl
             len(rngs),
             d.world_size,
         )
-    if state["meta"]["hparams"] != hp:
+    if state["meta"]["hparams"] != settings.as_dict(hp):
         log.warning("hyper-parameters differ from the checkpoint's %s", state["meta"]["hparams"])
     meta = state["meta"]
     return int(meta["step"]), int(meta["nimg"]), float(state["loop"]["pl_mean"])

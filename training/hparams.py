@@ -23,11 +23,11 @@ def resolve_hparams(
     preset: str | None = None,
     resolution: int | None = None,
     batch: int | None = None,
-) -> dict:
-    """The hyper-parameters `model` trains with: HParams defaults ⊕ the model's recipe ⊕ the
-    named `preset` at this resolution and batch (training.presets) ⊕ `overrides`. An unknown
-    key or a value out of its range is a one-line TrainingError naming `where` the overrides
-    came from."""
+) -> settings.HParams:
+    """The hyper-parameters `model` trains with, typed (the loss, the optimisers and the EMA read
+    `hp.r1_gamma`, never a string key): HParams defaults ⊕ the model's recipe ⊕ the named
+    `preset` at this resolution and batch (training.presets) ⊕ `overrides`. An unknown key or a
+    value out of its range is a one-line TrainingError naming `where` the overrides came from."""
     from models import available, recipe
 
     if model not in available():
@@ -47,15 +47,15 @@ def resolve_hparams(
             )
         hp.update(extra)
     try:  # the merged values against HParams' ranges (lr > 0, 0 <= mixing <= 1, finite, ...)
-        settings.validate(hp, settings.HParams, where=where)
+        return settings.validate(hp, settings.HParams, where=where)
     except UsageError as exc:
         raise TrainingError(str(exc)) from None
-    return hp
 
 
-def off_recipe(model: str, hp: dict) -> dict:
+def off_recipe(model: str, hp: settings.HParams) -> dict:
     """{key: {"official": value, "used": value}} for every hyper-parameter `hp` sets away from
     the model's official recipe (HParams defaults ⊕ its registered recipe): what run.json
     records and the report's run box shows, so a preset or an override is never silent."""
-    official = resolve_hparams(model)
-    return {k: {"official": official[k], "used": v} for k, v in hp.items() if official.get(k) != v}
+    official = settings.as_dict(resolve_hparams(model))
+    used = settings.as_dict(hp)
+    return {k: {"official": official[k], "used": v} for k, v in used.items() if official[k] != v}

@@ -64,7 +64,7 @@ class Run:
 
     out: Path
     cfg: settings.Train  # the run options, whole (seed here may be a resumed run's)
-    hp: dict
+    hp: settings.HParams
     nets: Networks
     d: dist_utils.Dist
     device: torch.device

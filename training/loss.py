@@ -13,6 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from common import settings
+
 from .sampler import sample_ws
 
 
@@ -55,15 +57,15 @@ class StyleGAN2Loss:
     call the eager modules.
     """
 
-    def __init__(self, G, D, hp: dict, *, synthesis=None, critic=None):
+    def __init__(self, G, D, hp: settings.HParams, *, synthesis=None, critic=None):
         self.G, self.D, self.hp = G, D, hp
         self.synthesis = G.synthesis if synthesis is None else synthesis
         self.critic = D if critic is None else critic
-        self.mixing = float(hp["mixing"])
+        self.mixing = hp.mixing
 
     def augment(self, real: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Random horizontal flips of the reals (x-flip augmentation), if configured."""
-        if not self.hp["xflip"]:
+        if not self.hp.xflip:
             return real
         flip = (torch.rand(real.shape[0], generator=gen) < 0.5).to(real.device).view(-1, 1, 1, 1)
         return torch.where(flip, real.flip(3), real)
@@ -79,7 +81,7 @@ class StyleGAN2Loss:
         return d_logistic_loss(self.critic(real), self.critic(fake))
 
     def d_reg_due(self, step: int) -> bool:
-        return step % self.hp["d_reg_interval"] == 0
+        return step % self.hp.d_reg_interval == 0
 
     def d_reg(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(R1 penalty, the objective to backward: γ/2 · R1 · interval)."""
@@ -87,7 +89,7 @@ class StyleGAN2Loss:
         real_logits = self.D(real)
         r1 = r1_penalty(real_logits, real)
         # the 0·logit term puts every D parameter in the graph (zero, not missing, grads)
-        objective = self.hp["r1_gamma"] / 2 * r1 * self.hp["d_reg_interval"] + 0 * real_logits[0, 0]
+        objective = self.hp.r1_gamma / 2 * r1 * self.hp.d_reg_interval + 0 * real_logits[0, 0]
         return r1, objective
 
     # ---- G passes
@@ -95,22 +97,22 @@ class StyleGAN2Loss:
         return g_nonsaturating_loss(self.critic(self.synthesis(self.ws(n, gen, device))))
 
     def g_reg_due(self, step: int) -> bool:
-        return self.hp["pl_weight"] > 0 and step % self.hp["g_reg_interval"] == 0
+        return self.hp.pl_weight > 0 and step % self.hp.g_reg_interval == 0
 
     def g_reg_lengths(self, n: int, gen: torch.Generator, device):
         """(per-sample path lengths, the images) of a batch of n // pl_batch_shrink; the loop
         averages the lengths over the global batch before any penalty is taken."""
-        ws = self.ws(max(1, n // self.hp["pl_batch_shrink"]), gen, device)
+        ws = self.ws(max(1, n // self.hp.pl_batch_shrink), gen, device)
         img = self.G.synthesis(ws)
         return path_lengths(img, ws), img
 
     def next_pl_mean(self, pl_mean: torch.Tensor, batch_mean: torch.Tensor) -> torch.Tensor:
         """The target path length moves towards the global batch's mean length."""
-        return pl_mean + self.hp["pl_decay"] * (batch_mean - pl_mean)
+        return pl_mean + self.hp.pl_decay * (batch_mean - pl_mean)
 
     def g_reg(self, lengths: torch.Tensor, img: torch.Tensor, pl_mean: torch.Tensor):
         """(penalty, objective to backward) of lengths against the (updated) target mean."""
         hp = self.hp
         penalty = (lengths - pl_mean).pow(2).mean()
-        objective = hp["pl_weight"] * hp["g_reg_interval"] * penalty + 0 * img[0, 0, 0, 0]
+        objective = hp.pl_weight * hp.g_reg_interval * penalty + 0 * img[0, 0, 0, 0]
         return penalty, objective

@@ -51,7 +51,7 @@ def build_networks(model, resolution, build, hp, device):
         D = build_discriminator(**discriminator_kwargs(resolution, build)).to(device).train()
     except (TypeError, ValueError) as exc:
         raise TrainingError(f"cannot build {model}@{resolution} with {build}: {exc}") from None
-    if float(hp["mixing"]) > 0 and not G.supports_mixing:
+    if hp.mixing > 0 and not G.supports_mixing:
         raise TrainingError(f"{model} does not support style mixing; pass --hparam mixing=0")
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     return G, D, G_ema, freeze_unreachable(G, D, device)
@@ -62,15 +62,15 @@ def make_networks(model, resolution, build, hp, device) -> tuple[Networks, list[
     G, D, G_ema, frozen = build_networks(model, resolution, build, hp, device)
     g_params = [p for p in G.parameters() if p.requires_grad]
     d_params = [p for p in D.parameters() if p.requires_grad]
-    opt_G = make_optimizer(g_params, hp, int(hp["g_reg_interval"]))
-    opt_D = make_optimizer(d_params, hp, int(hp["d_reg_interval"]))
+    opt_G = make_optimizer(g_params, hp, hp.g_reg_interval)
+    opt_D = make_optimizer(d_params, hp, hp.d_reg_interval)
     return Networks(G, D, G_ema, opt_G, opt_D, g_params, d_params), frozen
 
 
 def make_optimizer(params, hp: dict, interval: int) -> torch.optim.Adam:
     """Adam with the lazy-regularisation correction c = interval / (interval + 1)."""
     c = interval / (interval + 1)
-    return torch.optim.Adam(params, lr=hp["lr"] * c, betas=(hp["beta1"] ** c, hp["beta2"] ** c))
+    return torch.optim.Adam(params, lr=hp.lr * c, betas=(hp.beta1**c, hp.beta2**c))
 
 
 def freeze_unreachable(G, D, device) -> list[str]:

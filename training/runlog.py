@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from common import settings
 from common.io import atomic_output, write_json
 from common.layout import TrainDir
 from data.dataset import dataset_info
@@ -45,7 +46,7 @@ def run_metadata(model, resolution, build, G, ds, hp, *, seed, batch, d, device,
         "variant": variant,
         "narrow": variant != "official architecture",
         "dataset": json.loads(json.dumps(dataset_info(ds), default=str)),
-        "hparams": hp,
+        "hparams": settings.as_dict(hp),
         "seed": seed,
         "batch": batch,
         "world_size": d.world_size,

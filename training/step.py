@@ -61,7 +61,7 @@ def training_step(
     if loss.g_reg_due(step):
         penalty, pl_mean = path_length_pass(nets, loss, draws, size, pl_mean, d)
 
-    update_ema(nets.G_ema, nets.G, ema_decay(hp["ema_half_life_steps"], step, hp["ema_rampup"]))
+    update_ema(nets.G_ema, nets.G, ema_decay(hp.ema_half_life_steps, step, hp.ema_rampup))
     stats = dist_utils.all_sum(torch.stack([loss_D, loss_G, r1, penalty]), d) / draws.total
     return stats, r1_ran, pl_mean
 

@@ -96,7 +96,7 @@ def batches(data: Path, workers: int):
 )  # the quick mode runs the default (fused) path only
 def test_training_step(benchmark, data, run_threads, name, path):
     hp = resolve_hparams(name)
-    interval = int(hp["d_reg_interval"])
+    interval = hp.d_reg_interval
     build = variant(name)
     torch.manual_seed(0)
     nets, _ = make_networks(name, RES, build, hp, DEVICE)
