@@ -26,9 +26,6 @@ from common.strict_yaml import yaml12_numbers
 # them (models.base.resolution_range). The one list of noise modes a generator accepts.
 RESOLUTIONS = (8, 16, 32, 64, 128, 256, 512, 1024)
 NOISE_MODES = ("const", "random", "none")
-# Named training presets (their values: training.presets), listed here so a config is checked
-# before anything is imported.
-HPARAM_PRESETS = ("cpu-auto",)
 # The profiler's speed variants, timed against eager fp32 (benchmarks/profiling/speed_variants.py)
 SPEED_VARIANTS = ("channels_last", "compile", "bf16", "tf32", "fp16", "cuda_graphs")
 
@@ -123,8 +120,7 @@ class Train:
     preset: str | None = opt(
         None,
         help="named hyper-parameter preset between each model's recipe and `hparams` "
-        "(training.presets; default: none, the official recipe)",
-        enum=[*HPARAM_PRESETS, None],
+        "(training.presets, which names them; default: none, the official recipe)",
     )
     hparams: dict = opt(factory=dict, help="every model's HParams (--hparam)", scope="workflow")
 

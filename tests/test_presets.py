@@ -58,3 +58,19 @@ def test_default_config_uses_the_preset_and_the_paper_config_does_not():
     assert default.train.preset == "cpu-auto"
     assert paper.train.preset is None and paper.train.hparams == {}
     assert all(not m.hparams for m in paper.models.values())
+
+
+def test_an_unknown_preset_in_a_config_is_one_line_naming_the_registered_ones():
+    """Preset names are checked like model and metric names: against the presets defined in
+    training.presets, the one place that lists them."""
+    from common.cli import UsageError
+    from workflow import config
+
+    cfg = settings.load(ROOT / "config" / "default.yaml")
+    bad = replace(cfg, train=replace(cfg.train, preset="gpu-auto"))
+    with pytest.raises(UsageError) as e:
+        config.check_registered(bad, "my.yaml")
+    assert (
+        str(e.value) == "my.yaml: train.preset: 'gpu-auto' is not registered; available: cpu-auto"
+    )
+    config.check_registered(cfg)  # the shipped one passes

@@ -14,8 +14,6 @@ at CPU scale (docs/training.md, "A preset made to learn on a CPU").
 
 from __future__ import annotations
 
-from common import settings
-
 from .errors import TrainingError
 
 
@@ -50,7 +48,6 @@ def cpu_auto(resolution: int, batch: int) -> dict:
 
 
 PRESETS = {"cpu-auto": cpu_auto}
-assert tuple(PRESETS) == settings.HPARAM_PRESETS, "common.settings.HPARAM_PRESETS lists them"
 
 
 def preset_hparams(name: str | None, resolution: int, batch: int) -> dict:

@@ -1,5 +1,5 @@
 """A run config as the workflow takes it: the schema (common.settings) plus every name a plug-in
-defines (models, metrics, extractors, hyper-parameters) checked against its registry.
+defines (models, metrics, extractors, hyper-parameters, presets) checked against its registry.
 
 The check lives here, above the rooms, because the registries are in `models` and
 `benchmarks`; `common.settings` below them knows only the schema.
@@ -20,12 +20,14 @@ from benchmarks.quality import registry
 from common import settings
 from common.cli import OneLineParser, UsageError, run
 from training.hparams import resolve_hparams
+from training.presets import PRESETS
 
 
 def check_registered(cfg: settings.RunConfig, where: str = "config") -> settings.RunConfig:
     """Names that plug-ins define must be registered; say which ones are."""
     checks = [
         ("models", list(cfg.models), models.available()),
+        ("train.preset", [cfg.train.preset] if cfg.train.preset else [], list(PRESETS)),
         ("quality.metrics", cfg.quality.metrics or [], registry.metric_names()),
         ("quality.curve_metric", [cfg.quality.curve_metric], registry.metric_names()),
         ("quality.extractor", [cfg.quality.extractor], registry.extractor_names()),
