@@ -55,7 +55,7 @@ def device_info(device) -> dict:
 def device_label(info: dict) -> str:
     """One device_info as the line every table, claim and comparison names it by; two timings
     are comparable only when their labels are equal (same device, name and threads)."""
-    return f"{info['device']} ({info['device_name']}, {info['threads']} threads)"
+    return f"{info.get('device')} ({info.get('device_name')}, {info.get('threads')} threads)"
 
 
 # The flags that decide which kernels torch, oneDNN and MKL may run, as Linux (x86, ARM) and

@@ -9,7 +9,7 @@ import hashlib
 import json
 
 from common.invocation import code_text
-from common.provenance import isa_summary
+from common.provenance import device_label, isa_summary
 from reports.collect import RunResults
 
 # what makes two runs' quality numbers incomparable when it differs (keys of the metric card)
@@ -30,10 +30,10 @@ def run_device(run: RunResults) -> str:
     """The device a run was timed on, else the one its metrics were computed on."""
     for p in run.profiles.values():
         if p.get("latency"):
-            return device_name(p["latency"]["device_info"])
+            return device_label(p["latency"]["device_info"])
     for q in run.quality.values():
         if q.get("card", {}).get("device"):
-            return device_name(q["card"]["device"])
+            return device_label(q["card"]["device"])
     return "not recorded"
 
 
@@ -54,10 +54,6 @@ def code_version(run: RunResults) -> str:
     return head if code else "not recorded"
 
 
-def device_name(info: dict) -> str:
-    return f"{info.get('device')} ({info.get('device_name')}, {info.get('threads')} threads)"
-
-
 def machines(profiles) -> dict[str, dict | None]:
     """Device label -> the fingerprint of the run's machine on it: of the timed jobs on that
     label, the one whose kernel peak was highest, None when no job recorded a fingerprint
@@ -69,7 +65,7 @@ def machines(profiles) -> dict[str, dict | None]:
         lat = p.get("latency")
         if not lat:
             continue
-        label = device_name(lat["device_info"])
+        label = device_label(lat["device_info"])
         fp, best = lat.get("fingerprint"), out.get(label)
         if best is None or (fp and _peak(fp) > _peak(best)):
             out[label] = fp
