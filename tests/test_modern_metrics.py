@@ -308,10 +308,8 @@ def test_missing_weights_refused_in_one_line(metric, file, where, monkeypatch, t
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     with pytest.raises(QualityError) as err:
-        Q.evaluate(
-            Replay({0: SETS[0]}), ArrayDataset(SETS[0]), metrics=[metric], num_gen=N,
-            weights_dir=tmp_path / "weights", cache_dir=None, progress=False,
-        )  # fmt: skip
+        q = settings.Quality(metrics=[metric], num_gen=N, weights_dir=str(tmp_path / "weights"))
+        Q.evaluate(Replay({0: SETS[0]}), ArrayDataset(SETS[0]), q, cache_dir=None, progress=False)
     msg = str(err.value)
     cached = vit_nets.hub_checkpoint_path() if metric == "fd_dinov2" else vit_nets.clip_cache_path()
     assert "\n" not in msg and str(cached) in msg and where in msg
