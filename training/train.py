@@ -22,6 +22,7 @@ import torch
 from common import sections, settings
 from common.cli import EXIT_FAILURE, OneLineParser, parse_overrides, run, setup_logging
 from common.device import add_device_flag
+from common.layout import TRAIN_DIR
 
 from .errors import NonFiniteLossError
 
@@ -33,7 +34,7 @@ def build_parser() -> OneLineParser:
     arg = p.add_argument
     arg("--model", required=True, help="registered generator name (models.available())")
     arg("--data", required=True, help="prepared dataset file (python -m data.prepare)")
-    arg("--out", required=True, help="run directory: checkpoints/, samples/, log.csv, run.json")
+    arg("--out", required=True, help=f"run directory: {', '.join(TRAIN_DIR.values())}")
     arg(
         "--build",
         action="append",
