@@ -44,6 +44,7 @@ from benchmarks.claims.rows import (
     REPRODUCED,
     ClaimRow,
 )
+from benchmarks.profiling import registry as measure_registry
 from benchmarks.profiling.device_roof import device_roofs, row_utilization
 from benchmarks.profiling.measures.latency import CLAIM_BATCH, CLAIM_RESOLUTION
 from benchmarks.profiling.timing import log_half, ratio_interval
@@ -216,7 +217,8 @@ def speed_row(profiles: dict, other: str, batch: int = BATCH) -> ClaimRow:
         return missing(f"the latency row of {', '.join(bad)} is invalid (see the latency table)")
     ia, ib = median_interval(a), median_interval(b)
     ratio, lo, hi = ratio_interval(ia, ib)
-    mac_ratio = pb["macs"] / pa["macs"]
+    gmacs = measure_registry.column("GMACs")  # the MACs measure's column, as the table reads it
+    mac_ratio = gmacs.value(pb) / gmacs.value(pa)
     noisy = [name for name, r in ((us, a), (them, b)) if r.get("noisy")]
     verdict, why = judge(want, ratio, lo, hi, mac_ratio, noisy, us, them)
     measured = f"{ratio:.2f}× [{lo:.2f}–{hi:.2f}] on {dev_a}, batch {batch}"
