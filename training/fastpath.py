@@ -20,7 +20,6 @@ backend flags in force) is recorded by `numerics` in run.json and in every check
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 
 import torch
 
@@ -29,8 +28,7 @@ from common import settings
 from .errors import TrainingError
 
 # The precisions are the Train section's (its schema's enum); what each runs under is here.
-_PRECISION = next(f for f in dataclasses.fields(settings.Train) if f.name == "precision")
-PRECISIONS = tuple(_PRECISION.metadata["schema"]["enum"])
+PRECISIONS = tuple(settings.schema_of(settings.Train)["properties"]["precision"]["enum"])
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}  # fp32: no autocast
 assert set(_AUTOCAST) < set(PRECISIONS), (_AUTOCAST, PRECISIONS)
 
