@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from importlib import metadata
 
+from common import allocator
 from common.cli import first_line
 
 DISTRIBUTIONS = ("torch", "torchvision", "numpy", "scipy", "clean-fid", "fvcore", "ptflops")
@@ -45,6 +46,7 @@ def device_info(device) -> dict:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "dtype": "float32",
+        "allocator": allocator.state(),
     }
     if device.type == "cuda":
         info["cuda"] = torch.version.cuda

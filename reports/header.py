@@ -12,6 +12,7 @@ import html
 import shlex
 from pathlib import Path
 
+from common import allocator
 from common.invocation import code_text
 from common.provenance import code_version, versions
 from data.prepare import SKIP_REASONS, skip_text
@@ -22,8 +23,15 @@ NOT_RECORDED = "not recorded (no invocation.json: these results were not made by
 
 
 def timing_device(res: RunResults) -> str:
-    timed = any(p.get("latency") for p in res.profiles.values())
-    return device_line(res.profiles.values()) if timed else "no timing in this run"
+    """The device line, and the CPU allocator the timings ran with where they recorded it."""
+    timed = [p["latency"] for p in res.profiles.values() if p.get("latency")]
+    if not timed:
+        return "no timing in this run"
+    found = next(
+        (t["device_info"]["allocator"] for t in timed if "allocator" in t["device_info"]), None
+    )
+    line = device_line(res.profiles.values())
+    return line + (f"; CPU allocator: {allocator.describe(found)}" if found else "")
 
 
 def library_versions(res: RunResults) -> str:

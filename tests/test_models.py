@@ -338,3 +338,34 @@ def test_load_official_errors(tmp_path):
     torch.save({"g": {}}, other)
     with pytest.raises(OfficialCheckpointError, match="has no 'g_ema' entry"):
         models.load_official(other, "pixelfolder")
+
+
+def test_cips_keeps_its_input_features_in_eval_and_recomputes_when_they_change():
+    """The z-independent Fourier features and embedding are built once per eval no-grad forward
+    series: bit-identical outputs to a fresh computation, a new cache after an in-place update
+    of a source tensor (an optimizer step, load_state_dict), never in train mode or under
+    autograd (the gradients need the graph)."""
+    G = models.build("cips", resolution=32, width=0.125).eval()
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0))
+
+    def fresh():
+        G.__dict__.pop("_input_cache", None)
+        return G(z, noise_mode="const")
+
+    with torch.no_grad():
+        first = fresh()
+        kept = G.__dict__["_input_cache"][1]
+        assert torch.equal(G(z, noise_mode="const"), first)
+        assert G.__dict__["_input_cache"][1] is kept  # reused, not rebuilt
+        G.lff.ffm.conv.weight.mul_(1.5)  # in place, as Adam and load_state_dict write
+        moved = G(z, noise_mode="const")
+        assert not torch.equal(moved, first)
+        assert torch.equal(moved, fresh())
+    G.__dict__.pop("_input_cache")
+    y = G(z, noise_mode="const")  # autograd on: recomputed, gradients reach the sources
+    y.sum().backward()
+    assert G.lff.ffm.conv.weight.grad is not None and "_input_cache" not in G.__dict__
+    with torch.no_grad():
+        G.train()
+        G(z, noise_mode="const")
+    assert "_input_cache" not in G.__dict__

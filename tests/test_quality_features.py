@@ -105,3 +105,21 @@ def test_quantize_is_nvidia_rule():
     x = torch.tensor([-1.5, -1.0, -0.004, 0.0, 0.5, 0.99, 1.0, 2.0])
     expected = torch.tensor([0, 0, 127, 128, 191, 254, 255, 255], dtype=torch.uint8)
     assert torch.equal(quantize(x), expected)
+
+
+def test_feature_nets_see_at_most_net_batch_images_whatever_the_input_batches():
+    """Images reach a feature net in forwards of at most NET_BATCH (its fast size on CPU), in
+    order, whatever batches the samples come in; the features are the per-image ones."""
+    from benchmarks.quality.features import NET_BATCH
+
+    seen = []
+
+    def net(x, resize):  # a per-image feature: the mean of each channel
+        seen.append(len(x))
+        return x.float().mean((2, 3))
+
+    u8 = torch.randint(0, 256, (3 * NET_BATCH + 1, 3, 8, 8), dtype=torch.uint8)
+    spec = FeatureSpec("fake", "none")
+    feats = extract(u8.split(2 * NET_BATCH + 1), [spec], {"fake": net}, CPU, progress=False)
+    assert max(seen) == NET_BATCH and sum(seen) == len(u8)
+    np.testing.assert_array_equal(feats[spec], u8.float().mean((2, 3)).numpy())

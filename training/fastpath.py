@@ -23,7 +23,7 @@ import contextlib
 
 import torch
 
-from common import settings
+from common import allocator, settings
 
 from .errors import TrainingError
 
@@ -128,8 +128,8 @@ def backend_flags(cfg: settings.Train):
 
 
 def numerics(cfg: settings.Train) -> dict:
-    """The Train section's fast-path fields and the backend flags in force, for run.json and
-    checkpoints."""
+    """The Train section's fast-path fields, the backend flags in force and the CPU allocator's
+    settings, for run.json and checkpoints."""
     return {
         "precision": cfg.precision,
         "autocast_passes": "D, G" if _AUTOCAST.get(cfg.precision) else "none",
@@ -140,4 +140,5 @@ def numerics(cfg: settings.Train) -> dict:
         "float32_matmul_precision": str(torch.get_float32_matmul_precision()),
         "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
         "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+        "cpu_allocator": allocator.state(),  # common.allocator: bit-identical, fewer page faults
     }

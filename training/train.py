@@ -19,7 +19,7 @@ import sys
 
 import torch
 
-from common import sections, settings
+from common import allocator, sections, settings
 from common.cli import EXIT_FAILURE, OneLineParser, parse_overrides, run, setup_logging
 from common.device import add_device_flag
 from common.layout import TRAIN_DIR
@@ -69,6 +69,7 @@ def main(argv=None) -> int:
     build = parse_overrides(args.build, "--build")
     hparams = parse_overrides(args.hparam, "--hparam")
     setup_logging()
+    allocator.tune()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     from tqdm.contrib.logging import logging_redirect_tqdm

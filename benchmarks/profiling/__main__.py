@@ -20,6 +20,7 @@ import sys
 import models
 from benchmarks.profiling import counting
 from benchmarks.profiling.profile import context, run_measures
+from common import allocator
 from common.cli import (
     EXIT_FAILURE,
     OneLineParser,
@@ -61,6 +62,7 @@ def parse_args(argv):
 def main(argv=None) -> int:
     a = parse_args(argv)
     setup_logging(a.verbose)
+    allocator.tune()
     cfg = from_args(Profile, a)
     build = parse_overrides(a.build, "--build")
     out = check_writable(a.out)

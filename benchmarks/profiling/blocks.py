@@ -83,7 +83,8 @@ def _inr_gan(G) -> list[Block]:
 
 def _cips(G) -> list[Block]:
     # the embedding is used directly in train mode but grid-sampled in eval mode (its module is
-    # then never called), so it is no module of the input block
+    # then never called), so it is no module of the input block; a warm eval forward reuses the
+    # z-independent features (CIPSGenerator.input_features), so this block is then mostly conv1
     out = [Block("input (Fourier features, embedding, conv1)", ("lff", "conv1"))]
     for i in range(len(G.to_rgbs)):
         width = G.linears[2 * i].conv.out_ch

@@ -13,7 +13,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from common import settings
+from common import allocator, settings
 from common.cli import OneLineParser, check_writable, check_writable_dir, first_line
 from common.device import add_device_flag, resolve_device
 from common.io import write_json
@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         _check_cache_dir(cache_dir_of(args))
     if args.threads is not None:
         _limit_threads(args.threads)
+    allocator.tune()
     result = evaluate_args(args)
     write_json(out, result)
     summary = ", ".join(f"{k}={v:.4g}" for k, v in result["summary"].items())

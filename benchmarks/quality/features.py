@@ -24,6 +24,11 @@ from .distances import feature_stats
 from .registry import FeatureSpec
 
 FEATURES_VERSION = 1  # bump when extraction changes in a way that invalidates cached features
+# Images per feature-net forward, whatever the batches the images come in. Features do not depend
+# on it beyond fp32 rounding; speed does: a TF-Inception forward on 2 CPU threads took 87-90 ms
+# per image at 4-8 images and 96-114 ms at 16-32 (AMD EPYC, AVX2), where the activations outgrow
+# the caches and the allocator's reuse limit (common.allocator).
+NET_BATCH = 8
 
 
 def quantize(images: torch.Tensor) -> torch.Tensor:
@@ -73,8 +78,9 @@ def extract(
                 inputs["none"] = u8.to(device).float()
             with torch.no_grad():
                 for spec in specs:
-                    feats = nets[spec.net](inputs[spec.resize], spec.resize)
-                    out[spec].append(feats.float().cpu().numpy().reshape(len(u8), -1))
+                    for x in inputs[spec.resize].split(NET_BATCH):
+                        feats = nets[spec.net](x, spec.resize)
+                        out[spec].append(feats.float().cpu().numpy().reshape(len(x), -1))
             bar.update(len(u8))
     return {s: np.concatenate(v) if v else np.zeros((0, 0), np.float32) for s, v in out.items()}
 
