@@ -268,6 +268,11 @@ class ModulatedConv2d(nn.Module):
             flat = wmat.reshape(b * self.out_ch, self.in_ch)
             res = torch.mm(flat, x[0].view(self.in_ch, hw), **into(b * self.out_ch, hw))
             return res.view(b, self.out_ch, h, w_)
+        if b > 1 and x.stride(0) == 0 and x[:1].is_contiguous(memory_format=torch.channels_last):
+            # the same in channels-last: each sample's (HW, in) @ (in, out) reads the one input
+            pixels = x[0].permute(1, 2, 0).reshape(1, hw, self.in_ch).expand(b, hw, self.in_ch)
+            res = torch.bmm(pixels, wmat.transpose(1, 2), **into(b, hw, self.out_ch))
+            return res.view(b, h, w_, self.out_ch).permute(0, 3, 1, 2)
         if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
             res = torch.bmm(wmat, x.reshape(b, self.in_ch, hw), **into(b, self.out_ch, hw))
             return res.view(b, self.out_ch, h, w_)

@@ -184,7 +184,7 @@ def test_modulated_conv_paths_match_per_sample_loop(k, upsample, demod):
     assert_within(conv.forward_activations(x_cl, s), ref, bound, "activations, channels-last")
 
 
-@pytest.mark.parametrize("layout", ["nchw", "channels_last", "broadcast"])
+@pytest.mark.parametrize("layout", ["nchw", "channels_last", "broadcast", "broadcast_cl"])
 @pytest.mark.numerics
 def test_1x1_modconv_workspace_and_broadcast_batch_match_bmm(layout):
     """A 1×1 grouped layer writes into a given workspace under no_grad (CIPS reuses two), and a
@@ -194,8 +194,10 @@ def test_1x1_modconv_workspace_and_broadcast_batch_match_bmm(layout):
     x, w, noise = torch.randn(3, 6, 4, 4), torch.randn(3, 7), torch.randn(1, 1, 4, 4)
     if layout == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
-    if layout == "broadcast":
+    if layout.startswith("broadcast"):  # CIPS's input features: one map for the batch
         x = x[:1].expand(3, -1, -1, -1)
+    if layout == "broadcast_cl":  # ... channels-last on CPU (CIPSGenerator.input_features)
+        x = x[:1].contiguous(memory_format=torch.channels_last).expand(3, -1, -1, -1)
     ref = L.fused_leaky_relu(sc.conv(x.contiguous(), w) + noise * sc.noise.weight, sc.activate.bias)
     with torch.no_grad():
         c = sc.conv
@@ -208,6 +210,8 @@ def test_1x1_modconv_workspace_and_broadcast_batch_match_bmm(layout):
     with torch.no_grad():
         y = sc(x, w, noise=noise, out=ws)
     assert y.data_ptr() == ws.data_ptr()
+    if layout == "broadcast_cl":  # the layout is kept for the next layer
+        assert y.is_contiguous(memory_format=torch.channels_last)
     assert_within(y, ref, bound, "no_grad, into the workspace")
     assert_within(sc(x, w, noise=noise, out=ws), ref, bound, "autograd")  # workspace ignored
 
