@@ -73,9 +73,11 @@ class CIPSGenerator(Generator):
         (at 256 px they were ~12 % of a CIPS forward on CPU: the LFF conv, sin, grid_sample and
         the concat), on CPU in channels-last layout, which the 1×1 ModFCs then keep: their
         per-pixel matmuls run ~25 % faster as (pixels, in) @ (in, out) than as (out, in) @
-        (in, pixels) (ModulatedConv2d._matmul_1x1). The cache is keyed by the three tensors they come from (storage and
-        in-place version: an optimizer step or load_state_dict invalidates it) and by the size,
-        device and dtype; training, autograd and torch.compile always recompute."""
+        (in, pixels) (ModulatedConv2d._matmul_1x1). The cache is keyed by the three tensors
+        they come from (storage and in-place version: an optimizer step or load_state_dict
+        invalidates it) and by the size, device and dtype; training, autograd and
+        torch.compile always recompute. It holds one input-sized tensor (256 MiB at 256 px)
+        for as long as the model lives; the forward needs that much at its start anyway."""
         coords = coord_grid(1, r, r, device=device, dtype=dtype)
         if self.training or torch.is_grad_enabled() or torch.compiler.is_compiling():
             return torch.cat([self.lff(coords), self.embedding(coords)], dim=1)
