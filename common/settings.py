@@ -95,7 +95,7 @@ class Train:
     workers: int | None = opt(
         None, help="DataLoader workers (default: 0 on CPU, 2 on CUDA)", minimum=0
     )
-    log_every: int = opt(10, help="a log.csv row every N steps", minimum=1)
+    log_every: int = opt(10, help="a training-log row every N steps", minimum=1)
     grid: int = opt(8, help="sample grid of GRID×GRID images per snapshot", minimum=1)
     keep: int | None = opt(None, help="keep only the newest N snapshots", minimum=1)
     micro_batch: int | None = opt(

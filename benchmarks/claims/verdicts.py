@@ -206,8 +206,8 @@ def fid_row(metrics: dict, key: str, rehearsal: bool = False) -> ClaimRow:
     if res is None or fid is None or not (paper_setting or rehearsal):
         why = (
             f"no Inception FID of full-width {us}@256 on a dataset named '{dataset}' in "
-            "this run (the default run uses embedded data and proxy features); run "
-            "config/paper.yaml"
+            "this run (the default run trains narrow variants at 64 px on embedded faces); "
+            "run config/paper.yaml"
         )
         return ClaimRow(claim, num.source, pv, "—", tol, NOT_MEASURED, why, num.value, None, "FID")
     card = res.get("card", {})
