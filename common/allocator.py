@@ -54,7 +54,8 @@ def tune() -> dict:
         "top_pad": (_M_TOP_PAD, TOP_PAD),
     }
     applied = {key: value for key, (param, value) in wanted.items() if libc.mallopt(param, value)}
-    _state = {"allocator": "glibc malloc, tuned", "tuned": bool(applied), **applied}
+    name = "glibc malloc, tuned" if applied else "glibc malloc (mallopt refused every setting)"
+    _state = {"allocator": name, "tuned": bool(applied), **applied}
     return state()
 
 

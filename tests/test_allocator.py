@@ -20,7 +20,7 @@ GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 # A fresh process allocates a 16-MiB activation: untuned glibc (mmap threshold 128 KiB) maps it
 # with mmap, to be unmapped on free and faulted in again next time; tuned, it comes from the heap,
 # which keeps it when freed (mallinfo2: hblkhd counts the bytes in mmapped blocks).
-ROUNDS = """
+PROBE = """
 import ctypes, ctypes.util, json, sys, torch
 from common import allocator
 class MallInfo2(ctypes.Structure):  # glibc >= 2.33
@@ -38,16 +38,16 @@ print(json.dumps({"mapped": mapped, "kept": libc.mallinfo2().fordblks, "state": 
 """
 
 
-def rounds(mode: str) -> dict:
+def probe(mode: str) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", ROUNDS, mode], capture_output=True, text=True, check=True
+        [sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True
     ).stdout
     return json.loads(out.splitlines()[-1])
 
 
 @pytest.mark.skipif(not GLIBC, reason="the tuning applies to glibc malloc only")
 def test_tuned_allocator_serves_activations_from_the_heap_that_keeps_them():
-    default, tuned = rounds("default"), rounds("tuned")
+    default, tuned = probe("default"), probe("tuned")
     size = 16 * 2**20
     assert default["mapped"] >= size, default  # mmapped: given back on free
     assert tuned["mapped"] == 0 and tuned["kept"] >= size, tuned  # heap: kept on free
