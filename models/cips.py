@@ -75,7 +75,8 @@ class CIPSGenerator(Generator):
         per-pixel matmuls run ~25 % faster as (pixels, in) @ (in, out) than as (out, in) @
         (in, pixels) (ModulatedConv2d._matmul_1x1). The cache is keyed by the three tensors
         they come from (storage and in-place version: an optimizer step or load_state_dict
-        invalidates it) and by the size, device and dtype; training, autograd and
+        invalidates it; a write through `.data` bypasses the version counter and would not,
+        which no code here does) and by the size, device and dtype; training, autograd and
         torch.compile always recompute. It holds one input-sized tensor (256 MiB at 256 px)
         for as long as the model lives; the forward needs that much at its start anyway."""
         coords = coord_grid(1, r, r, device=device, dtype=dtype)
