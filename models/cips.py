@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Generator, scale_width
-from .coords import LFF, coord_grid
+from .coords import LFF, coord_grid, kept
 from .layers import ConstantInput, StyledConv, ToRGB
 from .registry import register
 
@@ -70,28 +70,24 @@ class CIPSGenerator(Generator):
         """(1, 2·hidden, r, r): Fourier features and coordinate embedding of the pixel grid.
 
         They do not depend on z, so a no-grad eval forward computes them once and keeps them
-        (at 256 px they were ~12 % of a CIPS forward on CPU: the LFF conv, sin, grid_sample and
-        the concat), on CPU in channels-last layout, which the 1×1 ModFCs then keep: their
-        per-pixel matmuls run ~25 % faster as (pixels, in) @ (in, out) than as (out, in) @
-        (in, pixels) (ModulatedConv2d._matmul_1x1). The cache is keyed by the three tensors
-        they come from (storage and in-place version: an optimizer step or load_state_dict
-        invalidates it; a write through `.data` bypasses the version counter and would not,
-        which no code here does) and by the size, device and dtype; training, autograd and
-        torch.compile always recompute. It holds one input-sized tensor (256 MiB at 256 px)
-        for as long as the model lives; the forward needs that much at its start anyway."""
+        (`coords.kept`; at 256 px they were ~12 % of a CIPS forward on CPU: the LFF conv, sin,
+        grid_sample and the concat), on CPU in channels-last layout, which the 1×1 ModFCs then
+        keep: their per-pixel matmuls run ~25 % faster as (pixels, in) @ (in, out) than as
+        (out, in) @ (in, pixels) (ModulatedConv2d._matmul_1x1). Training and autograd always
+        recompute them. The kept tensor is input-sized (256 MiB at 256 px) and lives as long as
+        the model; the forward needs that much at its start anyway."""
         coords = coord_grid(1, r, r, device=device, dtype=dtype)
-        if self.training or torch.is_grad_enabled() or torch.compiler.is_compiling():
+        if self.training or torch.is_grad_enabled():
             return torch.cat([self.lff(coords), self.embedding(coords)], dim=1)
-        sources = (self.lff.ffm.conv.weight, self.lff.ffm.conv.bias, self.emb.input)
-        key = (r, str(device), dtype, *((t.data_ptr(), t._version) for t in sources))
-        cached = self.__dict__.get("_input_cache")
-        if cached is None or cached[0] != key:
+
+        def build():
             x = torch.cat([self.lff(coords), self.embedding(coords)], dim=1)
             if x.device.type == "cpu":  # channels-last: every ModFC after it keeps the layout
                 x = x.contiguous(memory_format=torch.channels_last)
-            cached = (key, x)
-            self.__dict__["_input_cache"] = cached
-        return cached[1]
+            return x
+
+        sources = (self.lff.ffm.conv.weight, self.lff.ffm.conv.bias, self.emb.input)
+        return kept(self, "_input_cache", sources, (r, str(device), dtype), build)
 
     def workspaces(self, x: torch.Tensor) -> tuple:
         """Two buffers the layers write their outputs into in turn under no_grad (each layer

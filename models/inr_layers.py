@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .coords import kept
 from .layers import (
     LRELU_SLOPE,
     MODCONV_MODES,
@@ -251,8 +252,11 @@ class CoordFuser(nn.Module):
     (`log_basis`, fixed) stacked on the random basis (`random_basis`, N(0, 10) drawn at
     construction and then fixed: a buffer), and `const_embs` a learned (1, C, R, R) embedding.
 
-    The features do not depend on z: they are built once per call at batch 1 and the caller
-    broadcasts them (the official code builds them per sample and caches them)."""
+    The features do not depend on z: they are built at batch 1 and the caller broadcasts them
+    (the official code builds them per sample and caches them). In eval mode the sin/cos part,
+    which comes from buffers only, is computed once and kept (`coords.kept`), and a no-grad
+    forward keeps the whole stack too, until `const_embs` changes. At 256 px the sin/cos and the
+    concatenation were ~10 % of an INR-GAN forward on CPU; at the 64 px of training, ~1 ms."""
 
     def __init__(
         self,
@@ -283,17 +287,32 @@ class CoordFuser(nn.Module):
     def bases(self) -> list[torch.Tensor]:
         return [getattr(self, n) for n in ("log_basis", "random_basis") if hasattr(self, n)]
 
-    def features(self, dtype=torch.float32) -> torch.Tensor:
-        """(total_dim, R·R) features of this resolution."""
-        r, parts = self.resolution, []
-        if self.n_fourier:
-            basis = torch.cat(self.bases())
+    def fourier(self) -> torch.Tensor:
+        """(n_fourier · (2 if cosine else 1), R·R): sin (and cos) of the bases at the grid."""
+        r, bases = self.resolution, self.bases()
+
+        def build():
+            basis = torch.cat(bases)
             coords = inr_coord_grid(r, device=basis.device, dtype=basis.dtype).view(2, r * r)
             emb = torch.mm(basis, coords)
-            parts += [emb.sin(), emb.cos()] if self.use_cosine else [emb.sin()]
-        if self.const_feats:
-            parts.append(self.const_embs.view(self.const_feats, r * r))
-        return torch.cat(parts).to(dtype)
+            return torch.cat([emb.sin(), emb.cos()] if self.use_cosine else [emb.sin()])
+
+        return kept(self, "_fourier", bases, (str(bases[0].device), bases[0].dtype), build)
+
+    def features(self, dtype=torch.float32) -> torch.Tensor:
+        """(total_dim, R·R) features of this resolution."""
+        r = self.resolution
+
+        def build():
+            parts = [self.fourier()] if self.n_fourier else []
+            if self.const_feats:
+                parts.append(self.const_embs.view(self.const_feats, r * r))
+            return torch.cat(parts).to(dtype)
+
+        sources = [*self.bases(), *([self.const_embs] if self.const_feats else [])]
+        if not sources:
+            return build()  # nothing at all: an empty stack is not worth a key
+        return kept(self, "_features", sources, (str(sources[0].device), dtype), build)
 
 
 class CoordInput(nn.Module):

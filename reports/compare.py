@@ -116,8 +116,10 @@ def quality_rows(a: RunResults, b: RunResults) -> list[dict]:
 def _spread(row: dict) -> float | None:
     """How well a row's median is known: half its 95 % CI where the profile has one (how far
     the median itself may be off), else its IQR (older profiles: the spread of the times)."""
-    ci = row.get("ci95_ms")
-    return (ci[1] - ci[0]) / 2 if ci else row.get("iqr_ms")
+    lo, hi = row.get("ci95_lo_ms"), row.get("ci95_hi_ms")
+    if measure_registry.known(lo) and measure_registry.known(hi):
+        return (hi - lo) / 2
+    return row.get("iqr_ms")
 
 
 def _timings(run: RunResults) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from benchmarks.profiling.measures.latency import OLD_KNOB_NAMES, PROFILE_KNOBS
 from common.invocation import code_text
 from common.provenance import device_label, isa_summary
 from reports.collect import RunResults
@@ -123,7 +124,8 @@ def _flat(prefix: str, value, out: dict) -> None:
 def settings(run: RunResults) -> dict:
     """Every setting the results record, flattened to `where.key` names (e.g.
     `quality[faces/stylegan2].num_gen`, `train[faces/stylegan2].seed`, `profile[stylegan2@64]
-    .latency.min_repeats`), so two runs' differences can be listed one per line."""
+    .latency.latency_repeats`), so two runs' differences can be listed one per line. Profile
+    knobs go by their config names, whatever the profile's age."""
     out: dict = {}
     for (d, m), q in run.quality.items():
         card = q.get("card", {})
@@ -140,9 +142,10 @@ def settings(run: RunResults) -> dict:
         where = f"profile[{m}@{res}]"
         _flat(f"{where}.overrides", p.get("overrides", {}), out)
         lat = p.get("latency") or {}
-        for key in ("warmup", "min_repeats", "min_time_s", "noise_mode"):
-            if key in lat:
-                out[f"{where}.latency.{key}"] = lat[key]
+        for key, value in lat.items():
+            key = OLD_KNOB_NAMES.get(key, key)  # an older profile's name for the same knob
+            if key in (*PROFILE_KNOBS, "claim_ci_target", "claim_max_time", "noise_mode"):
+                out[f"{where}.latency.{key}"] = value
     return out
 
 

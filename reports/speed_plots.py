@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
-from benchmarks.profiling.device_roof import device_roofs, row_utilization
+from benchmarks.profiling import registry as measure_registry
+from benchmarks.profiling.device_roof import device_roofs, with_device_roofs
+from benchmarks.profiling.measures.blocks import WHOLE, WHOLE_HOOKED
 from benchmarks.quality import registry
-from common.provenance import device_label
 from reports import html as H
 from reports.collect import RunResults
 from reports.plots import (
@@ -38,6 +39,7 @@ from reports.plots import (
 
 Plot = tuple[Path | None, str | None]
 MARKERS = {64: "o", 256: "s"}
+GIGA = 1e9
 
 
 def shown(plot: Plot, caption: str) -> str:
@@ -52,33 +54,37 @@ def shown(plot: Plot, caption: str) -> str:
 
 # --------------------------------------------------------------------------- roofline
 def roofline_points(res: RunResults) -> tuple[pd.DataFrame, dict]:
-    """(one row per timed batch with an operational intensity, the roofline by device): the
-    device roofline of the latency table and the speed claims (device_roof.device_roofs, the
-    best peak and bandwidth over the run's jobs), so every point lies under it and each point's
-    utilization is the table's."""
+    """(one row per valid timed batch with an operational intensity, the roofline by device):
+    the latency table's rows (`table_rows`, given the device roofline of the table and the
+    speed claims, device_roof.device_roofs: the best peak and bandwidth over the run's jobs), so
+    every point lies under it and each point's utilization is the table's. A profile from before
+    per-batch intensity takes the traffic measure's batch-1 intensity."""
     rows = []
     roofs = device_roofs(res.profiles.values())
-    for p in res.profiles.values():
-        lat = p.get("latency") or {}
-        dev = device_label(lat["device_info"]) if lat else None
-        if dev not in roofs:
-            continue
-        intensity_default = (p.get("traffic") or {}).get("intensity_macs_per_byte")
-        for b, r in (lat.get("by_batch") or {}).items():
-            intensity = r.get("intensity_macs_per_byte", intensity_default)
-            if intensity and r.get("achieved_macs_per_s") and r.get("valid", True):
-                found = row_utilization({**r, "intensity_macs_per_byte": intensity}, roofs[dev])
-                rows.append(
-                    {
-                        "device": dev,
-                        "model": p["model"],
-                        "resolution": int(p["resolution"]),
-                        "batch": int(b),
-                        "intensity": float(intensity),
-                        "achieved": float(r["achieved_macs_per_s"]),
-                        "utilization": found[1] if found else None,
-                    }
-                )
+    for p in with_device_roofs(res.profiles.values()):
+        fallback = measure_registry.column("intensity_MACs_per_byte").value(p)
+        for r in measure_registry.table_rows("latency", p):
+            intensity = r["intensity_at_batch"]
+            intensity = intensity if measure_registry.known(intensity) else fallback
+            if r["device"] not in roofs or r[measure_registry.VALID] is False:
+                continue
+            if not (
+                measure_registry.known(intensity)
+                and measure_registry.known(r["achieved_GMAC_per_s"])
+            ):
+                continue
+            util = r["utilization_vs_attainable"]
+            rows.append(
+                {
+                    "device": r["device"],
+                    "model": p["model"],
+                    "resolution": int(p["resolution"]),
+                    "batch": int(r["batch"]),
+                    "intensity": float(intensity),
+                    "achieved": float(r["achieved_GMAC_per_s"]) * GIGA,
+                    "utilization": util if measure_registry.known(util) else None,
+                }
+            )
     return pd.DataFrame(rows), roofs
 
 
@@ -156,19 +162,26 @@ def roofline(res: RunResults, out_dir: Path) -> Plot:
 
 # --------------------------------------------------------------------------- time by block
 def block_frame(res: RunResults) -> tuple[pd.DataFrame, int | None]:
-    """Block rows of the profiles at 256 px (else the largest resolution with block timing)."""
-    have = [p for p in res.profiles.values() if (p.get("blocks") or {}).get("rows")]
+    """The time-by-block table's rows (`table_rows`: each block's share of the time scaled onto
+    the latency row's median, as the table shows it) of the profiles at 256 px (else the
+    largest resolution with block timing), without the table's whole-forward row."""
+    have = {
+        k: rows
+        for k, p in res.profiles.items()
+        if (rows := measure_registry.table_rows("blocks", p))
+    }
     if not have:
         return pd.DataFrame(), None
-    sizes = {int(p["resolution"]) for p in have}
-    r = 256 if 256 in sizes else max(sizes)
+    sizes = {int(r) for _, r in have}
+    size = 256 if 256 in sizes else max(sizes)
     rows = [
-        {"model": p["model"], **row, "batch": p["blocks"]["batch"]}
-        for p in have
-        if int(p["resolution"]) == r
-        for row in p["blocks"]["rows"]
+        {"model": m, **row}
+        for (m, r), found in have.items()
+        if int(r) == size
+        for row in found
+        if row["block"] not in (WHOLE, WHOLE_HOOKED)
     ]
-    return pd.DataFrame(rows), r
+    return pd.DataFrame(rows), size
 
 
 def block_shares(res: RunResults, out_dir: Path) -> Plot:
@@ -198,8 +211,8 @@ def block_shares(res: RunResults, out_dir: Path) -> Plot:
     )
     key = [
         Patch(color="0.7", label="share of MACs"),
-        Patch(color="0.35", label="share of time, in the model's colour (whiskers: the block's "
-              "interquartile time range over the repeats)"),
+        Patch(color="0.35", label="share of time, in the model's colour (whiskers: as wide as "
+              "the block's interquartile time range over the repeats)"),
     ]  # fmt: skip
     fig.legend(handles=key, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     return save(fig, out_dir, f"time_vs_macs_by_block_{r}", pd.concat(drawn)), None
@@ -209,20 +222,19 @@ def _block_panel(ax, grp: pd.DataFrame, color) -> pd.DataFrame:
     """One model's blocks, in forward order from the top; returns the numbers drawn."""
     y = np.arange(len(grp))
     pct = grp.assign(pct_macs=100 * grp.share_macs, pct_time=100 * grp.share_time)
-    if {"q1_ms", "q3_ms", "ms"} <= set(grp):  # the block's own quartiles, as shares
-        pct["pct_time_q1"] = pct.pct_time * grp.q1_ms / grp.ms
-        pct["pct_time_q3"] = pct.pct_time * grp.q3_ms / grp.ms
-        xerr = np.clip([pct.pct_time - pct.pct_time_q1, pct.pct_time_q3 - pct.pct_time], 0, None)
-    else:
-        xerr = None
+    # whiskers as wide as the block's interquartile range (the table's Time IQR), as a share
+    pct["pct_time_iqr"] = pct.pct_time * grp.block_iqr_ms / grp.block_ms
+    xerr = (
+        np.nan_to_num(pct.pct_time_iqr.to_numpy() / 2) if pct.pct_time_iqr.notna().any() else None
+    )
     ax.barh(y - 0.2, pct.pct_macs, height=0.4, color="0.7", label="share of MACs")
     ax.barh(y + 0.2, pct.pct_time, height=0.4, color=color, xerr=xerr, capsize=2,
             label="share of time")  # fmt: skip
     ax.set_yticks(y, labels=[str(b) for b in grp.block], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("share of the forward (%)")
-    ax.set_title(f"{grp.model.iloc[0]}, batch {grp.batch.iloc[0]}", fontsize=10)
-    keep = ["model", "block", "batch", "pct_macs", "pct_time", "pct_time_q1", "pct_time_q3"]
+    ax.set_title(f"{grp.model.iloc[0]}, batch {grp.blocks_batch.iloc[0]}", fontsize=10)
+    keep = ["model", "block", "blocks_batch", "pct_macs", "pct_time", "pct_time_iqr"]
     return pct[[c for c in keep if c in pct]]
 
 
@@ -230,31 +242,34 @@ def _block_panel(ax, grp: pd.DataFrame, color) -> pd.DataFrame:
 def latency_frame(res: RunResults, metric: str) -> pd.DataFrame:
     """Per evaluated (dataset, model): the quality of the trained variant beside the batch-1
     latency measured on that same variant (its profile_variant record, at the resolution it was
-    trained at), with the latency's interval. Never the full-width model's timing: a narrow
-    variant's quality set against another network's latency would pair two different networks."""
+    trained at; the latency table's columns of that row), with the latency's interval. Never the
+    full-width model's timing: a narrow variant's quality set against another network's latency
+    would pair two different networks."""
     rows = []
     for (d, m), q in res.quality.items():
         variant = res.variants.get((d, m)) or {}
         r = int((q.get("generator") or {}).get("resolution") or 0)
-        lat = variant.get("latency") or {}
-        row = (lat.get("by_batch") or {}).get("1")
-        if int(variant.get("resolution") or -1) != r or not row or metric not in q["summary"]:
+        found = [t for t in measure_registry.table_rows("latency", variant) if t["batch"] == 1]
+        if int(variant.get("resolution") or -1) != r or not found or metric not in q["summary"]:
             continue
-        if row.get("valid") is False:
+        row = found[0]
+        if row[measure_registry.VALID] is False:
             continue
-        ci = row.get("ci95_ms")
-        if not ci:  # an older profile: the interquartile range instead
-            half = row.get("iqr_ms", 0.0) / 2
-            ci = [row["median_ms"] - half, row["median_ms"] + half]
+        med, lo, hi = row["median_ms"], row["ci95_lo_ms"], row["ci95_hi_ms"]
+        if not (
+            measure_registry.known(lo) and measure_registry.known(hi)
+        ):  # an older profile: the interquartile range instead
+            half = (row["iqr_ms"] if measure_registry.known(row["iqr_ms"]) else 0.0) / 2
+            lo, hi = med - half, med + half
         rows.append(
             {
                 "dataset": d,
                 "model": m,
                 "resolution": r,
-                "ms": row["median_ms"],
-                "lo": ci[0],
-                "hi": ci[1],
-                "device": device_label(lat["device_info"]),
+                "ms": med,
+                "lo": lo,
+                "hi": hi,
+                "device": row["device"],
                 metric: q["summary"][metric],
             }
         )

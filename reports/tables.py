@@ -51,15 +51,14 @@ def scaling_table(res: RunResults) -> pd.DataFrame:
 def row_table(res: RunResults, measure: measure_registry.Measure) -> pd.DataFrame:
     """One row per record of a row measure (`measure.rows(profile)`), its columns in order; a
     record's `valid` False (with `invalid_reason`) marks figures that are not results."""
-    cols = list(measure.columns)
     rows = [  # one roofline per device for the whole run
-        {"model": p["model"], "resolution": p["resolution"], **{c.name: c.value(r) for c in cols}}
+        {"model": p["model"], "resolution": p["resolution"], **r}
         for p in with_device_roofs(res.profiles.values())
-        for r in measure.rows(p)
+        for r in measure_registry.table_rows(measure.name, p)
     ]
     if not rows:
         return pd.DataFrame()
-    return _frame(rows, [c.name for c in cols])
+    return _frame(rows, [c.name for c in measure.columns])
 
 
 def latency_table(res: RunResults) -> pd.DataFrame:

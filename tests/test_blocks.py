@@ -194,7 +194,7 @@ def test_a_smoke_config_gets_one_forward():
     layout checked on it, its time as median and both quartiles."""
     smoke = Profile(latency_warmup=0, latency_repeats=1)
     sec = blocks.measure_blocks("inr_gan", 32, torch.device("cpu"), smoke, **NARROW)
-    assert sec["repeats"] == 1 and sec["warmup"] == 0
+    assert sec["repeats"] == 1 and sec["latency_warmup"] == 0
     assert all(r["q1_ms"] == r["ms"] == r["q3_ms"] for r in sec["rows"])
 
 

@@ -38,6 +38,7 @@ def _config(num_gen: int) -> dict:
         "resolutions": [64],
         "latency": [{"resolution": 64, "batch_sizes": [1]}],
         "latency_repeats": 2,
+        "variants": [],  # no speed-variant grid: nothing here compares one
     }
     cfg["quality"].update(metrics=["fid", "pr"], num_gen=num_gen, num_real=64, seeds=[0, 1])
     return cfg

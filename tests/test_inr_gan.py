@@ -314,3 +314,37 @@ def test_narrow_variant_trains_with_the_one_training_loop(tmp_path):
     G, meta = load_generator(final, device="cpu")
     assert isinstance(G, INRGANGenerator) and meta["model"] == "inr_gan"
     assert meta["hparams"]["pl_weight"] == 0 and meta["hparams"]["mixing"] == 0
+
+
+def test_coordinate_features_are_kept_and_rebuilt_when_their_sources_change():
+    """In eval mode the sin/cos features (from buffers) are built once and kept, and a no-grad
+    forward keeps the whole stack until the learned embedding changes. Kept or fresh, the
+    output is bit-identical; under autograd the stack is rebuilt and the embedding gets its
+    gradient; training mode keeps nothing (its forward, as counted, does every op)."""
+    G = models.build("inr_gan", resolution=64, **TINY).eval()
+    fuser = G.synthesis_network.b64.coord_fuser
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(0))
+
+    def fresh():
+        for m in G.modules():
+            for slot in ("_fourier", "_features"):
+                m.__dict__.pop(slot, None)
+        return G(z)
+
+    with torch.no_grad():
+        first = fresh()
+        stack, waves = fuser.__dict__["_features"][1], fuser.__dict__["_fourier"][1]
+        assert torch.equal(G(z), first) and fuser.__dict__["_features"][1] is stack
+        fuser.const_embs.mul_(1.5)  # in place, as Adam and load_state_dict write
+        moved = G(z)
+        assert fuser.__dict__["_features"][1] is not stack
+        assert fuser.__dict__["_fourier"][1] is waves  # the buffers did not change
+        assert not torch.equal(moved, first) and torch.equal(moved, fresh())
+        waves = fuser.__dict__["_fourier"][1]
+    G(z).sum().backward()  # autograd on: the stack is rebuilt with the graph
+    assert fuser.const_embs.grad is not None and fuser.__dict__["_fourier"][1] is waves
+    for m in G.modules():
+        m.__dict__.pop("_fourier", None)
+    with torch.no_grad():
+        G.train()(z)
+    assert all("_fourier" not in m.__dict__ for m in G.modules())

@@ -167,15 +167,18 @@ def test_block_labels_are_the_block_names_on_their_own_rows(tmp_path):
 
     names = [f"group {i} (512 ch)" for i in range(5)]
     rows = [
-        {"block": n, "share_macs": 0.2, "share_time": 0.19, "ms": 19.0, "q1_ms": 18.0,
-         "q3_ms": 20.0}
+        {"block": n, "macs": 1e9, "share_macs": 0.2, "share_time": 0.19, "ms": 19.0,
+         "q1_ms": 18.0, "q3_ms": 20.0}
         for n in names
     ]  # fmt: skip
-    prof = {"model": "cips", "resolution": 256, "blocks": {"batch": 1, "rows": rows}}
+    blocks = {"batch": 1, "rows": rows, "sum_ms": 95.0, "whole_ms": 100.0}
+    blocks.update(whole_q1_ms=98.0, whole_q3_ms=102.0)
+    prof = {"model": "cips", "resolution": 256, "blocks": blocks}
     path, why = block_shares(SimpleNamespace(profiles={("cips", 256): prof}), tmp_path)
     assert why is None and Path(path).exists()
     svg = Path(path).with_suffix(".svg").read_text()
     assert all(f">{n}<" in svg for n in names)
     drawn = pd.read_csv(Path(path).with_suffix(".csv"))
     assert drawn.pct_time.tolist() == pytest.approx([19.0] * 5)
-    assert drawn.pct_time_q3.tolist() == pytest.approx([19.0 * 20 / 19] * 5)
+    # whiskers as wide as the table's Time IQR (20 − 18 ms) in share of the forward
+    assert drawn.pct_time_iqr.tolist() == pytest.approx([19.0 * 2 / 19] * 5)

@@ -75,7 +75,9 @@ def small_config(path: Path, run: str, device: str = "cpu", gpus: int = 1) -> Pa
         "latency": [{"resolution": 64, "batch_sizes": [1]}],
         "latency_warmup": 0,
         "latency_repeats": 1,
+        "latency_max_time": 0.0,
         "fvcore_max_resolution": 0,
+        "variants": [],  # the grid would time four more forwards series at 64 px
     }
     cfg["quality"].update(metrics=["fid"], seeds=[0], num_gen=32, num_real=64)
     path.write_text(yaml.safe_dump(cfg))

@@ -19,6 +19,7 @@ from benchmarks.claims.verdicts import (
     REPRODUCED,
     claim_rows,
 )
+from benchmarks.profiling import registry as measure_registry
 
 MACS = {"pixelfolder": 23.74e9, "cips": 222.9e9, "stylegan2": 45.12e9, "inr_gan": 14.95e9}
 CPU = {"device": "cpu", "device_name": "Test CPU", "threads": 2}
@@ -72,10 +73,17 @@ def test_ratio_inside_the_interval_holds_and_outside_does_not():
     assert rows["INR-GAN"].verdict == NOT_MEASURED and "inr_gan" in rows["INR-GAN"].explanation
 
 
+def _table_row(ms: float, **kw) -> dict:
+    """The latency table's row of one hand-made timing: what the claims read."""
+    profile = {"latency": {"device_info": CPU, "by_batch": {"1": _row(ms, **kw)}}}
+    return measure_registry.table_rows("latency", profile)[0]
+
+
 def test_interval_follows_the_iqr_notch_and_prefers_the_bootstrap_ci():
-    """Without ci95_ms: median ± 1.57·IQR/√n per timing, relative half-widths in quadrature."""
-    a = speed.median_interval(_row(100.0, iqr=30.0))
-    b = speed.median_interval(_row(200.0, iqr=60.0))
+    """Without a bootstrap CI: median ± 1.57·IQR/√n per timing, relative half-widths in
+    quadrature."""
+    a = speed.median_interval(_table_row(100.0, iqr=30.0))
+    b = speed.median_interval(_table_row(200.0, iqr=60.0))
     assert a[1:3] == pytest.approx((100 - 1.57 * 10, 100 + 1.57 * 10)) and "IQR" in a[3]
     ratio, lo, hi = speed.ratio_interval(a, b)
     d = math.hypot(math.log(100 / a[1]), math.log(200 / b[1]))
@@ -84,7 +92,7 @@ def test_interval_follows_the_iqr_notch_and_prefers_the_bootstrap_ci():
         and lo == pytest.approx(2 * math.exp(-d))
         and hi == pytest.approx(2 * math.exp(d))
     )
-    c = speed.median_interval(_row(100.0, iqr=30.0, ci=[95.0, 110.0]))
+    c = speed.median_interval(_table_row(100.0, iqr=30.0, ci=[95.0, 110.0]))
     assert c[1:] == (95.0, 110.0, "bootstrap 95 % CI")
     # a wide CI widens the interval: 3× measured, ±60 % timings, the paper's 1.76× now inside,
     # but so are the MAC ratio and nearly everything else: that confirms nothing

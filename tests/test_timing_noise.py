@@ -188,7 +188,7 @@ def test_claim_rows_are_timed_to_their_own_target_and_cap(monkeypatch):
     assert claim["claim_row"] is True and other["claim_row"] is False
     assert claim["timed_until"] == "20 s cap" and other["timed_until"] == "±5 % target"
     assert claim["noisy"] is False and other["noisy"] is False  # ±4 % is inside the ±5 % bar
-    assert (lat["claim_ci_target"], lat["claim_max_time_s"]) == (0.03, 20.0)
+    assert (lat["claim_ci_target"], lat["claim_max_time"]) == (0.03, 20.0)
     # a claim target looser than the common one, or a shorter cap, never times a claim row less
     seen.clear()
     looser = dataclasses.replace(knobs, claim_ci_target=0.1, claim_max_time=1.0)

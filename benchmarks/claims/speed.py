@@ -12,9 +12,12 @@ Batch: 1 at 256 px (the profiler's claim row, measures/latency.py `CLAIM_RESOLUT
 which all four are timed in the default CPU run; a run that times a larger batch at 256 px for
 all four may pass `batch=`.
 
+Every figure is read from the latency table's row (`measure_registry.table_rows`, the device's
+roofline given first), by its column name, so a claim quotes what the table shows.
+
 The interval follows the measurement (INTERVAL_METHOD, also the claims table's caption). Each
-median latency comes with a 95 % interval: the profiler's bootstrap `ci95_ms` when the profile
-has one, else the boxplot-notch interval median ± 1.57 · IQR / √n (McGill, Tukey & Larsen 1978;
+median latency comes with a 95 % interval: the table's bootstrap CI columns when the profile
+has them, else the boxplot-notch interval median ± 1.57 · IQR / √n (McGill, Tukey & Larsen 1978;
 ≈ 95 % for a median from n repeats). The two timings are independent jobs and their errors
 multiplicative, so the ratio's interval adds the two relative half-widths in quadrature in log
 space.
@@ -45,11 +48,10 @@ from benchmarks.claims.rows import (
     ClaimRow,
 )
 from benchmarks.profiling import registry as measure_registry
-from benchmarks.profiling.device_roof import device_roofs, row_utilization
+from benchmarks.profiling.device_roof import device_roofs, with_device_roofs
 from benchmarks.profiling.measures.latency import CLAIM_BATCH, CLAIM_RESOLUTION
 from benchmarks.profiling.timing import log_half, ratio_interval
 from common.evidence import latency_ref
-from common.provenance import device_label
 
 SUBJECT = "pixelfolder"
 RESOLUTION = CLAIM_RESOLUTION
@@ -73,12 +75,14 @@ INTERVAL_METHOD = (
 
 
 def median_interval(row: dict) -> tuple[float, float, float, str]:
-    """(median, lo, hi, how) of one latency row, in ms."""
+    """(median, lo, hi, how) of one latency-table row (`table_rows`), in ms."""
     med = float(row["median_ms"])
-    ci = row.get("ci95_ms")
-    if ci and len(ci) == 2 and all(v is not None for v in ci):
-        return med, float(ci[0]), float(ci[1]), "bootstrap 95 % CI"
-    half = NOTCH * float(row.get("iqr_ms", 0.0)) / math.sqrt(max(int(row.get("repeats", 1)), 1))
+    lo, hi = row.get("ci95_lo_ms"), row.get("ci95_hi_ms")
+    if measure_registry.known(lo) and measure_registry.known(hi):
+        return med, float(lo), float(hi), "bootstrap 95 % CI"
+    iqr = row.get("iqr_ms") if measure_registry.known(row.get("iqr_ms")) else 0.0
+    n = int(row["repeats"]) if measure_registry.known(row.get("repeats")) else 1
+    half = NOTCH * float(iqr) / math.sqrt(max(n, 1))
     return med, max(med - half, 1e-12), med + half, "IQR notch ≈ 95 %"
 
 
@@ -146,12 +150,10 @@ def recompute_line(us: str, ia: tuple, them: str, ib: tuple) -> str:
     )
 
 
-def device_of(profile: dict) -> str:
-    return device_label(profile["latency"]["device_info"])
-
-
 def _timed(profile: dict | None, batch: int) -> dict | None:
-    return ((profile or {}).get("latency") or {}).get("by_batch", {}).get(str(batch))
+    """The latency table's row of `batch` in `profile`, None where it was not timed."""
+    rows = measure_registry.table_rows("latency", profile) if profile else []
+    return next((r for r in rows if r["batch"] == batch), None)
 
 
 def device_roof(profiles: dict, device: str) -> dict | None:
@@ -160,25 +162,27 @@ def device_roof(profiles: dict, device: str) -> dict | None:
     return device_roofs(profiles.values()).get(device)
 
 
+ROOFLINE_COLUMNS = ("utilization_vs_attainable", "attainable_GMAC_per_s", "intensity_at_batch")
+
+
 def roofline_line(us: str, a: dict, them: str, b: dict, mac_ratio: float, roof=None) -> str:
-    """Why the time ratio is not the MAC ratio: each row's utilization on `roof` (device_roof),
-    through the same function as the latency table's (device_roof.row_utilization)."""
+    """Why the time ratio is not the MAC ratio: each latency-table row's utilization, the one
+    the table shows (on the device's roofline `roof`, whose job count the line names)."""
     line = (
-        f"MACs alone predict {mac_ratio:.2f}×; achieved {a['achieved_macs_per_s'] / 1e9:.3g} vs "
-        f"{b['achieved_macs_per_s'] / 1e9:.3g} GMAC/s"
+        f"MACs alone predict {mac_ratio:.2f}×; achieved {a['achieved_GMAC_per_s']:.3g} vs "
+        f"{b['achieved_GMAC_per_s']:.3g} GMAC/s"
     )
-    ua, ub = row_utilization(a, roof), row_utilization(b, roof)
-    if ua is None or ub is None or a.get("intensity_macs_per_byte") is None:
+    if not all(measure_registry.known(r.get(c)) for r in (a, b) for c in ROOFLINE_COLUMNS):
         return (
             f"{line}; this profile has no roofline (intensity, attainable rate), so whether the "
             "gap is bandwidth or overhead is not known"
         )
 
-    def part(name, r, found):
-        attainable, util = found
+    def part(name, r):
         return (
-            f"{name} at {util:.2f} of its attainable {attainable / 1e9:.3g} GMAC/s (intensity "
-            f"{r['intensity_macs_per_byte']:.3g} MAC/B)"
+            f"{name} at {r['utilization_vs_attainable']:.2f} of its attainable "
+            f"{r['attainable_GMAC_per_s']:.3g} GMAC/s (intensity {r['intensity_at_batch']:.3g} "
+            "MAC/B)"
         )
 
     where = (
@@ -187,7 +191,7 @@ def roofline_line(us: str, a: dict, them: str, b: dict, mac_ratio: float, roof=N
         if roof
         else ""
     )
-    return f"{line}: {part(us, a, ua)}, {part(them, b, ub)}{where}"
+    return f"{line}: {part(us, a)}, {part(them, b)}{where}"
 
 
 def speed_row(profiles: dict, other: str, batch: int = BATCH) -> ClaimRow:
@@ -201,7 +205,8 @@ def speed_row(profiles: dict, other: str, batch: int = BATCH) -> ClaimRow:
     def missing(why: str) -> ClaimRow:
         return ClaimRow(claim, mine.source, pv, "—", TOLERANCE, NOT_MEASURED, why, want, None, UNIT)
 
-    pa, pb = profiles.get((SUBJECT, RESOLUTION)), profiles.get((other, RESOLUTION))
+    roofed = dict(zip(profiles, with_device_roofs(profiles.values()), strict=True))
+    pa, pb = roofed.get((SUBJECT, RESOLUTION)), roofed.get((other, RESOLUTION))
     a, b = _timed(pa, batch), _timed(pb, batch)
     absent = [m for m, r in ((SUBJECT, a), (other, b)) if r is None]
     if absent:
@@ -209,17 +214,17 @@ def speed_row(profiles: dict, other: str, batch: int = BATCH) -> ClaimRow:
             f"no {RESOLUTION}-px latency at batch {batch} for {', '.join(absent)} in this run "
             f"(profile.latency must time {RESOLUTION} px at batch {batch} for both)"
         )
-    dev_a, dev_b = device_of(pa), device_of(pb)
+    dev_a, dev_b = a["device"], b["device"]
     if dev_a != dev_b:
         return missing(f"timed on different devices ({dev_a} vs {dev_b}): a ratio needs one")
-    bad = [m for m, r in ((SUBJECT, a), (other, b)) if r.get("valid") is False]
+    bad = [m for m, r in ((SUBJECT, a), (other, b)) if r[measure_registry.VALID] is False]
     if bad:
         return missing(f"the latency row of {', '.join(bad)} is invalid (see the latency table)")
     ia, ib = median_interval(a), median_interval(b)
     ratio, lo, hi = ratio_interval(ia, ib)
     gmacs = measure_registry.column("GMACs")  # the MACs measure's column, as the table reads it
     mac_ratio = gmacs.value(pb) / gmacs.value(pa)
-    noisy = [name for name, r in ((us, a), (them, b)) if r.get("noisy")]
+    noisy = [name for name, r in ((us, a), (them, b)) if r.get("noisy") is True]
     verdict, why = judge(want, ratio, lo, hi, mac_ratio, noisy, us, them)
     measured = f"{ratio:.2f}× [{lo:.2f}–{hi:.2f}] on {dev_a}, batch {batch}"
     expl = "; ".join(

@@ -305,7 +305,7 @@ def measure_blocks(
         "device": str(device),
         "threads": torch.get_num_threads(),
         "repeats": len(t["whole_s"]),
-        "warmup": p.latency_warmup,
+        "latency_warmup": p.latency_warmup,
         "rows": rows,
         "rest_macs": rest * batch,
         "sum_ms": total_ms,

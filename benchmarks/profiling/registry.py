@@ -16,6 +16,8 @@ tables and plots all follow from these declarations, so adding a measure is one 
     measure_names(), get(name) -> Measure, measures() -> [Measure]     in registration order
     columns(table=None) -> [Column], column(name[, default]) -> Column  report columns
     measure_of(column_name) -> Measure                                  who declared a column
+    table_rows(name, profile) -> [{column: value}]       a row measure's table rows, as shown
+    known(cell) -> bool                                  the cell holds a number
 """
 
 from __future__ import annotations
@@ -298,3 +300,24 @@ def measure_of(column_name: str) -> Measure | None:
     return next(
         (m for m in _MEASURES.values() if any(c.name == column_name for c in m.columns)), None
     )
+
+
+def known(cell) -> bool:
+    """Whether a table cell holds a number: `Column.value` reads an absent key as NaN and a
+    null as None, and a status column holds a bool."""
+    return isinstance(cell, int | float) and not isinstance(cell, bool) and math.isfinite(cell)
+
+
+def table_rows(name: str, profile: dict) -> list[dict]:
+    """Row measure `name`'s rows of one profile as its report table holds them: {column name:
+    value} per record (`Measure.rows`, then each `Column.value`, so a "%" column is a fraction
+    and a GMAC/s column is in G). The speed claims, the speed plots and the run comparison
+    read these, so they say what the table says and never depend on the profile's file
+    format. Give the profile its device roofline first (device_roof.with_device_roofs) where
+    the utilization columns should be the run's."""
+    m = get(name)
+    if m.rows is None:
+        raise ValueError(
+            f"measure {name!r} is not a row measure: read its columns from the profile"
+        )
+    return [{c.name: c.value(r) for c in m.columns} for r in m.rows(profile)]

@@ -32,7 +32,6 @@ so a grid point costs about a quarter of one full KID. First seed only (evaluati
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import linregress
 
 from . import registry
 from .distances import FrechetToReference, frechet_distance, kernel_distance
@@ -134,6 +133,8 @@ def extrapolate(rows: list[dict], dim: int) -> dict:
         return {"inf": None, "inf_se": None, "fit": {"skipped": why, "min_n": int(dim)}}
     x = np.array([1.0 / r["n"] for r in used])
     y = np.array([r["mean"] for r in used])
+    from scipy.stats import linregress  # here: importing scipy.stats costs ~1 s
+
     fit = linregress(x, y)
     return {
         "inf": float(fit.intercept),

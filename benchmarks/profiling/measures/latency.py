@@ -42,6 +42,23 @@ log = logging.getLogger("pixbench.profiling")
 GIGA = 1e9
 CLAIM_RESOLUTION = 256  # Table 1's speed claims: images/s at 256 px
 CLAIM_BATCH = 1  # the batch at which the default run times every model at 256 px
+# the Profile knobs a latency section records under their own names (the claim ones follow)
+PROFILE_KNOBS = (
+    "latency_warmup",
+    "latency_repeats",
+    "min_time",
+    "latency_ci_target",
+    "latency_max_time",
+)
+# what profiles written before knob names were kept called them (reports/runs.py reads both)
+OLD_KNOB_NAMES = {
+    "warmup": "latency_warmup",
+    "min_repeats": "latency_repeats",
+    "min_time_s": "min_time",
+    "ci_target": "latency_ci_target",
+    "max_time_s": "latency_max_time",
+    "claim_max_time_s": "claim_max_time",
+}
 NOTE = (
     "Median of timed forwards with its bootstrap 95 % CI; repeated until the CI is within "
     "±latency_ci_target of the median or latency_max_time passed, else the row is noisy (its CI "
@@ -83,8 +100,8 @@ def _timed_until(stats: dict) -> str:
     """What stopped a row's repeats: its CI target reached, or its time cap (then only the cap
     is named; the CI columns say how wide the interval stayed)."""
     if stats["stopped_by"] == "time cap":
-        return f"{stats['max_time_s']:g} s cap"
-    return f"±{100 * stats['ci_target']:g} % target"
+        return f"{stats['latency_max_time']:g} s cap"
+    return f"±{100 * stats['latency_ci_target']:g} % target"
 
 
 def is_claim_row(resolution: int, batch: int) -> bool:
@@ -121,7 +138,8 @@ def _time_batch(G, dev, b: int, roof: Roofline, p: Profile) -> dict:
     roof.step()
     stats["load"] = {k: v for k, v in load.result().items() if k != "how"}
     stats["threads"] = torch.get_num_threads()
-    stats.update(ci_target=p.latency_ci_target, max_time_s=p.latency_max_time)
+    # the row's own target and cap (a claim row's are claim_section's), by the knobs' names
+    stats.update(latency_ci_target=p.latency_ci_target, latency_max_time=p.latency_max_time)
     return stats
 
 
@@ -144,7 +162,7 @@ def _judge(label: str, stats: dict, roof: Roofline, ci_target: float) -> None:
     utilization = stats["achieved_macs_per_s"] / attainable
     # by construction: the model's own rates were offered to both roofs
     assert utilization <= 1 + 1e-9, (utilization, stats, roof.summary())
-    noisy = _noisy_reason(stats, ci_target, stats["max_time_s"])
+    noisy = _noisy_reason(stats, ci_target, stats["latency_max_time"])
     threads = set(stats["threads_seen"]) | set(roof.threads) | {stats["threads"]}
     invalid = (
         f"thread count changed during the job ({sorted(threads)})" if len(threads) > 1 else None
@@ -191,10 +209,9 @@ def measure_latency(
     `bytes_per_image` (batch -> bytes per image; default: bytecount of this model) are for
     tests.
 
-    The record keeps the key names profiles have always had, a file format reports/runs.py
-    compares across runs: `warmup` is latency_warmup, `min_repeats` latency_repeats,
-    `min_time_s` min_time, `ci_target` and `max_time_s` latency_ci_target and latency_max_time,
-    `claim_ci_target` and `claim_max_time_s` the claim rows' (claim_section)."""
+    The section records each knob under its config name (`PROFILE_KNOBS`; the claim ones as
+    `claim_section` made them effective), so one knob has one name from the YAML to the file;
+    reports/runs.py reads older profiles' names through `OLD_KNOB_NAMES`."""
     dev = resolve_device(device) if isinstance(device, str) else device
     G = models.build(name, resolution, **overrides).to(dev).eval()
     roof = roof or Roofline(dev)
@@ -235,13 +252,9 @@ def measure_latency(
         "load": job_load.result(),
         "noise_mode": "const",
         "mode": "eval, no_grad",
-        "warmup": p.latency_warmup,
-        "min_repeats": p.latency_repeats,
-        "min_time_s": p.min_time,
-        "ci_target": p.latency_ci_target,
-        "max_time_s": p.latency_max_time,
+        **{name: getattr(p, name) for name in PROFILE_KNOBS},
         "claim_ci_target": claim_p.latency_ci_target,
-        "claim_max_time_s": claim_p.latency_max_time,
+        "claim_max_time": claim_p.latency_max_time,
         "ci": f"percentile bootstrap of the median, {BOOTSTRAP_RESAMPLES} resamples, seeded",
         "by_batch": by_batch,
     }
@@ -252,8 +265,9 @@ def _validity(b: dict) -> tuple[bool, str | None]:
     judged here on the one rule it allows (utilization above 1 is impossible)."""
     if VALID in b:
         return bool(b[VALID]), b.get(REASON)
-    if not b["utilization"] < 1:
-        return False, f"utilization {b['utilization']:.2f} > 1 (roof not tracked in this profile)"
+    u = b.get("utilization")  # none at all: nothing to judge it by
+    if u is not None and not u < 1:
+        return False, f"utilization {u:.2f} > 1 (roof not tracked in this profile)"
     return True, None
 
 
@@ -277,7 +291,7 @@ def rows(profile: dict) -> list[dict]:
             "batch": int(batch),
             "ci95_lo_ms": ci[0],
             "ci95_hi_ms": ci[1],
-            "matmul_macs_per_s": lat["matmul_macs_per_s"],
+            "matmul_macs_per_s": lat.get("matmul_macs_per_s"),
             "roof": {**own, **(roof or {})},
             "job_peak_macs_per_s": own.get("peak_macs_per_s"),
             "cpu_busy_other": (b.get("load") or {}).get("cpu_busy_other"),
@@ -317,6 +331,7 @@ def _gmac_per_s(name: str, label: str, key: str, **kw) -> Column:
         Column("ci95_lo_ms", "95 % CI low", "ms", fmt="sig4", lower_is_better=None),
         Column("ci95_hi_ms", "95 % CI high", "ms", fmt="sig4", lower_is_better=None),
         Column("timed_until", "Timed until", fmt="text", role="context"),
+        Column("repeats", "Forwards timed", fmt="int", role="context"),
         Column("iqr_ms", "Latency IQR", "ms", fmt="sig2", lower_is_better=None),
         Column("images_per_s", "Throughput", "images/s", lower_is_better=False),
         _gmac_per_s(
