@@ -8,7 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from benchmarks.profiling.measures.latency import OLD_KNOB_NAMES, PROFILE_KNOBS
+from benchmarks.profiling.measures.latency import OLD_KNOB_NAMES
+from benchmarks.profiling.timing import TIMING_FIELDS
 from common.invocation import code_text
 from common.provenance import device_label, isa_summary
 from reports.collect import RunResults
@@ -144,7 +145,7 @@ def settings(run: RunResults) -> dict:
         lat = p.get("latency") or {}
         for key, value in lat.items():
             key = OLD_KNOB_NAMES.get(key, key)  # an older profile's name for the same knob
-            if key in (*PROFILE_KNOBS, "claim_ci_target", "claim_max_time", "noise_mode"):
+            if key in (*TIMING_FIELDS, "claim_ci_target", "claim_max_time", "noise_mode"):
                 out[f"{where}.latency.{key}"] = value
     return out
 

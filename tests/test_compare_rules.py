@@ -240,3 +240,22 @@ def test_one_reader_a_report_keeps_what_its_config_names_a_comparison_every_file
     for config in (None, cfg):
         with pytest.raises(UsageError, match=r"^cannot read \S+faces_cips\.json \(JSONDecodeError"):
             load_results(root, config)
+
+
+def test_profile_knobs_compare_by_their_config_names_whatever_the_profiles_age(tmp_path):
+    """A profile written before the latency section kept its knobs' config names (`warmup`,
+    `min_repeats`, `min_time_s`) and a new one with the same values list no differing
+    setting; a knob that did change is listed under its config name."""
+    from reports.collect import RunResults
+    from reports.runs import setting_diffs
+
+    def run_with(**knobs):
+        prof = latency_profile("stylegan2", 10.0, None)
+        prof["latency"].update(knobs)
+        return RunResults(root=tmp_path, profiles={("stylegan2", 64): prof})
+
+    old = run_with(warmup=1, min_repeats=6, min_time_s=0.0)
+    new = run_with(latency_warmup=1, latency_repeats=6, min_time=0.0)
+    assert setting_diffs(old, new) == []
+    more = run_with(latency_warmup=1, latency_repeats=9, min_time=0.0)
+    assert setting_diffs(old, more) == [("profile[stylegan2@64].latency.latency_repeats", 6, 9)]

@@ -36,20 +36,12 @@ from ..device_roof import roof_of, row_utilization
 from ..noise import BOOTSTRAP_RESAMPLES, LoadMeter
 from ..registry import REASON, VALID, Column, register_measure
 from ..roofline import Roofline
-from ..timing import CI_MIN_REPEATS, time_adaptive
+from ..timing import CI_MIN_REPEATS, time_adaptive, timing_record
 
 log = logging.getLogger("pixbench.profiling")
 GIGA = 1e9
 CLAIM_RESOLUTION = 256  # Table 1's speed claims: images/s at 256 px
 CLAIM_BATCH = 1  # the batch at which the default run times every model at 256 px
-# the Profile knobs a latency section records under their own names (the claim ones follow)
-PROFILE_KNOBS = (
-    "latency_warmup",
-    "latency_repeats",
-    "min_time",
-    "latency_ci_target",
-    "latency_max_time",
-)
 # what profiles written before knob names were kept called them (reports/runs.py reads both)
 OLD_KNOB_NAMES = {
     "warmup": "latency_warmup",
@@ -209,8 +201,8 @@ def measure_latency(
     `bytes_per_image` (batch -> bytes per image; default: bytecount of this model) are for
     tests.
 
-    The section records each knob under its config name (`PROFILE_KNOBS`; the claim ones as
-    `claim_section` made them effective), so one knob has one name from the YAML to the file;
+    The section records each knob under its config name (`timing.timing_record`; the claim ones
+    as `claim_section` made them effective), so one knob has one name from the YAML to the file;
     reports/runs.py reads older profiles' names through `OLD_KNOB_NAMES`."""
     dev = resolve_device(device) if isinstance(device, str) else device
     G = models.build(name, resolution, **overrides).to(dev).eval()
@@ -252,7 +244,7 @@ def measure_latency(
         "load": job_load.result(),
         "noise_mode": "const",
         "mode": "eval, no_grad",
-        **{name: getattr(p, name) for name in PROFILE_KNOBS},
+        **timing_record(p),
         "claim_ci_target": claim_p.latency_ci_target,
         "claim_max_time": claim_p.latency_max_time,
         "ci": f"percentile bootstrap of the median, {BOOTSTRAP_RESAMPLES} resamples, seeded",
