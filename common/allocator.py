@@ -9,13 +9,12 @@ heap keeps them: the arithmetic is unchanged (results are bit-identical), only p
 Measured on a 2-core AMD EPYC (AVX2): a 64-px training step of the default run's narrow models
 4-11 % faster on one thread, a TF-Inception forward at batch 16 ~10 % faster on two.
 
-The threshold cannot go above 32 MiB, and at 256 px one layer's output is often exactly that
-(128 channels × 256² floats) or more, so mmap is switched off too (`M_MMAP_MAX` 0): every block
-comes from the heap (glibc still maps memory if the heap cannot grow). A 128 → 128-channel 1×1
-layer at 256 px then ran at 31 instead of 20 GMAC/s on one thread of the same machine.
-
 The price is resident memory: up to TRIM_THRESHOLD of freed heap stays mapped until the process
-ends, and a freed block inside the heap is reused but not returned.
+ends (blocks above 32 MiB still come from mmap and go back when freed). Switching mmap off as
+well (`M_MMAP_MAX` 0, so those blocks too stay in the heap) was tried for one default run and
+taken back: a 128 → 128-channel 1×1 layer at 256 px alone ran 20 → 31 GMAC/s, but in that run
+INR-GAN's and PixelFolder's 256-px forwards timed 411 and 404 ms (~367 and ~370 ms with mmap
+on) and training took ~14 % longer (docs/roofline.md); the cause was not isolated.
 `tune()` is called by the stage CLIs (training, quality, profiling); `state()` is what
 common.provenance.device_info records with every timing, so a run says which allocator it timed.
 Other C libraries (musl, macOS) are left alone and recorded as such.
@@ -29,11 +28,10 @@ import platform
 
 MIB = 2**20
 # mallopt parameter numbers from glibc's <malloc.h>
-_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -2, -3, -4
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 MMAP_THRESHOLD = 32 * MIB  # glibc's upper limit for this parameter on 64-bit systems
 TRIM_THRESHOLD = 512 * MIB
 TOP_PAD = 64 * MIB  # grow the heap in 64-MiB steps rather than one page run at a time
-MMAP_MAX = 0  # blocks served by mmap at once: none, whatever their size
 
 _state: dict = {"allocator": "system default (not tuned)"}
 
@@ -58,7 +56,6 @@ def tune() -> dict:
         "mmap_threshold": (_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
         "trim_threshold": (_M_TRIM_THRESHOLD, TRIM_THRESHOLD),
         "top_pad": (_M_TOP_PAD, TOP_PAD),
-        "mmap_max": (_M_MMAP_MAX, MMAP_MAX),
     }
     applied = {key: value for key, (param, value) in wanted.items() if libc.mallopt(param, value)}
     name = "glibc malloc, tuned" if applied else "glibc malloc (mallopt refused every setting)"
@@ -73,12 +70,10 @@ def state() -> dict:
 
 def describe(record: dict) -> str:
     """One recorded state as a reader names it, e.g. `glibc malloc, tuned (mmap threshold 32 MiB,
-    trim threshold 512 MiB, top pad 64 MiB, mmap off)`."""
+    trim threshold 512 MiB, top pad 64 MiB)`."""
     sizes = [
         f"{key.replace('_', ' ')} {record[key] // MIB} MiB"
         for key in ("mmap_threshold", "trim_threshold", "top_pad")
         if key in record
     ]
-    if record.get("mmap_max") == 0:
-        sizes.append("mmap off")
     return record["allocator"] + (f" ({', '.join(sizes)})" if sizes else "")
