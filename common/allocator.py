@@ -12,9 +12,9 @@ Measured on a 2-core AMD EPYC (AVX2): a 64-px training step of the default run's
 The price is resident memory: up to TRIM_THRESHOLD of freed heap stays mapped until the process
 ends (blocks above 32 MiB still come from mmap and go back when freed). Switching mmap off as
 well (`M_MMAP_MAX` 0, so those blocks too stay in the heap) was tried for one default run and
-taken back: a 128 → 128-channel 1×1 layer at 256 px alone ran 20 → 31 GMAC/s, but in that run
-INR-GAN's and PixelFolder's 256-px forwards timed 411 and 404 ms (~367 and ~370 ms with mmap
-on) and training took ~14 % longer (docs/roofline.md); the cause was not isolated.
+taken back: a 128 → 128-channel 1×1 layer at 256 px alone ran 20 → 31 GMAC/s, but that run's
+training took 5 % longer than a run with mmap on the same day (docs/roofline.md); the cause was
+not isolated.
 `tune()` is called by the stage CLIs (training, quality, profiling); `state()` is what
 common.provenance.device_info records with every timing, so a run says which allocator it timed.
 Other C libraries (musl, macOS) are left alone and recorded as such.
