@@ -70,6 +70,42 @@ def test_evaluate_cache_and_determinism(tmp_path):
     assert other["metrics"]["fd_proxy"] != first["metrics"]["fd_proxy"]
 
 
+def test_jobs_at_once_make_a_shared_feature_set_once(tmp_path):
+    """Two quality jobs running at once (the default run's one-thread jobs) need the same real
+    features: the later one waits on the cache's lock for that key, then reads what the first
+    wrote, instead of extracting them again. A thread stands in for the other process: flock
+    locks belong to each open file, so two opens in one process exclude each other too."""
+    import threading
+
+    from benchmarks.quality import features as F
+
+    cache, spec, key = F.FeatureCache(tmp_path), F.FeatureSpec("proxy", "none"), {"kind": "real"}
+    made, inside = [], threading.Event()
+
+    def first_job():
+        with cache.claimed([key]):
+            inside.set()
+            threading.Event().wait(0.5)  # the first job is still extracting
+            cache.save(key, np.ones((3, 2), np.float32))
+
+    def net(x, resize):
+        made.append(len(x))
+        return torch.zeros(len(x), 2)
+
+    job = threading.Thread(target=first_job)
+    job.start()
+    assert inside.wait(10)
+    batches = lambda: iter([torch.zeros(3, 3, 8, 8, dtype=torch.uint8)])  # noqa: E731
+    got = F.gather(cache, [spec], lambda s: key, batches, 3, {"proxy": net}, CPU, "real", False)
+    job.join()
+    assert made == []  # nothing extracted twice
+    assert np.array_equal(got[spec].array, np.ones((3, 2), np.float32))
+    uncached = F.gather(
+        F.FeatureCache(None), [spec], lambda s: key, batches, 3, {"proxy": net}, CPU, "real", False
+    )
+    assert made == [3] and np.array_equal(uncached[spec].array, np.zeros((3, 2)))
+
+
 def test_random_noise_mode_is_repeatable_and_leaves_global_rng_alone():
     data = ArrayDataset(structured_images(20, 0), sha=None)
     q = settings.Quality(

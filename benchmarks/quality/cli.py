@@ -42,7 +42,6 @@ def build_parser() -> OneLineParser:
     p.add_argument("--cache-dir", help=cache)
     p.add_argument("--no-cache", action="store_true", help="ignore --cache-dir: no cache")
     p.add_argument("--no-download", action="store_true", help="never try to fetch weights")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch and BLAS")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--out", required=True, help="result JSON (written atomically)")
     return p
@@ -53,9 +52,10 @@ def cache_dir_of(args) -> str | None:
     return None if args.no_cache else args.cache_dir
 
 
-def evaluate_args(args) -> dict:
-    """Everything the CLI does except writing the file; cheap checks come before G is loaded."""
-    p = plan(from_args(settings.Quality, args))
+def evaluate_args(args, quality: settings.Quality | None = None) -> dict:
+    """Everything the CLI does except writing the file; cheap checks come before G is loaded.
+    `quality`: the section already read from `args` (default: read it here)."""
+    p = plan(quality or from_args(settings.Quality, args))
     if args.official and not args.model:
         raise QualityError("--official needs --model NAME")
     download = not args.no_download
@@ -143,10 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     out = check_writable(args.out)
     if cache_dir_of(args) is not None:
         _check_cache_dir(cache_dir_of(args))
-    if args.threads is not None:
-        _limit_threads(args.threads)
+    quality = from_args(settings.Quality, args)  # the section, checked once
+    if quality.threads is not None:
+        _limit_threads(quality.threads)
     allocator.tune()
-    result = evaluate_args(args)
+    result = evaluate_args(args, quality)
     write_json(out, result)
     summary = ", ".join(f"{k}={v:.4g}" for k, v in result["summary"].items())
     print(f"{out}: {summary}")

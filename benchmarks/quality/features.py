@@ -7,6 +7,8 @@ One pass over an image stream feeds every requested feature set, so FID in `clea
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -112,6 +114,24 @@ class FeatureCache:
     def _path(self, key: dict, suffix: str) -> Path:
         return self.root / f"{key.get('kind', 'x')}-{self.digest(key)}{suffix}"
 
+    @contextlib.contextmanager
+    def claimed(self, keys):
+        """Hold an exclusive lock on each key while its features are looked up and made, so
+        jobs running at once that need the same set (a dataset's reference features) make it
+        once: the later job waits, then reads the cache. Keys are locked in sorted order (no
+        deadlock); a filesystem without locks only loses the sharing, not the result."""
+        if self.root is None:
+            yield
+            return
+        paths = sorted({self._path(key, ".lock") for key in keys if key is not None})
+        with contextlib.ExitStack() as stack:
+            for path in paths:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle = stack.enter_context(open(path, "a"))
+                with contextlib.suppress(OSError):
+                    fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+            yield
+
     def load(self, key: dict | None) -> np.ndarray | None:
         if self.root is None or key is None:
             return None
@@ -176,12 +196,14 @@ def gather(
     desc: str,
     progress: bool = True,
 ) -> dict[FeatureSpec, FeatureSet]:
-    """Every spec's features, from the cache where present; one pass covers all the misses."""
-    arrays = {spec: cache.load(key_of(spec)) for spec in specs}
-    missing = [spec for spec, feats in arrays.items() if feats is None]
-    if missing:
-        new = extract(make_batches(), missing, nets, device, total, desc, progress)
-        for spec in missing:
-            cache.save(key_of(spec), new[spec])
-        arrays.update(new)
+    """Every spec's features, from the cache where present; one pass covers all the misses
+    (under the cache's lock on their keys, FeatureCache.claimed)."""
+    with cache.claimed([key_of(spec) for spec in specs]):
+        arrays = {spec: cache.load(key_of(spec)) for spec in specs}
+        missing = [spec for spec, feats in arrays.items() if feats is None]
+        if missing:
+            new = extract(make_batches(), missing, nets, device, total, desc, progress)
+            for spec in missing:
+                cache.save(key_of(spec), new[spec])
+            arrays.update(new)
     return {spec: FeatureSet(arrays[spec], cache, key_of(spec)) for spec in specs}

@@ -10,10 +10,16 @@ Q = CFG.quality
 
 def _quality_args(section):
     """The quality section whole, as the flags the CLI generates from it (common.sections), plus
-    the run's device and its one feature cache (results/<run>/cache, common.layout)."""
+    the run's device and its one feature cache (results/<run>/cache, common.layout). The rules
+    append `--threads {threads}`, so the job uses the cores Snakemake counts it for."""
     argv = to_argv(section)
     argv += ["--device", DEVICE, "--cache-dir", L.pattern("cache")]
     return " ".join(shlex.quote(a) for a in argv)
+
+
+# Quality is not timed, so it need not have the machine to itself: `quality.threads` 1 (the
+# default run's) lets a quality job take the core a training job leaves idle; unset, all cores.
+QUALITY_THREADS = Q.threads or ALL_CORES
 
 
 rule quality:
@@ -27,12 +33,12 @@ rule quality:
         L.log("quality_{dataset}_{model}"),
     params:
         args=_quality_args(Q),
-    threads: ALL_CORES
+    threads: QUALITY_THREADS
     resources:
         gpu_slots=GPU_JOB,
     shell:
         "{PY} -m benchmarks.quality --checkpoint {input.ckpt:q} --data {input.data:q} "
-        "{params.args} --out {output:q} > {log:q} 2>&1"
+        "{params.args} --threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
 rule quality_curve:
@@ -52,13 +58,13 @@ rule quality_curve:
         snapshots=lambda wc: L.path("checkpoints", dataset=wc.dataset, model=wc.model),
         snapshot_glob=SNAPSHOTS.glob,  # unquoted below, so the shell expands it
         args=_quality_args(curve_quality(Q)),  # the curve metric, first seed, curve_num_gen
-    threads: ALL_CORES
+    threads: QUALITY_THREADS
     resources:
         gpu_slots=GPU_JOB,
     shell:
         "mkdir -p {output:q} && for ckpt in {params.snapshots:q}/{params.snapshot_glob}; do "
         "{PY} -m benchmarks.quality --checkpoint \"$ckpt\" --data {input.data:q} {params.args} "
-        "--out {output:q}/$(basename \"${{ckpt%.*}}\").json || exit 1; done > {log:q} 2>&1"
+        "--threads {threads} --out {output:q}/$(basename \"${{ckpt%.*}}\").json || exit 1; done > {log:q} 2>&1"
 
 
 rule stages:
