@@ -36,6 +36,10 @@ rule train:
         out=lambda wc: L.path("train_dir", dataset=wc.dataset, model=wc.model),
         args=_train_args,
     threads: T.threads or 1
+    # training is the run's longest path: every training job starts before the jobs that can
+    # fill the cores around it (counting, quality on one thread); without it the scheduler ran
+    # two models' quality before the last two trainings and the run took longer
+    priority: 10
     resources:
         gpu_slots=GPU_JOB * T.gpus,
     shell:
