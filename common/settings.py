@@ -222,10 +222,7 @@ class Quality:
     pr_block: int = opt(10_000, help="row/column block of the k-NN", minimum=1)
     weights_dir: str = opt("resources/weights", help="metric network files")
     threads: int | None = opt(
-        None,
-        help="CPU threads for torch and BLAS (default: torch's; in the workflow, all its cores): "
-        "quality is not timed, so 1 lets it run beside training on a small CPU box",
-        minimum=1,
+        None, help="CPU threads (default: torch's; in the workflow, all its cores)", minimum=1
     )
     sample_size: bool = opt(
         True, help="FID/KID against N (and FID-infinity) on the first seed's features"
