@@ -44,9 +44,10 @@ BOUNDS_BATCH = 8
 )
 def test_cpu_preset_learns_in_a_cpu_minute(model, faces32, tmp_path):
     """The default run's preset (config/default.yaml: width 1/16, `cpu-auto`) at the batch its
-    bounds were measured at (8), 1 kimg at 32×32 (125 steps, a quarter of the cost at 64): the proxy FD of G_ema must fall from the
-    untrained start (snapshot 0) at least as far as the old preset's bound (end < 0.5 × start),
-    and further where the seed spread allows, and end below a bound of its own.
+    bounds were measured at (8), 1 kimg at 32×32 (125 steps, a quarter of the cost at 64): the
+    proxy FD of G_ema must fall from the untrained start (snapshot 0) at least as far as the old
+    preset's bound (end < 0.5 × start), and further where the seed spread allows, and end below
+    a bound of its own.
 
     Measured (2-core VM shared with other jobs, 30-37 s of training each), start → end (ratio)
     for training seeds 0, 1, 2: PixelFolder 5.81 → 1.13 (0.195), 21.6 → 0.76 (0.035), 9.19 →

@@ -10,9 +10,10 @@ Q = CFG.quality
 
 def _quality_args(section):
     """The quality section whole, as the flags the CLI generates from it (common.sections), plus
-    the run's device and its one feature cache (results/<run>/cache, common.layout). The rules
-    append `--threads {threads}`, so the job uses the cores Snakemake counts it for."""
-    argv = to_argv(section)
+    the run's device and its one feature cache (results/<run>/cache, common.layout). The
+    section's `threads` is not among them: the rules pass `--threads {threads}`, the cores
+    Snakemake counts the job for (QUALITY_THREADS)."""
+    argv = to_argv(section, exclude=("threads",))
     argv += ["--device", DEVICE, "--cache-dir", L.pattern("cache")]
     return " ".join(shlex.quote(a) for a in argv)
 
