@@ -79,7 +79,6 @@ class SynthesisBlock(nn.Module):
         )
         self.torgb = ToRGBLayer(out_ch, w_dim, mode=mode)
         self.num_conv = (1 if self.first else 2) + n_extra
-        self.out_channels_last = False  # set when the next block upsamples this one's output
 
     def convs(self) -> list[FMMLayer]:
         return ([] if self.first else [self.conv0]) + [self.conv1, *(self.extra_convs or ())]
@@ -92,11 +91,8 @@ class SynthesisBlock(nn.Module):
             if self.up:
                 x = upsample_bilinear(x, self.size // 2)
             feats = self.coord_fuser.features(x.dtype) if self.coord_fuser is not None else None
-        convs = self.convs()
-        for i, conv in enumerate(convs):
-            last = i == len(convs) - 1
-            extra = feats if i == 0 else None
-            x = conv(x, ws[i], extra=extra, channels_last=last and self.out_channels_last)
+        for i, conv in enumerate(self.convs()):
+            x = conv(x, ws[i], extra=feats if i == 0 else None)
         if img is not None and self.up:
             img = upsample_bilinear(img, self.size // 2)
         y = self.torgb(x, ws[self.num_conv])
@@ -114,8 +110,6 @@ class SynthesisNetwork(nn.Module):
             block = SynthesisBlock(res, in_ch, block_channels(res, width), w_dim, width, rank, mode)
             setattr(self, f"b{res}", block)
             self.num_ws += block.num_conv
-        for block, nxt in zip(self.blocks(), self.blocks()[1:], strict=False):
-            block.out_channels_last = nxt.up
         self.num_ws += 1  # the last block's ToRGB
 
     def blocks(self) -> list[SynthesisBlock]:
@@ -128,9 +122,14 @@ class SynthesisNetwork(nn.Module):
             x, img = block(x, img, ws[:, k : k + block.num_conv + 1].unbind(1))
             k += block.num_conv
             if return_stages:
-                stages.append(img.view(img.shape[0], 3, block.size, block.size))
-        out = img.view(img.shape[0], 3, self.resolution, self.resolution)
+                stages.append(_image(img, block.size))
+        out = _image(img, self.resolution)
         return (out, stages) if return_stages else out
+
+
+def _image(img, size: int):
+    """The pixel-major RGB list (B, 3, N) as a contiguous NCHW image, like every generator's."""
+    return img.reshape(img.shape[0], 3, size, size).contiguous()
 
 
 # The released recipe (R1 γ 10, no path-length regularisation, no style mixing) is exactly the

@@ -156,16 +156,23 @@ def _affine_outputs(G):
     return sum(m.affine.bias.numel() for m in G.modules() if hasattr(m, "affine") and m is not G)
 
 
+def _summed_products(G):
+    """Outputs of the GEMMs with β = 1: at each upsampling block, the coordinate features'
+    product is summed into the first layer's output (models.inr_layers.pixel_matmul)."""
+    return sum(b.conv0.out_ch * b.size**2 for b in G.synthesis_network.blocks() if b.up)
+
+
 def test_counters_agree_at_256():
     """fvcore (told that bilinear resampling is not MAC work; by default it counts 4 FLOPs per
-    bilinear output) gives FlopCounterMode's number exactly; ptflops adds the affine biases."""
+    bilinear output) gives FlopCounterMode's number exactly; ptflops adds one per output element
+    of every addmm: the affine biases and the summed products."""
     counting = _counting()
     G = counting.build_generator("inr_gan", 256, "cpu", modconv_mode="grouped").train()
     z = torch.zeros(1, 512)
     assert counting.count_macs_fvcore(G, z).total == MACS[256]
     assert _bilinear_outputs(G) > 0  # the resampling that fvcore would otherwise count
     pt = counting.count_macs_ptflops(counting.build_for_counting("inr_gan", 256), z.to("meta"))
-    assert pt.total - _affine_outputs(G) == MACS[256]
+    assert pt.total - _affine_outputs(G) - _summed_products(G) == MACS[256]
 
 
 # ----------------------------------------------------------------------------- interface
@@ -275,6 +282,21 @@ def test_pixel_std_matches_torch(mean):
     assert pixel_std(x.to("meta")).shape == ref.shape  # no data-dependent branch on meta
 
 
+@pytest.mark.numerics
+@pytest.mark.parametrize("mean", [0.0, 300.0])
+def test_pixel_std_of_pixel_major_input(mean, monkeypatch):
+    """The layers' own layout (channel stride 1) takes two passes in chunks (a small chunk here,
+    so several are summed): against float64, rtol 1e-5. Two passes keep the error at the sums'
+    own (≲ 12·U32 relative on the squared deviations, ATen's blocked sums) whatever the mean."""
+    from models import inr_layers
+
+    monkeypatch.setattr(inr_layers, "STD_CHUNK", 2 * 8 * 1000)  # 1,000 pixels: 5 chunks
+    x = torch.randn(2, 4096, 8, generator=torch.Generator().manual_seed(0)) + mean
+    x = x.transpose(1, 2)  # (B, C, N) with channel stride 1
+    ref = x.double().std(dim=2)
+    assert torch.allclose(pixel_std(x).double(), ref, rtol=1e-5)
+
+
 @pytest.mark.parametrize("batch", [1, 3])  # batch 1 takes the as_strided upsampling input
 def test_backward_through_upsampling(batch):
     G = models.build("inr_gan", resolution=64, **TINY)
@@ -284,20 +306,18 @@ def test_backward_through_upsampling(batch):
 
 
 @pytest.mark.numerics
-@pytest.mark.parametrize("channels_last", [False, True])
-def test_fmm_layer_gradients(channels_last):
+@pytest.mark.parametrize("batch", [1, 2])  # one sample runs as a plain GEMM, more as a batched one
+def test_fmm_layer_gradients(batch):
     """float64 gradcheck: its tolerance (atol 1e-5, rtol 1e-3) is ~1e5× the float64 round-off
     of finite differences (U64/eps ≈ 1e-10) on any CPU."""
     torch.manual_seed(0)
     norm = FMMLayer(4, 3, 5, rank=2, instance_norm=True).double()
     fused = FMMLayer(6, 3, 5, rank=2).double()  # 4 pixel channels + 2 batch-independent ones
-    x = torch.randn(2, 4, 7, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(batch, 4, 7, dtype=torch.float64, requires_grad=True)
     extra = torch.randn(2, 7, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(2, 5, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x, w: norm(x, w, channels_last=channels_last), (x, w))
-    assert torch.autograd.gradcheck(
-        lambda x, e, w: fused(x, w, extra=e, channels_last=channels_last), (x, extra, w)
-    )
+    w = torch.randn(batch, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w: norm(x, w), (x, w))
+    assert torch.autograd.gradcheck(lambda x, e, w: fused(x, w, extra=e), (x, extra, w))
 
 
 def test_narrow_variant_trains_with_the_one_training_loop(tmp_path):
