@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .base import Generator, stylegan_channels
-from .coords import LFF, coord_grid
+from .coords import LFF, coord_grid, kept
 from .layers import (
     ConstantInput,
     ConvLayer,
@@ -49,11 +49,28 @@ class PosFold(nn.Module):
         self.conv_merge = ConvLayer(2 * folded_ch, folded_ch, 1)
 
     def forward(self, feats, out):
-        """`feats` (and stage 0's constant `out`) may have batch 1: they do not depend on z."""
+        """`feats` (and stage 0's constant `out`) have batch 1: they do not depend on z.
+
+        Neither does their folded result (`folded`), which a no-grad eval forward keeps."""
         if self.first:
-            return fold(fold(self.conv1(self.conv0(torch.cat([feats, out], dim=1)))))
-        folded = fold(fold(self.conv1(feats))).expand(out.shape[0], -1, -1, -1)
+            return self.folded(feats, out)
+        folded = self.folded(feats).expand(out.shape[0], -1, -1, -1)
         return self.conv_merge(torch.cat([folded, out], dim=1))
+
+    def folded(self, feats, const=None):
+        """(1, C, R/4, R/4): 1×1 conv of the position features (stage 0: mixed with the
+        constant first), folded twice; kept by `coords.kept` (at 256 px, with the LFF's, ~20 %
+        of a forward on CPU), on CPU in channels-last layout, the one the convs after it take."""
+
+        def build():
+            x = feats if const is None else self.conv0(torch.cat([feats, const], dim=1))
+            x = fold(fold(self.conv1(x)))
+            return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
+
+        sources = [feats, *self.conv1.parameters()]
+        if const is not None:
+            sources += [const, *self.conv0.parameters()]
+        return kept(self, "_folded", sources, (str(feats.device), feats.dtype), build)
 
 
 @register("pixelfolder", display_name="PixelFolder", arch_keys=("channel_multiplier",))
@@ -95,16 +112,26 @@ class PixelFolderGenerator(Generator):
         self.unfolder = Unfold()
         self.num_ws = 4 * len(self.stage_res) + 1
 
+    def position(self, i: int, ws) -> torch.Tensor:
+        """(1, C, R, R): stage i's Fourier features of the pixel grid, kept like the folded
+        features made from them (`PosFold.folded`); the two are kept apart so that each
+        module's work is counted as its own (the MAC counters attribute by forward call)."""
+        r, lff = self.stage_res[i], self.lffs[i]
+
+        def build():
+            return lff(coord_grid(1, r, r, device=ws.device, dtype=ws.dtype))
+
+        return kept(lff, "_grid", list(lff.parameters()), (r, str(ws.device), ws.dtype), build)
+
     def synthesis(self, ws, noise_mode="random", return_stages=False):
         b = ws.shape[0]
         # Everything before the first styled conv of a stage that does not depend on z (the
         # constant input, the Fourier features and their 1×1 conv) runs once, at batch 1, and is
         # broadcast: same result per sample, no repeated work.
-        out = self.input(1)
+        out = self.input.input  # the constant itself (batch 1): a kept result's source
         skip, stages = None, []
         for i, r in enumerate(self.stage_res):
-            coords = coord_grid(1, r, r, device=ws.device, dtype=ws.dtype)
-            out = self.posfolders[i](self.lffs[i](coords), out).expand(b, -1, -1, -1)
+            out = self.posfolders[i](self.position(i, ws), out).expand(b, -1, -1, -1)
             size = r // 4
             for f in range(2):
                 j = 4 * i + 2 * f
