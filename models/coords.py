@@ -31,11 +31,7 @@ def kept(
     reads) and by each source's storage and in-place version, so an optimizer step,
     load_state_dict or `.to()` rebuilds it; a write through `.data` bypasses the version
     counter and would not, which no code here does."""
-    if (
-        owner.training
-        or torch.compiler.is_compiling()
-        or (torch.is_grad_enabled() and any(t.requires_grad for t in sources))
-    ):
+    if not can_keep(owner, sources):
         return build()
     full = (*key, *((t.data_ptr(), t._version) for t in sources))
     cached = owner.__dict__.get(slot)
@@ -43,6 +39,15 @@ def kept(
         cached = (full, build())
         owner.__dict__[slot] = cached
     return cached[1]
+
+
+def can_keep(owner: nn.Module, sources: Sequence[torch.Tensor]) -> bool:
+    """Whether `kept` keeps a result of `owner` built from `sources` now (see there)."""
+    return not (
+        owner.training
+        or torch.compiler.is_compiling()
+        or (torch.is_grad_enabled() and any(t.requires_grad for t in sources))
+    )
 
 
 def coord_grid(batch: int, h: int, w: int, device=None, dtype=torch.float32) -> torch.Tensor:

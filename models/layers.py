@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import epilogue
+from .coords import can_keep, kept
 from .epilogue import (  # noqa: F401 (re-exported: models.layers is the home of every layer)
     LRELU_SLOPE,
     SQRT2,
@@ -209,8 +210,41 @@ class ModulatedConv2d(nn.Module):
 
     def demod_factors(self, s: torch.Tensor) -> torch.Tensor:
         """rsqrt(Σ (scale·w·s)² + 1e-8) per (sample, out channel), without per-sample weights."""
-        w2 = (self.weight[0] * self.scale).pow(2).sum(dim=(2, 3))  # (out, in)
-        return torch.rsqrt(s.pow(2) @ w2.t() + 1e-8)  # (B, out)
+        return torch.rsqrt(s.pow(2) @ self.squared_weight().t() + 1e-8)  # (B, out)
+
+    def squared_weight(self) -> torch.Tensor:
+        """Σ over the kernel of (scale · weight)², (out, in): z-independent, kept like
+        `shared_weight`."""
+        w = self.weight
+
+        def build():
+            return (w[0] * self.scale).pow(2).sum(dim=(2, 3))
+
+        return kept(self, "_squared_weight", [w], (str(w.device), w.dtype), build)
+
+    def shared_weight(self) -> torch.Tensor:
+        """scale · weight, as the `activations` path's conv takes it: (out, in, k, k), or
+        (in, out, k, k) for the transposed conv of `upsample`.
+
+        It does not depend on z, so a no-grad eval forward keeps it and its squares
+        (`coords.kept`): at batch 1 those passes over a 512 × 512 × 3 × 3 weight cost about as
+        much as the 4–16-px convs that use it. On CPU it is kept channels-last, the layout
+        oneDNN's channels-last convs would otherwise copy it to on every call (~10 % of a
+        512-channel 3×3 conv at 16–32 px on a 2-core AMD EPYC). Training recomputes it."""
+        w = self.weight
+        if not can_keep(self, [w]):
+            w = w[0] * self.scale
+            return w.transpose(0, 1) if self.upsample else w
+
+        def build():
+            shared = w[0] * self.scale
+            if self.upsample:
+                shared = shared.transpose(0, 1)
+            return (
+                shared if shared.is_cuda else shared.contiguous(memory_format=torch.channels_last)
+            )
+
+        return kept(self, "_shared_weight", [w], (str(w.device), w.dtype), build)
 
     def forward_activations(self, x, s):
         out, demod = self._shared_weight_conv(x, s)
@@ -221,9 +255,9 @@ class ModulatedConv2d(nn.Module):
         if not x.is_cuda:  # oneDNN's CPU convs run 10-40 % faster on channels-last inputs
             x = x.contiguous(memory_format=torch.channels_last)
         x = x * s.view(b, -1, 1, 1)
-        w = self.weight[0] * self.scale
+        w = self.shared_weight()
         if self.upsample:  # the blur is per-channel linear, so it commutes with demodulation
-            out = self.blur(F.conv_transpose2d(x, w.transpose(0, 1), stride=2, padding=0))
+            out = self.blur(F.conv_transpose2d(x, w, stride=2, padding=0))
         else:
             out = F.conv2d(x, w, padding=self.padding)
         demod = self.demod_factors(s).view(b, -1, 1, 1) if self.demodulate else None
