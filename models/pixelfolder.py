@@ -59,7 +59,7 @@ class PosFold(nn.Module):
 
     def folded(self, feats, const=None):
         """(1, C, R/4, R/4): 1×1 conv of the position features (stage 0: mixed with the
-        constant first), folded twice; kept by `coords.kept` (at 256 px, with the LFF's, ~20 %
+        constant first), folded twice; kept by `coords.kept` (at 256 px, with the LFF's, ~25 %
         of a forward on CPU), on CPU in channels-last layout, the one the convs after it take."""
 
         def build():
