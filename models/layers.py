@@ -28,6 +28,7 @@ from .epilogue import (  # noqa: F401 (re-exported: models.layers is the home of
     styled_epilogue,
 )
 from .fir import Blur, FIRFilter, Upsample, make_kernel, upfirdn2d  # noqa: F401 (re-exported)
+from .folding import Unfold, fold, unfold  # noqa: F401 (re-exported)
 
 
 class PixelNorm(nn.Module):
@@ -213,8 +214,7 @@ class ModulatedConv2d(nn.Module):
         return torch.rsqrt(s.pow(2) @ self.squared_weight().t() + 1e-8)  # (B, out)
 
     def squared_weight(self) -> torch.Tensor:
-        """Σ over the kernel of (scale · weight)², (out, in): z-independent, kept like
-        `shared_weight`."""
+        """Σ over the kernel of (scale · weight)², (out, in), kept like `shared_weight`."""
         w = self.weight
 
         def build():
@@ -226,11 +226,9 @@ class ModulatedConv2d(nn.Module):
         """scale · weight, as the `activations` path's conv takes it: (out, in, k, k), or
         (in, out, k, k) for the transposed conv of `upsample`.
 
-        It does not depend on z, so a no-grad eval forward keeps it and its squares
-        (`coords.kept`): at batch 1 those passes over a 512 × 512 × 3 × 3 weight cost about as
-        much as the 4–16-px convs that use it. On CPU it is kept channels-last, the layout
-        oneDNN's channels-last convs would otherwise copy it to on every call (~10 % of a
-        512-channel 3×3 conv at 16–32 px on a 2-core AMD EPYC). Training recomputes it."""
+        z-independent, so a no-grad eval forward keeps it and its squares (`coords.kept`): at
+        batch 1 those passes over a 512² × 3 × 3 weight cost as much as a 4–16-px conv. On CPU it
+        is kept channels-last, which oneDNN's channels-last convs would copy it to every call."""
         w = self.weight
         if not can_keep(self, [w]):
             w = w[0] * self.scale
@@ -400,28 +398,3 @@ class MappingNetwork(nn.Sequential):
                 )
             )
         super().__init__(*layers)
-
-
-# --------------------------------------------------------------------------- pixel (un)folding
-def fold(x: torch.Tensor) -> torch.Tensor:
-    """Space-to-depth ×2 with PixelFolder's channel order: out channel = (ph·2 + pw)·C + c.
-
-    Not `pixel_unshuffle` (which orders c·4 + p); the order matters for official weights.
-    """
-    b, c, h, w = x.shape
-    x = x.view(b, c, h // 2, 2, w // 2, 2).permute(0, 3, 5, 1, 2, 4)
-    return x.reshape(b, 4 * c, h // 2, w // 2)
-
-
-def unfold(x: torch.Tensor) -> torch.Tensor:
-    """Depth-to-space ×2, the exact inverse of `fold`. The result has channels-last strides
-    (the layout the CPU convs want next); its values do not depend on the layout."""
-    b, c4, h, w = x.shape
-    c = c4 // 4
-    x = x.view(b, 2, 2, c, h, w).permute(0, 4, 1, 5, 2, 3)  # (b, h, ph, w, pw, c)
-    return x.reshape(b, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
-
-
-class Unfold(nn.Module):
-    def forward(self, x):
-        return unfold(x)
