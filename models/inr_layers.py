@@ -214,21 +214,18 @@ def pixel_matmul(x: torch.Tensor, weight_t: torch.Tensor, into=None) -> torch.Te
         acc = None if into is None else into.transpose(1, 2)
     else:
         a, b, acc = weight_t.transpose(1, 2), x, into
-    if x.shape[0] == 1:
-        a, b, acc1 = a[0], b[0], None if acc is None else acc[0]
-        if acc1 is None:
-            out = torch.mm(a, b)
-        elif torch.is_grad_enabled():
-            out = torch.addmm(acc1, a, b)
-        else:
-            out = torch.addmm(acc1, a, b, out=acc1)
-        out = out.unsqueeze(0)
-    elif acc is None:
-        out = torch.bmm(a, b)
+    one = x.shape[0] == 1
+    if one:
+        a, b, acc = a[0], b[0], None if acc is None else acc[0]
+    mm, addmm = (torch.mm, torch.addmm) if one else (torch.bmm, torch.baddbmm)
+    if acc is None:
+        out = mm(a, b)
     elif torch.is_grad_enabled():
-        out = torch.baddbmm(acc, a, b)
+        out = addmm(acc, a, b)
     else:
-        out = torch.baddbmm(acc, a, b, out=acc)
+        out = addmm(acc, a, b, out=acc)
+    if one:
+        out = out.unsqueeze(0)
     return out.transpose(1, 2) if pixel_major else out
 
 

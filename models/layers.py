@@ -223,21 +223,21 @@ class ModulatedConv2d(nn.Module):
         return kept(self, "_squared_weight", [w], (str(w.device), w.dtype), build)
 
     def shared_weight(self) -> torch.Tensor:
-        """scale · weight, as the `activations` path's conv takes it: (out, in, k, k), or
-        (in, out, k, k) for the transposed conv of `upsample`.
-
-        z-independent, so a no-grad eval forward keeps it and its squares (`coords.kept`): at
-        batch 1 those passes over a 512² × 3 × 3 weight cost as much as a 4–16-px conv. On CPU it
-        is kept channels-last, which oneDNN's channels-last convs would copy it to every call."""
+        """scale · weight as the `activations` conv takes it ((in, out, k, k) for `upsample`'s
+        transposed conv). z-independent: a no-grad eval forward keeps it and its squares
+        (`coords.kept`); at batch 1 those passes over a 512² × 3 × 3 weight cost as much as a
+        4–16-px conv. Kept channels-last on CPU, which oneDNN would copy it to every call."""
         w = self.weight
+
+        def scaled():
+            shared = w[0] * self.scale
+            return shared.transpose(0, 1) if self.upsample else shared
+
         if not can_keep(self, [w]):
-            w = w[0] * self.scale
-            return w.transpose(0, 1) if self.upsample else w
+            return scaled()
 
         def build():
-            shared = w[0] * self.scale
-            if self.upsample:
-                shared = shared.transpose(0, 1)
+            shared = scaled()
             return (
                 shared if shared.is_cuda else shared.contiguous(memory_format=torch.channels_last)
             )
