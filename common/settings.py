@@ -64,9 +64,7 @@ class HParams:
     beta2: float = opt(0.99, help="Adam beta2", minimum=0, exclusiveMaximum=1)
     r1_gamma: float = opt(10.0, help="R1 weight γ; penalty γ/2·||∇D(x)||²", minimum=0)
     d_reg_interval: int = opt(16, help="lazy R1 every N D steps", minimum=1)
-    g_reg_interval: int = opt(
-        4, help="lazy path length every N G steps (lr ratio applies)", minimum=1
-    )
+    g_reg_interval: int = opt(4, help="lazy path length every N G steps (lr ratio)", minimum=1)
     pl_weight: float = opt(0.0, help="path-length regularisation weight (0 = off)", minimum=0)
     pl_batch_shrink: int = opt(2, help="path-length pass uses batch // N", minimum=1)
     pl_decay: float = opt(
@@ -75,9 +73,7 @@ class HParams:
     mixing: float = opt(0.0, help="style-mixing probability per batch", minimum=0, maximum=1)
     xflip: bool = opt(True, help="random horizontal flips of the reals")
     ema_half_life_steps: float = opt(312.5, help="G_ema half-life in steps", exclusiveMinimum=0)
-    ema_rampup: float | None = opt(
-        None, help="cap the half-life at rampup × steps so far", exclusiveMinimum=0
-    )
+    ema_rampup: float | None = opt(None, help="half-life ≤ rampup × steps", exclusiveMinimum=0)
 
 
 @dataclass(frozen=True)
@@ -116,6 +112,12 @@ class Train:
         "passes, e.g. inductor (default: eager)",
     )
     tf32: bool = opt(False, help="allow TF32 matmuls and convolutions on CUDA (default: fp32)")
+    speed_variant: str = opt(
+        "fixed",
+        help="fixed: the fast path these fields set | auto: the fastest variant the model's "
+        "speed-variant grid judged fast and faithful on this device (training.speed_variant)",
+        enum=["fixed", "auto"],
+    )
     cudnn_benchmark: bool = opt(False, help="let cuDNN time conv algorithms and keep the fastest")
     preset: str | None = opt(
         None,

@@ -18,6 +18,7 @@ from common.provenance import code_version, versions
 from data.prepare import SKIP_REASONS, skip_text
 from reports.collect import RunResults
 from reports.runs import device_line
+from training import speed_variant
 
 NOT_RECORDED = "not recorded (no invocation.json: these results were not made by snakemake)"
 
@@ -121,6 +122,8 @@ def deviations(res: RunResults) -> list[tuple[str, list[str]]]:
         if r.get("variant"):
             how += f", {r['variant']}"
         lines = [how]
+        if speed := speed_variant.summary((r.get("numerics") or {}).get("speed_variant")):
+            lines.append(speed)
         off = r.get("off_recipe")
         if off is None:
             lines.append("hyper-parameters not recorded")

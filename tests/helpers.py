@@ -306,11 +306,11 @@ def compare_gate(*folders) -> int:
 
 
 def train_run(model, data, out, *, device="cpu", build=None, hparams=None, resume=None,
-              progress=False, **fields):  # fmt: skip
+              progress=False, speed_grid=None, **fields):  # fmt: skip
     """training.loop.train with its `train:` section built from `fields` as a config gives it
     (checked against the section's schema, defaults for the rest)."""
     from training.loop import train
 
     cfg = settings.validate(fields, settings.Train, "the test's train section")
     return train(model, data, out, cfg, build, hparams, device=device, resume=resume,
-                 progress=progress)  # fmt: skip
+                 progress=progress, speed_grid=speed_grid)  # fmt: skip

@@ -8,6 +8,7 @@ contain their medians; what a variant gains is the benchmark suite's business
 
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -20,6 +21,7 @@ from benchmarks.profiling import profile as efficiency
 from benchmarks.profiling import speed_variants as sv
 from common import settings
 from reports import variant_plots
+from training import speed_variant
 
 NARROW = {"width": 0.0625, "z_dim": 64, "n_mlp": 2}
 
@@ -218,6 +220,12 @@ def test_real_grid_on_a_narrow_generator_fills_every_field(tmp_path):
     else:
         assert bf16["status"] == "skipped" and "AVX-512 BF16" in bf16["why"]
     assert rows[3]["status"] == "skipped" and "CUDA" in rows[3]["why"]
+    # what `train.speed_variant: auto` takes from this very file (training.speed_variant)
+    (tmp_path / "profile.json").write_text(json.dumps(prof))
+    choice = speed_variant.pick(tmp_path / "profile.json", "stylegan2", torch.device("cpu"))
+    faithful = {r["variant"]: r["speedup"] for r in rows if r["verdict"] == sv.FAITHFUL}
+    expected = max(faithful, key=faithful.get) if faithful else "eager"
+    assert choice["variant"] == expected, (choice, faithful)
     path, why = variant_plots.speedup_vs_error(
         SimpleNamespace(profiles={("stylegan2", 32): prof}), tmp_path
     )

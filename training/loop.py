@@ -17,6 +17,7 @@ The optional fast paths (precision, channels_last, compile, tf32) live in traini
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -32,6 +33,7 @@ from common.layout import TrainDir
 from data.dataset import open_dataset
 
 from . import distributed as dist_utils
+from . import speed_variant
 from .checkpoint import (
     checkpoint_micro_batch,
     open_resume,
@@ -92,6 +94,7 @@ def train(
     device: str = DEFAULT_DEVICE,
     resume: str | os.PathLike | None = None,
     resolution: int | None = None,
+    speed_grid: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> Path:
     """Train `model` on `data` until `cfg.kimg` thousand reals have been shown; return the final
@@ -104,10 +107,12 @@ def train(
     `build` goes to models.build (width, z_dim, n_mlp, ...); `hparams`
     overrides the model's recipe (common.settings.HParams keys). Snapshots are written at
     kimg 0, every `snap_kimg` (None: none in between) and at the end; `keep` limits how many
-    stay on disk; training.fastpath has the speed options.
+    stay on disk; training.fastpath has the speed options. `speed_grid` is the model's profile
+    JSON whose speed-variant grid picks them under `cfg.speed_variant` auto
+    (training.speed_variant).
     """
     cfg = cfg or settings.Train()
-    with run_folder(Path(out)), backend_flags(cfg):
+    with run_folder(Path(out)), contextlib.ExitStack() as scope:
         run, ds = set_up(
             model,
             data,
@@ -118,6 +123,8 @@ def train(
             device=device,
             resume=resume,
             resolution=resolution,
+            speed_grid=speed_grid,
+            scope=scope,
         )
         batches = real_batches(
             ds, cfg.batch, run.cfg.seed, run.nimg, run.d, cfg.workers, run.device
@@ -141,11 +148,17 @@ def set_up(
     device,
     resume,
     resolution,
+    speed_grid=None,
+    scope: contextlib.ExitStack,
 ) -> tuple[Run, object]:
     """Check everything a user can get wrong before any work starts (one-line UsageErrors),
-    then join the process group and build, or resume, the networks."""
+    then join the process group and build, or resume, the networks. The backend flags of the
+    section the run trains with (its fast path, maybe picked by the grid) are entered on
+    `scope`, so they hold until the run ends."""
     dev = resolve_device(device)
     check_fast(cfg, dev)
+    if problem := speed_variant.conflicts(cfg):
+        raise TrainingError(problem)
     ds = open_dataset(data)
     if resolution is not None and int(resolution) != int(ds.resolution):
         raise TrainingError(
@@ -160,7 +173,10 @@ def set_up(
     hp = resolve_hparams(model, hparams, preset=cfg.preset, resolution=resolution, batch=cfg.batch)
     check_writable_dir(out)
     start = open_resume(resume, out, model, resolution, build, cfg.seed)
+    cfg, speed = speed_variant.resolve(cfg, speed_grid, model, dev, start.state)
+    check_fast(cfg, dev)
     cfg = dataclasses.replace(cfg, seed=start.seed)
+    scope.enter_context(backend_flags(cfg))
     d = dist_utils.init(dev.type)
     if d.enabled and dev.type == "cuda":
         dev = torch.device("cuda", d.local_rank)
@@ -195,7 +211,8 @@ def set_up(
     run.meta = run_metadata(
         *meta_args, seed=start.seed, batch=cfg.batch, d=d, device=dev, frozen=frozen
     )
-    run.meta.update(micro_batch=micro_batch, numerics=numerics(cfg), train=settings.as_dict(cfg))
+    run.meta.update(micro_batch=micro_batch, train=settings.as_dict(cfg))
+    run.meta["numerics"] = {**numerics(cfg), "speed_variant": speed}
     run.meta["off_recipe"] = off_recipe(model, hp)  # what a preset or the user changed
     if d.is_main:
         begin(run, start, frozen)
@@ -215,6 +232,8 @@ def begin(run: Run, start, frozen: list[str]) -> None:
     )
     if frozen:
         log.info("frozen (no loss reaches them): %s", ", ".join(frozen))
+    if line := speed_variant.summary(m["numerics"]["speed_variant"]):
+        log.info(line)
 
 
 def resolve_micro_batch(batch: int, micro_batch: int | None, d, state: dict | None) -> int:

@@ -54,6 +54,12 @@ def build_parser() -> OneLineParser:
     add_device_flag(p)
     arg("--resume", default=None, help="auto (newest in --out, else fresh) | checkpoint path")
     arg("--resolution", type=int, default=None, help="expected dataset resolution (checked)")
+    arg(
+        "--speed-grid",
+        default=None,
+        metavar="PROFILE_JSON",
+        help="the model's profile JSON whose speed-variant grid --speed-variant auto reads",
+    )
     return p
 
 
@@ -88,6 +94,7 @@ def main(argv=None) -> int:
                 device=args.device,
                 resume=args.resume,
                 resolution=args.resolution,
+                speed_grid=args.speed_grid,
             )
     except NonFiniteLossError as exc:
         print(f"error: training stopped: {exc}", file=sys.stderr)

@@ -111,11 +111,38 @@ def check_sizes(cfg: settings.RunConfig, where: str = "config") -> settings.RunC
     return cfg
 
 
+def check_speed_variant(cfg: settings.RunConfig, where: str = "config") -> settings.RunConfig:
+    """`train.speed_variant: auto` reads each model's speed-variant grid, so the profile stage
+    must make one: profile.variants non-empty, and profile.variants_at a resolution that
+    profile.resolutions profiles and `latency` times."""
+    from training.speed_variant import conflicts
+
+    if cfg.train.speed_variant != "auto":
+        return cfg
+    if problem := conflicts(cfg.train):
+        raise UsageError(f"{where}: {problem}")
+    p, at = cfg.profile, cfg.profile.variants_at.resolution
+    if not p.variants:
+        missing = "profile.variants is empty (no grid is timed)"
+    elif at not in p.resolutions or not p.batch_sizes_at(at):
+        missing = (
+            f"profile.variants_at.resolution {at} is not both in profile.resolutions and timed "
+            "by profile.latency"
+        )
+    else:
+        return cfg
+    raise UsageError(
+        f"{where}: train.speed_variant auto needs each model's speed-variant grid, but {missing}; "
+        "fix that, or set train.speed_variant fixed"
+    )
+
+
 def load(source: str | Path | dict) -> settings.RunConfig:
-    """settings.load, then the registry and size checks: what the workflow and the pre-flight
-    check use."""
+    """settings.load, then the registry, size and speed-variant checks: what the workflow and
+    the pre-flight check use."""
     where = "config" if isinstance(source, dict) else str(source)
-    return check_sizes(check_registered(settings.load(source), where), where)
+    cfg = check_sizes(check_registered(settings.load(source), where), where)
+    return check_speed_variant(cfg, where)
 
 
 def main(argv=None) -> int:

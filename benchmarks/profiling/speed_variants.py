@@ -67,6 +67,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import models
 from common.settings import SPEED_VARIANTS, Profile, Train
 from training.fastpath import backend_flags, to_channels_last
+from training.speed_variant import FAITHFUL  # the verdict that lets training take a variant
 
 from .noise import LoadMeter, bootstrap_median_ci, relative_half_width
 from .timing import ratio_interval, sync, time_adaptive
@@ -77,7 +78,7 @@ EAGER = "eager"
 TF32 = dataclasses.replace(Train(), tf32=True)  # the training fast path's switch, alone
 U32 = 2.0**-24
 UNIT_ROUNDOFF = {"bf16": 2.0**-8, "fp16": 2.0**-11, "tf32": 2.0**-11}
-FAITHFUL, NO_GAIN, BASELINE = "fast and faithful", "no gain", "baseline"
+NO_GAIN, BASELINE = "no gain", "baseline"
 INCONCLUSIVE = "inconclusive"
 BEYOND = "fast but changes the output beyond"
 WHY_MAX = 160  # a reason is one line of at most this many characters

@@ -21,9 +21,19 @@ def _train_args(wc):
     ])
 
 
+def _speed_grid(wc):
+    """`speed_variant: auto` trains with what the model's timed profile at profile.variants_at
+    judged fast and faithful (training.speed_variant), so it waits for that profile job;
+    `fixed` waits for none."""
+    if T.speed_variant != "auto":
+        return []
+    return str(L.path("profile", model=wc.model, res=CFG.profile.variants_at.resolution))
+
+
 rule train:
     input:
         data=L.pattern("dataset"),
+        grid=_speed_grid,
         settings=settings_stamp("train", gpus=T.gpus, args=_train_args),
     output:
         # final.pt only: log.csv is appended across resumes (and trimmed to the resumed step by
@@ -35,6 +45,7 @@ rule train:
         launcher=_launcher(),
         out=lambda wc: L.path("train_dir", dataset=wc.dataset, model=wc.model),
         args=_train_args,
+        grid=lambda wc, input: f"--speed-grid {shlex.quote(input.grid)}" if input.grid else "",
     threads: T.threads or 1
     # training is the run's longest path: every training job starts before the jobs that can
     # fill the cores around it (counting, quality on one thread); without it the scheduler ran
@@ -44,4 +55,4 @@ rule train:
         gpu_slots=GPU_JOB * T.gpus,
     shell:
         "{params.launcher} --model {wildcards.model} --data {input.data:q} --out {params.out:q} "
-        "{params.args} --resume auto > {log:q} 2>&1"
+        "{params.args} {params.grid} --resume auto > {log:q} 2>&1"
