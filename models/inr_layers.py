@@ -182,19 +182,23 @@ class FMMLayer(nn.Module):
                 raise ValueError("instance norm of batch-independent channels is not supported")
             weight = weight / (pixel_std(x) + 1e-8).unsqueeze(1)
         weight_t = weight.transpose(1, 2)  # (B, in, out)
-        out = None if x is None else pixel_matmul(x, weight_t[:, :c_x])
+        bias = self.bias * SQRT2  # added by the first GEMM (β = 1), not by a pass of its own
+        out = None if x is None else pixel_matmul(x, weight_t[:, :c_x], bias=bias)
         if extra is not None:
-            out = pixel_matmul(extra.expand(w.shape[0], -1, -1), weight_t[:, c_x:], into=out)
-        out = out.add_((self.bias * SQRT2).view(1, -1, 1))
+            extra = extra.expand(w.shape[0], -1, -1)
+            out = pixel_matmul(
+                extra, weight_t[:, c_x:], into=out, bias=bias if out is None else None
+            )
         return F.leaky_relu_(out, LRELU_SLOPE)
 
 
 PIXEL_MAJOR_MIN_IN = 64  # input channels from which a layer's GEMM runs pixels-major
 
 
-def pixel_matmul(x: torch.Tensor, weight_t: torch.Tensor, into=None) -> torch.Tensor:
+def pixel_matmul(x: torch.Tensor, weight_t: torch.Tensor, into=None, bias=None) -> torch.Tensor:
     """(B, C, N) pixels times per-sample (B, C, out) weights → (B, out, N); with `into` (a
-    result of this function), added to it (the GEMM's β = 1: no extra pass over the output).
+    result of this function), added to it, and with `bias` (out,), plus the bias (both are the
+    GEMM's β = 1 input: no extra pass over the output; a layer takes one or the other).
 
     Each 1×1 layer is a GEMM with a long pixel dimension. From PIXEL_MAJOR_MIN_IN input channels
     it runs pixels-major, (N × C) · (C × out), and the result is stored that way (channel stride
@@ -218,7 +222,9 @@ def pixel_matmul(x: torch.Tensor, weight_t: torch.Tensor, into=None) -> torch.Te
     if one:
         a, b, acc = a[0], b[0], None if acc is None else acc[0]
     mm, addmm = (torch.mm, torch.addmm) if one else (torch.bmm, torch.baddbmm)
-    if acc is None:
+    if bias is not None:  # broadcast along the pixels: a row (pixel-major) or a column
+        out = addmm(bias.view(1, -1) if pixel_major else bias.view(-1, 1), a, b)
+    elif acc is None:
         out = mm(a, b)
     elif torch.is_grad_enabled():
         out = addmm(acc, a, b)

@@ -156,23 +156,26 @@ def _affine_outputs(G):
     return sum(m.affine.bias.numel() for m in G.modules() if hasattr(m, "affine") and m is not G)
 
 
-def _summed_products(G):
-    """Outputs of the GEMMs with β = 1: at each upsampling block, the coordinate features'
-    product is summed into the first layer's output (models.inr_layers.pixel_matmul)."""
-    return sum(b.conv0.out_ch * b.size**2 for b in G.synthesis_network.blocks() if b.up)
+def _beta_one_outputs(G):
+    """Outputs of the GEMMs with β = 1 (models.inr_layers.pixel_matmul): every FMM layer's
+    first GEMM adds its bias, and at each upsampling block the coordinate features' product is
+    summed into the first layer's output by a second one."""
+    blocks = G.synthesis_network.blocks()
+    biases = sum(conv.out_ch * b.size**2 for b in blocks for conv in b.convs())
+    return biases + sum(b.conv0.out_ch * b.size**2 for b in blocks if b.up)
 
 
 def test_counters_agree_at_256():
     """fvcore (told that bilinear resampling is not MAC work; by default it counts 4 FLOPs per
     bilinear output) gives FlopCounterMode's number exactly; ptflops adds one per output element
-    of every addmm: the affine biases and the summed products."""
+    of every addmm: the affine biases, the layer biases and the summed products."""
     counting = _counting()
     G = counting.build_generator("inr_gan", 256, "cpu", modconv_mode="grouped").train()
     z = torch.zeros(1, 512)
     assert counting.count_macs_fvcore(G, z).total == MACS[256]
     assert _bilinear_outputs(G) > 0  # the resampling that fvcore would otherwise count
     pt = counting.count_macs_ptflops(counting.build_for_counting("inr_gan", 256), z.to("meta"))
-    assert pt.total - _affine_outputs(G) - _summed_products(G) == MACS[256]
+    assert pt.total - _affine_outputs(G) - _beta_one_outputs(G) == MACS[256]
 
 
 # ----------------------------------------------------------------------------- interface
