@@ -228,3 +228,25 @@ def test_cips_1024_counts_on_meta_only():
     )
     act = activations.activation_bytes("cips", 1024)
     assert act["train_saved"] > act["inference_peak_live"] > 0
+
+
+def test_macs_of_counts_a_training_step_through_its_double_backward():
+    """counting.macs_of (the training-step suite's counter) uses FlopCounterMode's formulas, so a
+    forward counts what count_macs' total counts; and it runs through R1's autograd.grad, which
+    FlopCounterMode's module hooks refuse. R1's input gradient and its backward are counted: an
+    R1 step is more than three forwards of D (forward, input gradient, and its backward's
+    weight and input gradients)."""
+    G = counting.build_for_counting("stylegan2", 32, "cpu", width=0.0625, z_dim=32, n_mlp=2)
+    z = torch.zeros(1, 32)
+    with torch.no_grad():
+        assert counting.macs_of(counting.forward_thunk(G, z)) == counting.count_macs(G, z).total
+    D = counting.build_discriminator(32, "cpu", width=0.0625).train()
+    x = torch.randn(2, 3, 32, 32, requires_grad=True)
+
+    def r1():
+        (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+        grad.square().sum().backward()
+
+    with torch.no_grad():
+        forward = counting.macs_of(lambda: D(x))
+    assert counting.macs_of(r1) > 3 * forward > 0

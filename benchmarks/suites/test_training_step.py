@@ -16,6 +16,12 @@ epilogue and FIR backward, bias/gain folded into D's convs, channels-last CPU co
 first, so the fused case also records `fused_over_plain`, the img/s ratio within one run
 (the quick mode, --benchmark-disable, runs the fused path only).
 
+The fused case also runs one more round under a MAC counter (counting.macs_of, untimed) and sweeps the
+in-process roofline with the step's threads, so `extra_info` has the step's MACs, its achieved
+rate and its utilization (achieved ÷ roof), the training counterpart of the latency table's.
+A step's MACs are fixed by the architecture, so the roof also bounds what any implementation
+can gain: the time of the MACs at the roof is the shortest a step can take.
+
 The loader case times the DataLoader alone (prepared zip → uint8 batches, the loop's settings),
 so its img/s can be set against the step's: it must be far higher to not be the bottleneck.
 """
@@ -28,6 +34,8 @@ import pytest
 import torch
 
 import models
+from benchmarks.profiling.counting import macs_of
+from benchmarks.profiling.roofline import Roofline
 from common import settings
 from common.device import DEFAULT_DEVICE, resolve_device
 from common.provenance import device_info
@@ -143,6 +151,25 @@ def test_training_step(benchmark, data, run_threads, name, path):
     )
     if path == "fused" and "plain" in rates:
         benchmark.extra_info["fused_over_plain"] = rates["fused"] / rates["plain"]
+    if path == "fused":
+        with epilogue.fused(True):
+            macs = macs_of(round_of_steps)
+        benchmark.extra_info.update(step_utilization(macs, step_s * interval, interval))
+
+
+def step_utilization(macs: float, seconds: float, steps: int) -> dict:
+    """A round's MACs (FlopCounterMode: convs, matmuls and their backward) over its median time,
+    against the device's roof swept now, with the step's threads."""
+    roof = Roofline(DEVICE)
+    roof.sweep()
+    rate = macs / seconds
+    return {
+        "gmac_per_step": macs / steps / 1e9,
+        "achieved_gmac_per_s": rate / 1e9,
+        "roof_gmac_per_s": roof.peak / 1e9,
+        "utilization": rate / roof.peak,
+        "shortest_step_s_at_roof": macs / steps / roof.peak,
+    }
 
 
 def test_data_loader(benchmark, data):
