@@ -156,9 +156,6 @@ def set_up(
     section the run trains with (its fast path, maybe picked by the grid) are entered on
     `scope`, so they hold until the run ends."""
     dev = resolve_device(device)
-    check_fast(cfg, dev)
-    if problem := speed_variant.conflicts(cfg):
-        raise TrainingError(problem)
     ds = open_dataset(data)
     if resolution is not None and int(resolution) != int(ds.resolution):
         raise TrainingError(
@@ -173,6 +170,7 @@ def set_up(
     hp = resolve_hparams(model, hparams, preset=cfg.preset, resolution=resolution, batch=cfg.batch)
     check_writable_dir(out)
     start = open_resume(resume, out, model, resolution, build, cfg.seed)
+    # the fast path as trained: the section's, or the grid's (or a resumed run's) choice
     cfg, speed = speed_variant.resolve(cfg, speed_grid, model, dev, start.state)
     check_fast(cfg, dev)
     cfg = dataclasses.replace(cfg, seed=start.seed)
