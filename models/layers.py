@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import epilogue
+from . import epilogue, polyphase
 from .coords import can_keep, kept
 from .epilogue import (  # noqa: F401 (re-exported: models.layers is the home of every layer)
     LRELU_SLOPE,
@@ -255,7 +255,7 @@ class ModulatedConv2d(nn.Module):
         x = x * s.view(b, -1, 1, 1)
         w = self.shared_weight()
         if self.upsample:  # the blur is per-channel linear, so it commutes with demodulation
-            out = self.blur(F.conv_transpose2d(x, w, stride=2, padding=0))
+            out = self.blur(polyphase.transposed_conv(self, x, w))
         else:
             out = F.conv2d(x, w, padding=self.padding)
         demod = self.demod_factors(s).view(b, -1, 1, 1) if self.demodulate else None

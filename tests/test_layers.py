@@ -184,6 +184,55 @@ def test_modulated_conv_paths_match_per_sample_loop(k, upsample, demod):
     assert_within(conv.forward_activations(x_cl, s), ref, bound, "activations, channels-last")
 
 
+def naive_transposed_conv(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Stride-2 transposed conv in float64, tap by tap: input pixel (i, j) adds x·w[ky, kx] to
+    output pixel (2i + ky, 2j + kx)."""
+    b, _, h, wd = x.shape
+    out = torch.zeros(b, w.shape[1], 2 * h + 1, 2 * wd + 1, dtype=torch.float64)
+    for ky in range(3):
+        for kx in range(3):
+            tap = torch.einsum("bihw,io->bohw", x.double(), w[:, :, ky, kx].double())
+            out[:, :, ky : ky + 2 * h : 2, kx : kx + 2 * wd : 2] += tap
+    return out
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.numerics
+def test_polyphase_transposed_conv_matches_the_taps(layout):
+    """models.polyphase: four ordinary convs interleaved give the stride-2 transposed conv of a
+    non-square input; each output sums at most in·4 products (tolerance 2·γ_{4·in}·Σ|t|)."""
+    from models import polyphase
+
+    x, w = torch.randn(2, 6, 5, 7), torch.randn(6, 4, 3, 3)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    ref, terms = naive_transposed_conv(x, w), naive_transposed_conv(x.abs(), w.abs())
+    out = polyphase.conv_transpose_stride2(x, w)
+    assert out.shape == ref.shape == (2, 4, 11, 15)
+    assert_within(out, ref, reorder_bound(4 * 6, terms), "polyphase")
+
+
+@pytest.mark.numerics
+def test_upsampling_modconv_inference_takes_the_polyphase_path():
+    """A no-grad eval forward of an upsampling ModulatedConv2d runs the polyphase convs (their
+    kernels kept on the layer, rebuilt when the weight changes) and matches the transposed conv
+    that training, autograd and the MAC counters run (tolerance as the paths test above)."""
+    conv = L.ModulatedConv2d(6, 5, 3, style_dim=7, upsample=True).eval()
+    x, style = torch.randn(2, 6, 8, 8), torch.randn(2, 7)
+    s = conv.modulation(style).detach()
+    terms = conv.blur(naive_modconv(x, conv.weight, s, conv.scale, True, True, 1, absolute=True))
+    bound = reorder_bound(2 * 6 * 9 + 24, terms.detach())
+    graph = conv(x, style)  # grad enabled: F.conv_transpose2d
+    assert "_phase_weights" not in conv.__dict__
+    for _ in range(2):
+        with torch.no_grad():
+            assert_within(conv(x, style), graph.detach(), bound, "polyphase vs transposed")
+            assert "_phase_weights" in conv.__dict__
+        with torch.no_grad():
+            conv.weight.mul_(1.5)  # the kept kernels follow the weight
+        graph = conv(x, style)
+
+
 @pytest.mark.parametrize("layout", ["nchw", "channels_last", "broadcast", "broadcast_cl"])
 @pytest.mark.numerics
 def test_1x1_modconv_workspace_and_broadcast_batch_match_bmm(layout):
