@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -26,8 +27,37 @@ def _interrupt_hook(exc_type, exc, tb, _default=sys.excepthook):
         _default(exc_type, exc, tb)
 
 
+# the packages whose modules are commands (`python -m data.prepare`, …); each imports this first
+COMMAND_PACKAGES = ("benchmarks", "data", "reports", "training", "workflow")
+_SIGINT_SEEN = threading.Event()
+
+
+def _defer_interrupt(signum, frame):
+    """Ctrl-C while a command's modules still import: noted, and raised by `run` once they have.
+    Raised inside `import torch` it can abort the process from C++ ("terminate called after
+    throwing an instance of 'python_error'") or be cleared there with numpy half-imported, which
+    then fails with an unrelated error. A second Ctrl-C raises at once."""
+    if _SIGINT_SEEN.is_set():
+        signal.default_int_handler(signum, frame)
+    _SIGINT_SEEN.set()
+
+
+def _runs_a_command() -> bool:
+    """Whether this process is `python -m <a command>` (not pytest, snakemake or a user's script,
+    whose Ctrl-C is theirs). `sys.orig_argv`: `__main__` is not yet the command's module while
+    its package imports."""
+    argv = getattr(sys, "orig_argv", [])
+    if "-m" not in argv[1:-1]:
+        return False
+    return argv[argv.index("-m", 1) + 1].split(".")[0] in COMMAND_PACKAGES
+
+
 if sys.excepthook is sys.__excepthook__:  # common.cli is the first import of each package
     sys.excepthook = _interrupt_hook
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        if _runs_a_command():
+            signal.signal(signal.SIGINT, _defer_interrupt)
 
 
 EXIT_FAILURE = 1
@@ -170,11 +200,13 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
     is a bug in our own code (or a case no check foresaw, which is one too): it keeps its full
     traceback and exits 1, so it is reported, never mistaken for bad input. stdout is flushed
     inside the rule, so a full disk or a closed pipe there is one line too."""
-    import signal
-
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_terminated)
+        if signal.getsignal(signal.SIGINT) is _defer_interrupt:  # the imports are done
+            signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        if _SIGINT_SEEN.is_set():  # Ctrl-C while they imported (_defer_interrupt)
+            raise KeyboardInterrupt
         code = main(argv)
         sys.stdout.flush()
         return code

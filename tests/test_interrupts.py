@@ -119,3 +119,21 @@ def test_ctrl_c_while_modules_import_is_one_line(module):
         assert "Traceback" not in err, f"{module}, Ctrl-C at {delay} s:\n{err}"
         lines = err.strip().splitlines()
         assert not lines or lines[-1] == "error: interrupted; no output written", err
+
+
+def test_ctrl_c_during_imports_is_deferred_to_run_and_a_second_one_is_not():
+    """A command's first Ctrl-C while its modules import is noted, not raised (raised inside
+    `import torch` it can abort the process from C++ or leave numpy half-imported); `run` then
+    ends with the one line and 130 without calling main. A second Ctrl-C raises at once."""
+    from common import cli
+
+    called = []
+    try:
+        cli._defer_interrupt(signal.SIGINT, None)  # the first: noted
+        with pytest.raises(KeyboardInterrupt):
+            cli._defer_interrupt(signal.SIGINT, None)  # the second: at once
+        assert cli.run(lambda argv: called.append(argv) or 0, []) == cli.EXIT_INTERRUPTED
+        assert called == []
+    finally:
+        cli._SIGINT_SEEN.clear()
+    assert cli.run(lambda argv: called.append(argv) or 0, []) == 0 and called == [[]]
