@@ -54,10 +54,12 @@ def _runs_a_command() -> bool:
 
 if sys.excepthook is sys.__excepthook__:  # common.cli is the first import of each package
     sys.excepthook = _interrupt_hook
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        if _runs_a_command():
-            signal.signal(signal.SIGINT, _defer_interrupt)
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        and _runs_a_command()
+    ):
+        signal.signal(signal.SIGINT, _defer_interrupt)
 
 
 EXIT_FAILURE = 1

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .coords import kept
+from .coords import can_keep, kept
 
 # (rows, cols) of the 3×3 kernel each output parity reads, in correlation order; padding
 EVEN, ODD = [2, 0], [1]
@@ -36,13 +36,13 @@ PHASES = {  # output (row parity, col parity) → taps (rows, cols), padding (ro
 }
 
 
-def applies(x: torch.Tensor, weight: torch.Tensor, training: bool) -> bool:
-    """Whether `conv_transpose_stride2` takes the polyphase path for this call."""
+def applies(owner: torch.nn.Module, x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether `owner`'s layer takes the polyphase path for this call: where it keeps results
+    (`coords.can_keep`: eval, not traced by torch.compile), with no autograd at all, on CPU."""
     return (
         x.device.type == "cpu"
-        and not training
         and not torch.is_grad_enabled()
-        and not torch.compiler.is_compiling()
+        and can_keep(owner, [weight])
         and weight.shape[-2:] == (3, 3)
     )
 
@@ -60,7 +60,7 @@ def phase_weights(weight: torch.Tensor) -> list[torch.Tensor]:
 def transposed_conv(owner: torch.nn.Module, x: torch.Tensor, weight: torch.Tensor):
     """`F.conv_transpose2d(x, weight, stride=2)` as `owner`'s layer runs it: polyphase where it
     `applies`, with the four kernels kept on `owner` (`coords.kept`) while `weight` is the same."""
-    if not applies(x, weight, owner.training):
+    if not applies(owner, x, weight):
         return F.conv_transpose2d(x, weight, stride=2)
     key = (str(weight.device), weight.dtype)
     phases = kept(owner, "_phase_weights", [weight], key, lambda: phase_weights(weight))
